@@ -1,0 +1,139 @@
+//! Command-line definitions (clap only; the work is in [`crate::commands`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Rates telecom CDR files against prefix-trie tariff tables.
+#[derive(Debug, Parser)]
+#[command(name = "cdr-rater", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Rate CDR files once and write rated/, unrated/ and rejected/ outputs.
+    Rate(RateArgs),
+    /// Load and validate all tariff tables; list every error with file and line.
+    Check(CheckArgs),
+    /// Explain how one dialled number is rated.
+    Lookup(LookupArgs),
+    /// Write generated data for benchmarks (CDR files, large rate decks).
+    Generate(GenerateArgs),
+}
+
+/// `--config` shared by every command.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Configuration file (default: ./cdr-rater.toml if present, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `cdr-rater rate`.
+#[derive(Debug, Args)]
+pub struct RateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Tariff tables folder (overrides the config).
+    #[arg(long, value_name = "DIR")]
+    pub rates: Option<PathBuf>,
+    /// CDR format: generic or asterisk (overrides the config).
+    #[arg(long, value_name = "NAME")]
+    pub format: Option<String>,
+    /// Customer of rows whose account field is empty.
+    #[arg(long, value_name = "ID")]
+    pub customer: Option<String>,
+    /// Put rated/, unrated/ and rejected/ under DIR (default: the spool folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Rating threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Bytes of input per parallel chunk (results never depend on it).
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub chunk_bytes: Option<usize>,
+    /// CDR files to rate; `-` reads standard input. `.gz` files are decompressed.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `cdr-rater check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Tariff tables folder (overrides the config).
+    #[arg(long, value_name = "DIR")]
+    pub rates: Option<PathBuf>,
+}
+
+/// `cdr-rater lookup`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["plan", "customer"])))]
+pub struct LookupArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Tariff tables folder (overrides the config).
+    #[arg(long, value_name = "DIR")]
+    pub rates: Option<PathBuf>,
+    /// Price with this plan.
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
+    /// Price with this customer's plan.
+    #[arg(long, value_name = "ID")]
+    pub customer: Option<String>,
+    /// Talk time to price.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub seconds: u32,
+    /// The dialled number, as a switch would write it.
+    #[arg(value_name = "NUMBER", allow_hyphen_values = true)]
+    pub number: String,
+}
+
+/// `cdr-rater generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to generate.
+    #[command(subcommand)]
+    pub what: GenerateWhat,
+}
+
+/// Generators.
+#[derive(Debug, Subcommand)]
+pub enum GenerateWhat {
+    /// A generic-format CDR file with realistic traffic.
+    Cdrs {
+        /// Number of rows.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Random seed (same seed, same file).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Tariff tables whose customers and prefixes the traffic uses.
+        #[arg(long, default_value = "rates")]
+        rates: PathBuf,
+        /// Output file (`-` = standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
+    /// A copy of a rates folder whose wholesale deck is grown to N prefixes.
+    Deck {
+        /// Number of wholesale prefixes.
+        #[arg(long, default_value_t = 60_000)]
+        prefixes: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Rates folder to copy plans, customers and numbers from.
+        #[arg(long, default_value = "rates")]
+        rates: PathBuf,
+        /// Folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}

@@ -1,0 +1,45 @@
+//! `cdr-rater check`: validate the tariff tables and summarise them.
+
+use crate::cli::CheckArgs;
+use crate::tariff;
+
+use super::{load_config, Invalid};
+
+pub fn run(args: CheckArgs) -> anyhow::Result<()> {
+    let config = load_config(args.config.config.as_deref())?;
+    let dir = args.rates.as_ref().unwrap_or(&config.rates);
+    let (t, report) = match tariff::load(dir, &config.numbering.home_country) {
+        Ok(ok) => ok,
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("error: {e}");
+            }
+            return Err(Invalid(format!("{}: {} error(s)", dir.display(), errors.0.len())).into());
+        }
+    };
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    let by_country: std::collections::BTreeSet<&str> =
+        t.destinations.iter().map(|d| d.country.as_str()).collect();
+    println!("{}: ok", dir.display());
+    println!(
+        "  wholesale prefixes  {} ({} countries)",
+        t.prefix_count(),
+        by_country.len()
+    );
+    let plans: Vec<&str> = t.plans.iter().map(|p| p.name.as_str()).collect();
+    println!(
+        "  plans               {} ({})",
+        plans.len(),
+        plans.join(", ")
+    );
+    let ids_on = t.customers.iter().filter(|c| c.ids_range.is_some()).count();
+    println!(
+        "  customers           {} ({ids_on} with IDS)",
+        t.customers.len()
+    );
+    println!("  number blocks       {}", t.number_block_count());
+    println!("  warnings            {}", report.warnings.len());
+    Ok(())
+}

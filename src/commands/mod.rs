@@ -1,0 +1,48 @@
+//! The subcommands. Each returns `anyhow::Result`; `main` maps errors to
+//! exit codes: [`Invalid`] (bad usage, configuration or tariffs) is 2,
+//! anything else 1.
+
+mod check;
+mod generate;
+mod lookup;
+mod rate;
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::tariff::{self, Tariff};
+
+/// An error in what the operator gave us (configuration, tariffs, usage): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Rate(args) => rate::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Lookup(args) => lookup::run(args),
+        Command::Generate(args) => generate::run(args),
+    }
+}
+
+/// Loads the configuration, mapping problems to [`Invalid`].
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|e| Invalid(e.to_string()).into())
+}
+
+/// Loads the tariff tables from `rates` (or the config's), mapping problems to [`Invalid`].
+fn load_tariff(config: &Config, rates: Option<&PathBuf>) -> anyhow::Result<Tariff> {
+    let dir = rates.unwrap_or(&config.rates);
+    match tariff::load(dir, &config.numbering.home_country) {
+        Ok((t, report)) => {
+            for w in report.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(t)
+        }
+        Err(errors) => Err(Invalid(errors.to_string()).into()),
+    }
+}

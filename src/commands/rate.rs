@@ -1,0 +1,124 @@
+//! `cdr-rater rate`: one-shot batch rating of files.
+
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::cli::RateArgs;
+use crate::formats::FormatName;
+use crate::money::format_units;
+use crate::output::{stem_of, OutputDirs, OutputFiles};
+use crate::pipeline::{self, Job, Totals};
+use crate::rating::Rater;
+
+use super::{load_config, load_tariff, Invalid};
+
+pub fn run(args: RateArgs) -> anyhow::Result<()> {
+    let mut config = load_config(args.config.config.as_deref())?;
+    if let Some(f) = &args.format {
+        f.parse::<FormatName>().map_err(Invalid)?;
+        config.format = f.clone();
+    }
+    let tariff = load_tariff(&config, args.rates.as_ref())?;
+    let default_customer = match &args.customer {
+        Some(id) => Some(
+            tariff
+                .customer_by_id(id.as_bytes())
+                .ok_or_else(|| Invalid(format!("--customer: unknown customer {id:?}")))?,
+        ),
+        None => None,
+    };
+    if args.threads == Some(0) || args.chunk_bytes == Some(0) {
+        return Err(Invalid("--threads and --chunk-bytes must be at least 1".into()).into());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .thread_name(|i| format!("rate-{i}"))
+        .build()
+        .context("cannot start the rating threads")?;
+    let out_root = args.out.clone().unwrap_or_else(|| config.spool.clone());
+    let dirs = OutputDirs::create(&out_root)
+        .with_context(|| format!("cannot create output folders under {}", out_root.display()))?;
+    let rater = Rater {
+        tariff: &tariff,
+        numbering: &config.numbering,
+        decimals: config.price_decimals,
+        default_customer,
+    };
+    let decimals = config.price_decimals;
+    let mut all = Totals::default();
+    let mut failed = 0usize;
+    let started = Instant::now();
+    for path in &args.files {
+        let name = crate::input::display_name(path);
+        let t0 = Instant::now();
+        let result = (|| -> anyhow::Result<(Totals, crate::output::Published)> {
+            let input = crate::input::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let mut outputs = OutputFiles::create(&dirs, &stem_of(&name))
+                .context("cannot create output files")?;
+            let job = Job {
+                name: name.clone(),
+                format: config.format_name(),
+                rater,
+                timezone: config.time_zone(),
+                max_line_bytes: config.limits.max_line_bytes,
+                chunk_bytes: args.chunk_bytes.unwrap_or(pipeline::CHUNK_BYTES),
+            };
+            let totals = pool.install(|| pipeline::rate_input(input, &job, &mut outputs))?;
+            let published = outputs.publish().context("cannot publish outputs")?;
+            Ok((totals, published))
+        })();
+        match result {
+            Ok((t, published)) => {
+                eprintln!(
+                    "{}",
+                    summary(&name, &t, t0.elapsed().as_secs_f64(), decimals)
+                );
+                eprintln!("  -> {}", published.paths[0].display());
+                all.rows += t.rows;
+                all.rated += t.rated;
+                all.unrated += t.unrated;
+                all.rejected += t.rejected;
+                all.buy += t.buy;
+                all.sell += t.sell;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{name}: not rated: {e:#}");
+            }
+        }
+    }
+    if args.files.len() > 1 {
+        eprintln!(
+            "{}",
+            summary("total", &all, started.elapsed().as_secs_f64(), decimals)
+        );
+    }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} file(s) could not be rated",
+            args.files.len()
+        );
+    }
+    Ok(())
+}
+
+fn summary(name: &str, t: &Totals, seconds: f64, decimals: u32) -> String {
+    let rate = if seconds > 0.0 {
+        t.rows as f64 / seconds
+    } else {
+        0.0
+    };
+    format!(
+        "{name}: {} rows, {} rated, {} unrated, {} rejected; buy {} sell {} margin {}; {:.0} rows/s",
+        t.rows,
+        t.rated,
+        t.unrated,
+        t.rejected,
+        format_units(t.buy, decimals),
+        format_units(t.sell, decimals),
+        format_units(t.sell - t.buy, decimals),
+        rate
+    )
+}

@@ -1,0 +1,386 @@
+//! `cdr-rater.toml` (SPEC §11): every key optional, unknown keys refused,
+//! relative paths taken from the config file's folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::formats::FormatName;
+use crate::numbers::Numbering;
+
+/// The config file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG: &str = "cdr-rater.toml";
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    #[error("{}:{line}: {message}", path.display())]
+    Syntax {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Values that parse but make no sense.
+    #[error("{}: {}", path.display(), problems.join("; "))]
+    Invalid {
+        /// The config file (or `<defaults>`).
+        path: PathBuf,
+        /// Every problem.
+        problems: Vec<String>,
+    },
+}
+
+/// The whole configuration, with defaults filled in and paths resolved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Tariff tables folder.
+    pub rates: PathBuf,
+    /// Spool folder (incoming, archive, outputs).
+    pub spool: PathBuf,
+    /// State folder (ledger, IDS).
+    pub state: PathBuf,
+    /// IDS alert log.
+    pub alerts: PathBuf,
+    /// CDR format of `spool/incoming`.
+    pub format: String,
+    /// Zone of local times in CDRs and of a customer's day by default.
+    pub timezone: String,
+    /// Decimal places of every price.
+    pub price_decimals: u32,
+    /// How long a file closed in place must stay unchanged before it is taken.
+    pub settle_ms: u64,
+    /// Home numbering plan.
+    pub numbering: Numbering,
+    /// Prometheus listener.
+    pub metrics: MetricsConfig,
+    /// IDS settings.
+    pub ids: IdsConfig,
+    /// Input limits.
+    pub limits: Limits,
+    /// Drop folders with their own format and numbering.
+    pub source: Vec<SourceConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rates: "rates".into(),
+            spool: "spool".into(),
+            state: "state".into(),
+            alerts: "spool/alerts.jsonl".into(),
+            format: "generic".into(),
+            timezone: "Europe/Amsterdam".into(),
+            price_decimals: 4,
+            settle_ms: 1000,
+            numbering: Numbering::default(),
+            metrics: MetricsConfig::default(),
+            ids: IdsConfig::default(),
+            limits: Limits::default(),
+            source: Vec::new(),
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of the `/metrics` listener.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// `[ids]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdsConfig {
+    /// Days in the baseline average.
+    pub window_days: u32,
+}
+
+impl Default for IdsConfig {
+    fn default() -> Self {
+        IdsConfig { window_days: 28 }
+    }
+}
+
+/// `[limits]`: what a row may be before it is rejected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Longest record in bytes; longer rows are rejected as `line_too_long`.
+    pub max_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[[source]]`: a drop folder with its own format, zone and numbering.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Name, used as a folder and a bounded metric label.
+    pub name: String,
+    /// Drop folder.
+    pub incoming: PathBuf,
+    /// CDR format (default: the top-level `format`).
+    pub format: Option<String>,
+    /// Zone of local times (default: the top-level `timezone`).
+    pub timezone: Option<String>,
+    /// Customer of rows that name none.
+    pub customer: Option<String>,
+    /// Overrides of `[numbering]`.
+    #[serde(default)]
+    pub numbering: NumberingOverride,
+}
+
+/// `[source.numbering]`: any subset of `[numbering]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberingOverride {
+    /// See [`Numbering::home_country`].
+    pub home_country: Option<String>,
+    /// See [`Numbering::country_code`].
+    pub country_code: Option<String>,
+    /// See [`Numbering::national_prefix`].
+    pub national_prefix: Option<String>,
+    /// See [`Numbering::international_prefix`].
+    pub international_prefix: Option<String>,
+    /// See [`Numbering::internal_max_digits`].
+    pub internal_max_digits: Option<usize>,
+    /// See [`Numbering::technical_prefixes`].
+    pub technical_prefixes: Option<Vec<String>>,
+}
+
+impl Config {
+    /// Reads `path`, or `./cdr-rater.toml` if present, or the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
+        };
+        let Some(path) = path else {
+            let config = Config::default();
+            config.validate(Path::new("<defaults>"))?;
+            return Ok(config);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut config = Config::parse(&text, &path)?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.resolve_paths(&base);
+        Ok(config)
+    }
+
+    /// Parses and validates config text (paths left as written).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: e.span().map_or(1, |s| {
+                1 + text[..s.start.min(text.len())].matches('\n').count()
+            }),
+            message: e.message().trim().to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        if base.as_os_str().is_empty() {
+            return;
+        }
+        for p in [
+            &mut self.rates,
+            &mut self.spool,
+            &mut self.state,
+            &mut self.alerts,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        for s in &mut self.source {
+            if s.incoming.is_relative() {
+                s.incoming = base.join(&s.incoming);
+            }
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if let Err(e) = self.format.parse::<FormatName>() {
+            problems.push(format!("format: {e}"));
+        }
+        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
+            problems.push(format!("timezone: unknown time zone {:?}", self.timezone));
+        }
+        if self.price_decimals > crate::money::MAX_PRICE_DECIMALS {
+            problems.push(format!(
+                "price_decimals: {} is more than {}",
+                self.price_decimals,
+                crate::money::MAX_PRICE_DECIMALS
+            ));
+        }
+        problems.extend(
+            self.numbering
+                .validate()
+                .into_iter()
+                .map(|p| format!("numbering.{p}")),
+        );
+        if self.limits.max_line_bytes < 64 {
+            problems.push("limits.max_line_bytes: must be at least 64".into());
+        }
+        if self.ids.window_days == 0 {
+            problems.push("ids.window_days: must be at least 1".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.source.iter().enumerate() {
+            let at = format!("source[{i}] ({})", s.name);
+            if s.name.is_empty()
+                || !s
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                problems.push(format!("{at}.name: use letters, digits, '-' and '_'"));
+            }
+            if !names.insert(&s.name) {
+                problems.push(format!("{at}.name: duplicate source name"));
+            }
+            if let Some(Err(e)) = s.format.as_ref().map(|f| f.parse::<FormatName>()) {
+                problems.push(format!("{at}.format: {e}"));
+            }
+            if let Some(tz) = &s.timezone {
+                if jiff::tz::TimeZone::get(tz).is_err() {
+                    problems.push(format!("{at}.timezone: unknown time zone {tz:?}"));
+                }
+            }
+            problems.extend(
+                self.numbering_for(s)
+                    .validate()
+                    .into_iter()
+                    .map(|p| format!("{at}.numbering.{p}")),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// The numbering of a source: `[numbering]` with the source's overrides.
+    pub fn numbering_for(&self, s: &SourceConfig) -> Numbering {
+        let o = &s.numbering;
+        let base = &self.numbering;
+        Numbering {
+            home_country: o
+                .home_country
+                .clone()
+                .unwrap_or_else(|| base.home_country.clone()),
+            country_code: o
+                .country_code
+                .clone()
+                .unwrap_or_else(|| base.country_code.clone()),
+            national_prefix: o
+                .national_prefix
+                .clone()
+                .unwrap_or_else(|| base.national_prefix.clone()),
+            international_prefix: o
+                .international_prefix
+                .clone()
+                .unwrap_or_else(|| base.international_prefix.clone()),
+            internal_max_digits: o.internal_max_digits.unwrap_or(base.internal_max_digits),
+            technical_prefixes: o
+                .technical_prefixes
+                .clone()
+                .unwrap_or_else(|| base.technical_prefixes.clone()),
+        }
+    }
+
+    /// The configured format.
+    pub fn format_name(&self) -> FormatName {
+        self.format.parse().unwrap_or(FormatName::Generic)
+    }
+
+    /// The configured default zone.
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = Config::parse("", Path::new("x.toml")).unwrap();
+        assert_eq!(c.rates, PathBuf::from("rates"));
+        assert_eq!(c.price_decimals, 4);
+        assert_eq!(c.metrics.listen, "127.0.0.1:9464");
+        assert_eq!(c.ids.window_days, 28);
+        assert_eq!(c.numbering.international_prefix, "00");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let e =
+            Config::parse("format = \"generic\"\nspol = \"x\"\n", Path::new("c.toml")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("c.toml:2:"), "{msg}");
+        assert!(msg.contains("spol"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::parse(
+            "format = \"csv\"\ntimezone = \"Mars/Base\"\n[numbering]\ncountry_code = \"x\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        for key in ["format", "timezone", "numbering.country_code"] {
+            assert!(e.contains(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn sources_parse_with_numbering_overrides() {
+        let text = "[[source]]\nname = \"pbx-ams\"\nincoming = \"spool/incoming/pbx-ams\"\nformat = \"asterisk\"\ncustomer = \"C0001\"\n[source.numbering]\ntechnical_prefixes = [\"1677\"]\n";
+        let c = Config::parse(text, Path::new("c.toml")).unwrap();
+        let n = c.numbering_for(&c.source[0]);
+        assert_eq!(n.technical_prefixes, vec!["1677".to_string()]);
+        assert_eq!(n.country_code, "31");
+    }
+}

@@ -1,0 +1,29 @@
+//! cdr-rater: rates telecom CDR files against prefix-trie tariff tables.
+//!
+//! The code map and the invariants are in `ARCHITECTURE.md`. In short:
+//!
+//! - [`tariff`] turns `rates/` into an immutable [`tariff::Tariff`] with every
+//!   sell price resolved ahead of time.
+//! - [`formats`] turns one CSV record into a [`formats::Call`] (pure).
+//! - [`rating`] prices one call (pure, no allocation).
+//! - [`pipeline`] rates a file in parallel chunks and writes its outputs in
+//!   input order; [`output`] publishes them atomically.
+//!
+//! Invariants: every input row ends up in exactly one of the rated, unrated
+//! and rejected outputs; money is exact decimal; results do not depend on
+//! the thread count or chunk size.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod csvscan;
+pub mod formats;
+pub mod generate;
+pub mod input;
+pub mod money;
+pub mod numbers;
+pub mod output;
+pub mod pipeline;
+pub mod rating;
+pub mod tariff;
+pub mod timefmt;

@@ -1,0 +1,230 @@
+//! The three outputs of a rated file (SPEC §7), published atomically.
+//!
+//! Each output is written to a hidden temp file next to its final name,
+//! fsynced, then linked to the final name (which fails rather than replace
+//! an existing file) and the folder fsynced. A reader sees a whole file or
+//! none; a crash leaves at most a `.*.tmp` file behind, which nothing reads.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Header of `rated/NAME.rated.csv`.
+pub const RATED_HEADER: &[u8] =
+    b"call_id,start_time,customer_id,plan,caller,callee,number,prefix,destination,country,kind,billsec,billed_s,buy,sell,margin,currency\n";
+/// Header of `rejected/NAME.rejected.csv`.
+pub const REJECTED_HEADER: &[u8] = b"line,reason,raw\n";
+
+/// The three output kinds, in the order of [`OutputFiles`].
+pub const KINDS: [&str; 3] = ["rated", "unrated", "rejected"];
+
+/// Where a file's outputs go: `DIR/rated`, `DIR/unrated`, `DIR/rejected`.
+#[derive(Debug, Clone)]
+pub struct OutputDirs {
+    /// Parent of the three folders.
+    pub root: PathBuf,
+}
+
+impl OutputDirs {
+    /// Creates the three folders if needed.
+    pub fn create(root: &Path) -> io::Result<OutputDirs> {
+        for k in KINDS {
+            fs::create_dir_all(root.join(k))?;
+        }
+        Ok(OutputDirs {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn path(&self, kind: &str, stem: &str, n: u32) -> PathBuf {
+        let name = if n <= 1 {
+            format!("{stem}.{kind}.csv")
+        } else {
+            format!("{stem}.{n}.{kind}.csv")
+        };
+        self.root.join(kind).join(name)
+    }
+
+    /// The first suffix `n` (1 = none) for which none of the three names is taken.
+    pub fn free_suffix(&self, stem: &str) -> u32 {
+        (1..)
+            .find(|&n| KINDS.iter().all(|k| !self.path(k, stem, n).exists()))
+            .unwrap_or(1)
+    }
+}
+
+/// The output stem of an input name: the name without `.gz` and `.csv`,
+/// reduced to characters that are safe in a file name.
+pub fn stem_of(input_name: &str) -> String {
+    let mut s = input_name;
+    for ext in [".gz", ".csv", ".CSV"] {
+        s = s.strip_suffix(ext).unwrap_or(s);
+    }
+    let safe: String = s
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    if safe.is_empty() {
+        "input".to_string()
+    } else {
+        safe.to_string()
+    }
+}
+
+/// A file being written under a temp name.
+pub struct AtomicFile {
+    tmp: PathBuf,
+    target: PathBuf,
+    file: Option<File>,
+}
+
+impl AtomicFile {
+    /// Starts writing what will become `target`.
+    pub fn create(target: PathBuf) -> io::Result<AtomicFile> {
+        let dir = target.parent().unwrap_or(Path::new("."));
+        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let file = File::create(&tmp)?;
+        Ok(AtomicFile {
+            tmp,
+            target,
+            file: Some(file),
+        })
+    }
+
+    /// Appends bytes.
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.write_all(bytes),
+            None => Err(io::Error::other("file already published")),
+        }
+    }
+
+    /// fsyncs, then links the temp file to its final name without replacing
+    /// anything, and removes the temp name.
+    pub fn publish(mut self) -> io::Result<PathBuf> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("file already published"))?;
+        file.sync_all()?;
+        drop(file);
+        fs::hard_link(&self.tmp, &self.target)?;
+        fs::remove_file(&self.tmp)?;
+        Ok(std::mem::take(&mut self.target))
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// fsyncs a folder so that renames and links in it survive a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Where the published outputs of one file went.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// `rated/...`, `unrated/...`, `rejected/...`.
+    pub paths: [PathBuf; 3],
+}
+
+/// The rated, unrated and rejected files of one input.
+pub struct OutputFiles {
+    files: [AtomicFile; 3],
+}
+
+impl OutputFiles {
+    /// Opens the three temp files for input stem `stem` under the first free suffix.
+    pub fn create(dirs: &OutputDirs, stem: &str) -> io::Result<OutputFiles> {
+        let n = dirs.free_suffix(stem);
+        let [a, b, c] = KINDS.map(|k| dirs.path(k, stem, n));
+        Ok(OutputFiles {
+            files: [
+                AtomicFile::create(a)?,
+                AtomicFile::create(b)?,
+                AtomicFile::create(c)?,
+            ],
+        })
+    }
+
+    /// Publishes all three, then fsyncs their folders.
+    pub fn publish(self) -> io::Result<Published> {
+        let mut paths: [PathBuf; 3] = Default::default();
+        for (slot, f) in paths.iter_mut().zip(self.files) {
+            *slot = f.publish()?;
+        }
+        for p in &paths {
+            if let Some(dir) = p.parent() {
+                sync_dir(dir)?;
+            }
+        }
+        Ok(Published { paths })
+    }
+}
+
+impl crate::pipeline::Sink for OutputFiles {
+    fn write(&mut self, which: usize, bytes: &[u8]) -> io::Result<()> {
+        self.files[which].write_all(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_are_safe() {
+        assert_eq!(stem_of("Master.csv"), "Master");
+        assert_eq!(stem_of("calls-2026-11-24.csv.gz"), "calls-2026-11-24");
+        assert_eq!(stem_of("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(stem_of(".hidden"), "hidden");
+        assert_eq!(stem_of(""), "input");
+    }
+
+    #[test]
+    fn publish_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = OutputDirs::create(dir.path()).unwrap();
+        for round in 1..=3 {
+            let mut out = OutputFiles::create(&dirs, "Master").unwrap();
+            crate::pipeline::Sink::write(&mut out, 0, format!("round {round}\n").as_bytes())
+                .unwrap();
+            let p = out.publish().unwrap();
+            let want = if round == 1 {
+                "Master.rated.csv".to_string()
+            } else {
+                format!("Master.{round}.rated.csv")
+            };
+            assert_eq!(p.paths[0].file_name().unwrap().to_str().unwrap(), want);
+            assert_eq!(
+                fs::read_to_string(&p.paths[0]).unwrap(),
+                format!("round {round}\n")
+            );
+        }
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("rated"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+}

@@ -1,0 +1,484 @@
+//! Rating one input file: split into record-aligned chunks, rate the chunks
+//! in parallel on rayon, write their outputs in input order.
+//!
+//! Memory stays bounded whatever the file size: a mapped file is walked in
+//! batches of [`BATCH_CHUNKS`] chunks, a compressed or piped one through a
+//! sliding window, and the outputs of a batch are handed to a writer thread
+//! while the next batch is rated. Output buffers are recycled.
+//!
+//! Determinism: chunk boundaries follow the same record rule as the parser
+//! ([`crate::csvscan`]), each row's outcome depends only on the row and the
+//! tariff, and chunks are written in order, so the outputs are byte for byte
+//! the same for any thread count and chunk size.
+
+use std::io::{self, Read};
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::csvscan::{self, unquote, Chunker, Fields, Record, Scanner};
+use crate::formats::{
+    Call, CallId, FormatError, FormatName, ParseContext, Parser, Reject, RowParser,
+};
+use crate::money::write_units;
+use crate::numbers::Number;
+use crate::output::{RATED_HEADER, REJECTED_HEADER};
+use crate::rating::{Priced, Rater};
+use crate::tariff::csv_field;
+use crate::timefmt::ZoneCache;
+
+/// Default bytes of input per parallel chunk.
+pub const CHUNK_BYTES: usize = 512 * 1024;
+/// Chunks rated together before their outputs are written.
+pub const BATCH_CHUNKS: usize = 16;
+/// Read window for streamed input.
+const WINDOW_BYTES: usize = 8 * 1024 * 1024;
+
+/// Receives a file's outputs in order: `which` is 0 rated, 1 unrated, 2 rejected.
+pub trait Sink: Send {
+    /// Appends bytes to one of the three outputs.
+    fn write(&mut self, which: usize, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// In-memory outputs, for tests and tools.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MemorySink {
+    /// Rated, unrated, rejected.
+    pub files: [Vec<u8>; 3],
+}
+
+impl Sink for MemorySink {
+    fn write(&mut self, which: usize, bytes: &[u8]) -> io::Result<()> {
+        self.files[which].extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Counts and money of one file or chunk. Money in units of `10^-decimals`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Input rows (records; blank lines are not rows).
+    pub rows: u64,
+    /// Rows in the rated output.
+    pub rated: u64,
+    /// Rows in the unrated output.
+    pub unrated: u64,
+    /// Rows in the rejected output.
+    pub rejected: u64,
+    /// Sum of buy.
+    pub buy: i128,
+    /// Sum of sell.
+    pub sell: i128,
+    /// Rejected rows per [`Reject`] reason.
+    pub by_reject: [u64; Reject::ALL.len()],
+    /// Unrated rows: unknown customer, no tariff.
+    pub by_unrated: [u64; 2],
+}
+
+impl Totals {
+    fn add(&mut self, o: &Totals) {
+        self.rows += o.rows;
+        self.rated += o.rated;
+        self.unrated += o.unrated;
+        self.rejected += o.rejected;
+        self.buy += o.buy;
+        self.sell += o.sell;
+        for (a, b) in self.by_reject.iter_mut().zip(o.by_reject) {
+            *a += b;
+        }
+        for (a, b) in self.by_unrated.iter_mut().zip(o.by_unrated) {
+            *a += b;
+        }
+    }
+}
+
+/// Why a whole file could not be rated.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Reading the input failed (including a corrupt compressed stream).
+    #[error("cannot read input: {0}")]
+    Read(#[source] io::Error),
+    /// Writing an output failed.
+    #[error("cannot write output: {0}")]
+    Write(#[source] io::Error),
+    /// The file is not in the expected format.
+    #[error("{0}")]
+    Format(#[from] FormatError),
+}
+
+/// Settings of one file's rating.
+pub struct Job<'t> {
+    /// Input name used in `FILE:LINE` call ids.
+    pub name: String,
+    /// CDR format.
+    pub format: FormatName,
+    /// Tariff snapshot and rating options.
+    pub rater: Rater<'t>,
+    /// Zone of local times in the file.
+    pub timezone: jiff::tz::TimeZone,
+    /// Longest record accepted.
+    pub max_line_bytes: usize,
+    /// Target chunk size (tests vary it; results must not change).
+    pub chunk_bytes: usize,
+}
+
+/// Where a file's bytes come from.
+pub enum Input {
+    /// A whole buffer (a mapped file).
+    Bytes(memmap2::Mmap),
+    /// A borrowed buffer.
+    Slice(Vec<u8>),
+    /// A stream (gzip, stdin): read through a window.
+    Stream(Box<dyn Read + Send>),
+}
+
+/// Rates one input into `sink`; returns the totals.
+pub fn rate_input(input: Input, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
+    match input {
+        Input::Bytes(m) => rate_buffer(&m, job, sink),
+        Input::Slice(v) => rate_buffer(&v, job, sink),
+        Input::Stream(r) => rate_stream(r, job, sink),
+    }
+}
+
+/// Rates a whole in-memory file.
+pub fn rate_buffer(buf: &[u8], job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
+    let mut state = FileState::new(job);
+    let (rest, line) = state.start(buf, sink)?;
+    let mut totals = Totals::default();
+    let chunks: Vec<_> = Chunker::new(&buf[rest..], line, job.chunk_bytes).collect();
+    run_batches(&buf[rest..], chunks, &state, sink, &mut totals)?;
+    Ok(totals)
+}
+
+fn rate_stream(
+    mut reader: Box<dyn Read + Send>,
+    job: &Job<'_>,
+    sink: &mut dyn Sink,
+) -> Result<Totals, FileError> {
+    let mut state = FileState::new(job);
+    let mut totals = Totals::default();
+    let mut window: Vec<u8> = Vec::with_capacity(WINDOW_BYTES);
+    let mut started = false;
+    let mut line = 1u64;
+    let mut eof = false;
+    while !eof {
+        // Fill the window.
+        let want = WINDOW_BYTES.max(window.len() * 2);
+        let mut filled = window.len();
+        window.resize(want, 0);
+        while filled < want {
+            match reader.read(&mut window[filled..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FileError::Read(e)),
+            }
+        }
+        window.truncate(filled);
+        let mut start = 0;
+        if !started {
+            // The header must be whole before it can be used.
+            let header_end = csvscan::last_boundary(&window);
+            if header_end == 0 && !eof {
+                continue;
+            }
+            let (rest, l) = state.start(&window, sink)?;
+            start = rest;
+            line = l;
+            started = true;
+        }
+        let cut = if eof {
+            window.len()
+        } else {
+            start.max(csvscan::last_boundary(&window))
+        };
+        if cut == start && !eof {
+            continue; // one record longer than the window: read more
+        }
+        let region = &window[start..cut];
+        let mut chunker = Chunker::new(region, line, job.chunk_bytes);
+        let chunks: Vec<_> = chunker.by_ref().collect();
+        line = chunker.line();
+        run_batches(region, chunks, &state, sink, &mut totals)?;
+        window.drain(..cut);
+    }
+    Ok(totals)
+}
+
+/// What every chunk of one file shares.
+struct FileState<'j, 't> {
+    job: &'j Job<'t>,
+    parser: Option<Parser>,
+    name_csv: Vec<u8>,
+}
+
+impl<'j, 't> FileState<'j, 't> {
+    fn new(job: &'j Job<'t>) -> Self {
+        let mut name_csv = Vec::new();
+        csv_field(&mut name_csv, job.name.as_bytes());
+        FileState {
+            job,
+            parser: None,
+            name_csv,
+        }
+    }
+
+    /// Reads the header if the format has one, builds the parser and writes
+    /// the output headers. Returns where the data starts and its line.
+    fn start(&mut self, buf: &[u8], sink: &mut dyn Sink) -> Result<(usize, u64), FileError> {
+        let job = self.job;
+        let mut scanner = Scanner::new(buf, 1, job.max_line_bytes, b',');
+        let mut fields = Fields::default();
+        let (parser, unrated_header, rest, line) = if Parser::has_header(job.format) {
+            match scanner.next_record(&mut fields) {
+                Some(rec) => {
+                    let parser = Parser::new(job.format, Some((&rec, &fields)))?;
+                    (parser, rec.raw.to_vec(), scanner.position(), scanner.line())
+                }
+                None => {
+                    // Empty file: empty outputs, with headers.
+                    let parser = Parser::new(job.format, None).ok();
+                    let header = crate::formats::Generic::header_names()
+                        .join(",")
+                        .into_bytes();
+                    self.parser = parser;
+                    write_headers(sink, &header)?;
+                    return Ok((buf.len(), 1));
+                }
+            }
+        } else {
+            let parser = Parser::new(job.format, None)?;
+            let header = parser.column_names().unwrap_or(&[]).join(",").into_bytes();
+            (parser, header, 0, 1)
+        };
+        write_headers(sink, &unrated_header)?;
+        self.parser = Some(parser);
+        Ok((rest, line))
+    }
+}
+
+fn write_headers(sink: &mut dyn Sink, unrated_columns: &[u8]) -> Result<(), FileError> {
+    let mut unrated = b"line,reason,".to_vec();
+    unrated.extend_from_slice(unrated_columns);
+    unrated.push(b'\n');
+    sink.write(0, RATED_HEADER).map_err(FileError::Write)?;
+    sink.write(1, &unrated).map_err(FileError::Write)?;
+    sink.write(2, REJECTED_HEADER).map_err(FileError::Write)
+}
+
+/// Output of one chunk.
+#[derive(Default)]
+struct ChunkOut {
+    files: [Vec<u8>; 3],
+    totals: Totals,
+}
+
+/// Rates `chunks` of `buf` in parallel batches and writes them in order,
+/// overlapping the writing of one batch with the rating of the next.
+fn run_batches(
+    buf: &[u8],
+    chunks: Vec<csvscan::Chunk>,
+    state: &FileState<'_, '_>,
+    sink: &mut dyn Sink,
+    totals: &mut Totals,
+) -> Result<(), FileError> {
+    let Some(parser) = &state.parser else {
+        return Ok(());
+    };
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let pool: Mutex<Vec<ChunkOut>> = Mutex::new(Vec::new());
+    let (to_writer, from_rater) = mpsc::sync_channel::<Vec<ChunkOut>>(1);
+    std::thread::scope(|scope| {
+        let pool = &pool;
+        let writer = scope.spawn(move || -> Result<Totals, FileError> {
+            let mut t = Totals::default();
+            for batch in from_rater {
+                for out in batch {
+                    for (i, f) in out.files.iter().enumerate() {
+                        if !f.is_empty() {
+                            sink.write(i, f).map_err(FileError::Write)?;
+                        }
+                    }
+                    t.add(&out.totals);
+                    pool.lock().unwrap_or_else(|e| e.into_inner()).push(out);
+                }
+            }
+            Ok(t)
+        });
+        for batch in chunks.chunks(BATCH_CHUNKS) {
+            let outs: Vec<ChunkOut> = batch
+                .par_iter()
+                .map(|c| {
+                    let mut out = pool
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pop()
+                        .unwrap_or_default();
+                    for f in &mut out.files {
+                        f.clear();
+                    }
+                    out.totals = Totals::default();
+                    rate_chunk(&buf[c.start..c.end], c.first_line, parser, state, &mut out);
+                    out
+                })
+                .collect();
+            if to_writer.send(outs).is_err() {
+                break; // the writer failed; its error is reported below
+            }
+        }
+        drop(to_writer);
+        match writer.join() {
+            Ok(Ok(t)) => {
+                totals.add(&t);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Rates the records of one chunk into `out`.
+fn rate_chunk(
+    buf: &[u8],
+    first_line: u64,
+    parser: &Parser,
+    state: &FileState<'_, '_>,
+    out: &mut ChunkOut,
+) {
+    let job = state.job;
+    let mut zone = ZoneCache::new(job.timezone.clone());
+    let mut fields = Fields::default();
+    let mut scanner = Scanner::new(buf, first_line, job.max_line_bytes, b',');
+    let decimals = job.rater.decimals;
+    let t = &mut out.totals;
+    let [rated, unrated, rejected] = &mut out.files;
+    while let Some(rec) = scanner.next_record(&mut fields) {
+        t.rows += 1;
+        let mut cx = ParseContext {
+            zone: &mut zone,
+            numbering: job.rater.numbering,
+        };
+        match parser.parse(&rec, &fields, &mut cx) {
+            Err(reason) => {
+                t.rejected += 1;
+                t.by_reject[reason as usize] += 1;
+                write_line_reason(rejected, &rec, reason.as_str());
+                csv_field(rejected, rec.raw);
+                rejected.push(b'\n');
+            }
+            Ok(call) => match job.rater.rate(&call) {
+                Ok(p) => {
+                    t.rated += 1;
+                    t.buy += i128::from(p.buy);
+                    t.sell += i128::from(p.sell);
+                    write_rated(rated, &call, &p, rec.line, state, decimals);
+                }
+                Err(reason) => {
+                    t.unrated += 1;
+                    t.by_unrated[reason as usize] += 1;
+                    write_line_reason(unrated, &rec, reason.as_str());
+                    unrated.extend_from_slice(rec.raw);
+                    unrated.push(b'\n');
+                }
+            },
+        }
+    }
+}
+
+#[inline]
+fn write_line_reason(out: &mut Vec<u8>, rec: &Record<'_>, reason: &str) {
+    out.extend_from_slice(itoa::Buffer::new().format(rec.line).as_bytes());
+    out.push(b',');
+    out.extend_from_slice(reason.as_bytes());
+    out.push(b',');
+}
+
+/// Writes a raw input field as CSV: quoted fields verbatim (they are valid
+/// CSV already), bare ones quoted if they must be.
+#[inline]
+fn write_raw_field(out: &mut Vec<u8>, raw: &[u8]) {
+    if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' {
+        // Quoted: the inner text may only be printed bare if it is plain.
+        let inner = unquote(raw);
+        if inner
+            .iter()
+            .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        {
+            out.extend_from_slice(raw);
+        } else {
+            out.extend_from_slice(inner);
+        }
+    } else {
+        csv_field(out, raw);
+    }
+}
+
+#[inline]
+fn write_rated(
+    out: &mut Vec<u8>,
+    call: &Call<'_>,
+    p: &Priced,
+    line: u64,
+    state: &FileState<'_, '_>,
+    decimals: u32,
+) {
+    let tariff = state.job.rater.tariff;
+    let customer = &tariff.customers[p.customer as usize];
+    let plan = &tariff.plans[p.plan as usize];
+    match call.call_id {
+        CallId::Field(raw) => write_raw_field(out, raw),
+        CallId::FileLine => {
+            if state.name_csv.first() == Some(&b'"') {
+                let mut id = state.job.name.as_bytes().to_vec();
+                id.push(b':');
+                id.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+                csv_field(out, &id);
+            } else {
+                out.extend_from_slice(&state.name_csv);
+                out.push(b':');
+                out.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+            }
+        }
+    }
+    out.push(b',');
+    call.start.write_rfc3339(out);
+    out.push(b',');
+    out.extend_from_slice(&customer.csv_id);
+    out.push(b',');
+    out.extend_from_slice(&plan.csv_name);
+    out.push(b',');
+    write_raw_field(out, call.caller);
+    out.push(b',');
+    write_raw_field(out, call.callee);
+    out.push(b',');
+    match (call.number, p.destination) {
+        (Number::E164(n), Some(d)) => {
+            out.extend_from_slice(n.as_bytes());
+            out.push(b',');
+            out.extend_from_slice(&tariff.destinations[d as usize].csv_fields);
+        }
+        _ => out.extend_from_slice(b",,Internal,,internal"),
+    }
+    out.push(b',');
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(call.billsec).as_bytes());
+    out.push(b',');
+    out.extend_from_slice(buf.format(p.billed_sell).as_bytes());
+    out.push(b',');
+    write_units(out, p.buy as i64, decimals);
+    out.push(b',');
+    write_units(out, p.sell as i64, decimals);
+    out.push(b',');
+    write_units(out, p.margin(), decimals);
+    out.push(b',');
+    out.extend_from_slice(&plan.csv_currency);
+    out.push(b'\n');
+}

@@ -1,0 +1,577 @@
+//! `rates/` to [`Tariff`]: read every table, collect every problem with its
+//! file and line, and only build the tables when there are none.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use hashbrown::HashMap;
+use rust_decimal::Decimal;
+
+use super::plan::{self, LevelName, PlanLevels};
+use super::trie::PrefixTrie;
+use super::{csv_field, Customer, Destination, Kind, Plan, Tariff};
+use crate::money::{self, FixedPrice, Increment};
+
+/// One problem in the tariff tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The file at fault.
+    pub file: PathBuf,
+    /// 1-based line, when the problem has one.
+    pub line: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Every problem found; loading fails if there is at least one.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct LoadErrors(pub Vec<LoadError>);
+
+impl fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} error(s) in the tariff tables", self.0.len())?;
+        for e in &self.0 {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a successful load noticed but accepted.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    /// Accepted oddities, e.g. a markup below 100%.
+    pub warnings: Vec<LoadError>,
+}
+
+struct Collector {
+    errors: Vec<LoadError>,
+    warnings: Vec<LoadError>,
+}
+
+impl Collector {
+    fn error(&mut self, file: &Path, line: Option<u64>, message: impl Into<String>) {
+        self.errors.push(LoadError {
+            file: file.to_path_buf(),
+            line,
+            message: message.into(),
+        });
+    }
+}
+
+/// Loads and validates `rates/` for a home country (`NL`).
+pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), LoadErrors> {
+    let mut c = Collector {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let wholesale_path = dir.join("wholesale.csv");
+    let (destinations, trie) = load_wholesale(&wholesale_path, &mut c);
+    let plan_dir = dir.join("plans");
+    let plans = load_plans(&plan_dir, &mut c);
+    let customers_path = dir.join("customers.csv");
+    let (customers, customer_index) = load_customers(&customers_path, &plans, &mut c);
+    let numbers_path = dir.join("numbers.csv");
+    let numbers = load_numbers(&numbers_path, &customer_index, &mut c);
+    if !c.errors.is_empty() {
+        return Err(LoadErrors(c.errors));
+    }
+    let mut built = Vec::with_capacity(plans.len());
+    for (name, levels, path) in plans {
+        match build_plan(name, levels, &destinations, &trie, home_country) {
+            Ok(p) => built.push(p),
+            Err(msg) => c.error(&path, None, msg),
+        }
+    }
+    if !c.errors.is_empty() {
+        return Err(LoadErrors(c.errors));
+    }
+    let tariff = Tariff {
+        destinations,
+        trie,
+        plans: built,
+        customers,
+        customer_index,
+        numbers,
+        home_country: home_country.to_string(),
+    };
+    Ok((
+        tariff,
+        LoadReport {
+            warnings: c.warnings,
+        },
+    ))
+}
+
+/// Opens a CSV table and maps the required header names to column indexes.
+fn open_table(
+    path: &Path,
+    required: &[&str],
+    c: &mut Collector,
+) -> Option<(csv::Reader<std::fs::File>, Vec<usize>)> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            c.error(path, None, format!("cannot open: {e}"));
+            return None;
+        }
+    };
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    let header = match reader.byte_headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            c.error(path, Some(1), format!("cannot read the header: {e}"));
+            return None;
+        }
+    };
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase())
+        .collect();
+    let mut columns = Vec::new();
+    let mut missing = Vec::new();
+    for r in required {
+        match names.iter().position(|n| n == r) {
+            Some(i) => columns.push(i),
+            None => missing.push(*r),
+        }
+    }
+    if !missing.is_empty() {
+        c.error(
+            path,
+            Some(1),
+            format!(
+                "header lacks column(s): {} (expected {})",
+                missing.join(", "),
+                required.join(",")
+            ),
+        );
+        return None;
+    }
+    Some((reader, columns))
+}
+
+/// Iterates data rows as (line, fields in `required` order), reporting
+/// unreadable rows; fields are trimmed UTF-8.
+fn each_row(
+    path: &Path,
+    reader: &mut csv::Reader<std::fs::File>,
+    columns: &[usize],
+    c: &mut Collector,
+    mut f: impl FnMut(u64, &[&str], &mut Collector),
+) {
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line());
+                c.error(path, line, format!("unreadable row: {e}"));
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
+                continue;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() == 1 && record[0].trim_ascii().is_empty() {
+            continue;
+        }
+        let mut fields = Vec::with_capacity(columns.len());
+        let mut ok = true;
+        for &i in columns {
+            match record.get(i).map(std::str::from_utf8) {
+                Some(Ok(s)) => fields.push(s.trim()),
+                Some(Err(_)) => {
+                    c.error(
+                        path,
+                        Some(line),
+                        format!("column {} is not valid UTF-8", i + 1),
+                    );
+                    ok = false;
+                    break;
+                }
+                None => {
+                    c.error(
+                        path,
+                        Some(line),
+                        format!("row has {} fields, the header names more", record.len()),
+                    );
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            f(line, &fields, c);
+        }
+    }
+}
+
+fn is_prefix(s: &str) -> bool {
+    (1..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn load_wholesale(path: &Path, c: &mut Collector) -> (Vec<Destination>, PrefixTrie) {
+    const COLUMNS: [&str; 7] = [
+        "prefix",
+        "destination",
+        "country",
+        "kind",
+        "rate_per_min",
+        "connect_fee",
+        "increment",
+    ];
+    let mut destinations = Vec::new();
+    let mut trie = PrefixTrie::new();
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    let Some((mut reader, columns)) = open_table(path, &COLUMNS, c) else {
+        return (destinations, trie);
+    };
+    each_row(path, &mut reader, &columns, c, |line, f, c| {
+        let before = c.errors.len();
+        let (prefix, name, country, kind, rate, fee, inc) =
+            (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+        if !is_prefix(prefix) {
+            c.error(
+                path,
+                Some(line),
+                format!("prefix {prefix:?} is not 1-15 digits"),
+            );
+        } else if let Some(first) = first_line.get(prefix) {
+            c.error(
+                path,
+                Some(line),
+                format!("duplicate prefix {prefix} (first on line {first})"),
+            );
+        }
+        if name.is_empty() {
+            c.error(path, Some(line), "empty destination name");
+        }
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            c.error(
+                path,
+                Some(line),
+                format!("country {country:?} is not ISO 3166 alpha-2 (XX for non-geographic)"),
+            );
+        }
+        let kind = Kind::parse(kind).or_else(|| {
+            c.error(
+                path,
+                Some(line),
+                format!("kind {kind:?} is not one of fixed, mobile, special, premium, other"),
+            );
+            None
+        });
+        let rate = money::parse_amount(rate)
+            .map_err(|e| c.error(path, Some(line), format!("rate_per_min: {e}")))
+            .ok();
+        let fee = if fee.is_empty() {
+            Some(Decimal::ZERO)
+        } else {
+            money::parse_amount(fee)
+                .map_err(|e| c.error(path, Some(line), format!("connect_fee: {e}")))
+                .ok()
+        };
+        let increment = if inc.is_empty() {
+            Some(Increment::PER_SECOND)
+        } else {
+            Increment::parse(inc).or_else(|| {
+                c.error(
+                    path,
+                    Some(line),
+                    format!("increment {inc:?} is not FIRST/NEXT seconds such as 60/60"),
+                );
+                None
+            })
+        };
+        if c.errors.len() != before {
+            first_line.entry(prefix.to_string()).or_insert(line);
+            return;
+        }
+        let (Some(kind), Some(rate), Some(fee), Some(increment)) = (kind, rate, fee, increment)
+        else {
+            return;
+        };
+        let Some(buy) = FixedPrice::new(fee, rate) else {
+            c.error(
+                path,
+                Some(line),
+                "rate or connect fee above 100000, or more than 19 significant digits",
+            );
+            return;
+        };
+        first_line.insert(prefix.to_string(), line);
+        let mut csv_fields = Vec::new();
+        for (i, v) in [prefix, name, country, kind.as_str()].iter().enumerate() {
+            if i > 0 {
+                csv_fields.push(b',');
+            }
+            csv_field(&mut csv_fields, v.as_bytes());
+        }
+        trie.insert(prefix.as_bytes(), destinations.len() as u32);
+        destinations.push(Destination {
+            prefix: prefix.to_string(),
+            name: name.to_string(),
+            country: country.to_string(),
+            kind,
+            rate,
+            connect_fee: fee,
+            increment,
+            buy,
+            csv_fields: csv_fields.into_boxed_slice(),
+        });
+    });
+    (destinations, trie)
+}
+
+fn load_plans(dir: &Path, c: &mut Collector) -> Vec<(String, PlanLevels, PathBuf)> {
+    let mut plans = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            c.error(dir, None, format!("cannot read the plans folder: {e}"));
+            return plans;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        c.error(dir, None, "no plan files (*.toml)");
+    }
+    for path in paths {
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            c.error(
+                &path,
+                None,
+                "plan names (file names) may use only letters, digits, '-' and '_'",
+            );
+            continue;
+        }
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                c.error(&path, None, format!("cannot read: {e}"));
+                continue;
+            }
+        };
+        let (plan, problems) = plan::parse_plan(&text);
+        for p in problems {
+            let line = p.offset.map(|o| line_of(&text, o));
+            let e = LoadError {
+                file: path.clone(),
+                line,
+                message: p.message,
+            };
+            if p.warning {
+                c.warnings.push(e);
+            } else {
+                c.errors.push(e);
+            }
+        }
+        if let Some(plan) = plan {
+            plans.push((name, plan, path));
+        }
+    }
+    plans
+}
+
+fn line_of(text: &str, offset: usize) -> u64 {
+    1 + text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64
+}
+
+fn load_customers(
+    path: &Path,
+    plans: &[(String, PlanLevels, PathBuf)],
+    c: &mut Collector,
+) -> (Vec<Customer>, HashMap<Box<[u8]>, u32>) {
+    const COLUMNS: [&str; 6] = [
+        "customer_id",
+        "name",
+        "email",
+        "plan",
+        "ids_range",
+        "timezone",
+    ];
+    let mut customers = Vec::new();
+    let mut index: HashMap<Box<[u8]>, u32> = HashMap::new();
+    let Some((mut reader, columns)) = open_table(path, &COLUMNS, c) else {
+        return (customers, index);
+    };
+    let plans_dir_has = |name: &str| plans.iter().position(|p| p.0 == name);
+    let plan_files_exist = !plans.is_empty();
+    each_row(path, &mut reader, &columns, c, |line, f, c| {
+        let before = c.errors.len();
+        let (id, name, email, plan, range, tz) = (f[0], f[1], f[2], f[3], f[4], f[5]);
+        if id.is_empty() {
+            c.error(path, Some(line), "empty customer_id");
+        } else if index.contains_key(id.as_bytes()) {
+            c.error(path, Some(line), format!("duplicate customer_id {id}"));
+        }
+        let plan_idx = plans_dir_has(plan);
+        if plan_idx.is_none() && plan_files_exist {
+            c.error(
+                path,
+                Some(line),
+                format!("unknown plan {plan:?} (no rates/plans/{plan}.toml, or it has errors)"),
+            );
+        }
+        let ids_range = if range.is_empty() {
+            None
+        } else {
+            money::parse_amount(range)
+                .map_err(|e| c.error(path, Some(line), format!("ids_range: {e}")))
+                .ok()
+        };
+        if !tz.is_empty() && jiff::tz::TimeZone::get(tz).is_err() {
+            c.error(
+                path,
+                Some(line),
+                format!(
+                    "unknown time zone {tz:?} (expected an IANA name such as Europe/Amsterdam)"
+                ),
+            );
+        }
+        if c.errors.len() != before {
+            return;
+        }
+        let Some(plan_idx) = plan_idx else { return };
+        let mut csv_id = Vec::new();
+        csv_field(&mut csv_id, id.as_bytes());
+        index.insert(id.as_bytes().into(), customers.len() as u32);
+        customers.push(Customer {
+            id: id.to_string(),
+            name: name.to_string(),
+            email: email.to_string(),
+            plan: plan_idx as u32,
+            ids_range,
+            timezone: (!tz.is_empty()).then(|| tz.to_string()),
+            csv_id: csv_id.into_boxed_slice(),
+        });
+    });
+    (customers, index)
+}
+
+fn load_numbers(path: &Path, customers: &HashMap<Box<[u8]>, u32>, c: &mut Collector) -> PrefixTrie {
+    let mut trie = PrefixTrie::new();
+    if !path.exists() {
+        return trie;
+    }
+    let Some((mut reader, columns)) = open_table(path, &["prefix", "customer_id"], c) else {
+        return trie;
+    };
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    each_row(path, &mut reader, &columns, c, |line, f, c| {
+        let (prefix, id) = (f[0], f[1]);
+        if !is_prefix(prefix) {
+            c.error(
+                path,
+                Some(line),
+                format!("prefix {prefix:?} is not 1-15 digits"),
+            );
+            return;
+        }
+        if let Some(first) = first_line.get(prefix) {
+            c.error(
+                path,
+                Some(line),
+                format!("duplicate prefix {prefix} (first on line {first})"),
+            );
+            return;
+        }
+        first_line.insert(prefix.to_string(), line);
+        match customers.get(id.as_bytes()) {
+            Some(&cust) => {
+                trie.insert(prefix.as_bytes(), cust);
+            }
+            None => c.error(path, Some(line), format!("unknown customer_id {id:?}")),
+        }
+    });
+    trie
+}
+
+fn build_plan(
+    name: String,
+    levels: PlanLevels,
+    destinations: &[Destination],
+    trie: &PrefixTrie,
+    home: &str,
+) -> Result<Plan, String> {
+    let price = |levels: &[(LevelName, &plan::Level)],
+                 d: &Destination|
+     -> Result<FixedPrice, String> {
+        let r = plan::resolve(levels, d.kind, d.rate)
+            .ok_or_else(|| format!("no sell rate for {} ({})", d.prefix, d.kind.as_str()))?;
+        FixedPrice::new(r.start_fee, r.rate).ok_or_else(|| {
+                format!(
+                    "sell price for {} is above 100000 per minute or needs more than 19 significant digits",
+                    d.prefix
+                )
+            })
+    };
+    let base_levels = |d: &Destination| {
+        let mut v = Vec::with_capacity(2);
+        if let Some(l) = levels.countries.get(&d.country) {
+            v.push((LevelName::Country(d.country.clone()), l));
+        }
+        if d.country == home {
+            v.push((LevelName::Domestic, &levels.domestic));
+        } else {
+            v.push((LevelName::International, &levels.international));
+        }
+        v
+    };
+    let mut base_prices = Vec::with_capacity(destinations.len());
+    for d in destinations {
+        base_prices.push(price(&base_levels(d), d)?);
+    }
+    let mut override_trie = PrefixTrie::new();
+    let mut override_prices = HashMap::new();
+    for (o, (prefix, level)) in levels.prefixes.iter().enumerate() {
+        override_trie.insert(prefix.as_bytes(), o as u32);
+        for di in trie.related(prefix.as_bytes()) {
+            let d = &destinations[di as usize];
+            let mut lv = vec![(LevelName::Prefix(prefix.clone()), level)];
+            lv.extend(base_levels(d));
+            override_prices.insert((o as u32, di), price(&lv, d)?);
+        }
+    }
+    let mut csv_name = Vec::new();
+    csv_field(&mut csv_name, name.as_bytes());
+    let mut csv_currency = Vec::new();
+    csv_field(&mut csv_currency, levels.currency.as_bytes());
+    Ok(Plan {
+        name,
+        levels,
+        base_prices,
+        override_trie,
+        override_prices,
+        csv_name: csv_name.into_boxed_slice(),
+        csv_currency: csv_currency.into_boxed_slice(),
+    })
+}

@@ -1,0 +1,374 @@
+//! Start times: parse what switches write, resolve local times in a zone,
+//! and print RFC 3339.
+//!
+//! Local-time resolution goes through jiff, but jiff is only asked once per
+//! calendar day: [`ZoneCache`] remembers, per day, the one UTC offset in
+//! force for the whole day when no transition can touch it. Days with a DST
+//! change (two a year) take the exact jiff path for every row.
+
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+
+/// A start time: the civil time as shown on the wall clock, with its offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// Year (1..=9999).
+    pub year: u16,
+    /// Month 1-12.
+    pub month: u8,
+    /// Day of month.
+    pub day: u8,
+    /// Hour 0-23.
+    pub hour: u8,
+    /// Minute 0-59.
+    pub minute: u8,
+    /// Second 0-59.
+    pub second: u8,
+    /// UTC offset in seconds of this civil time.
+    pub offset: i32,
+}
+
+impl Stamp {
+    /// Seconds since the Unix epoch.
+    pub fn epoch_seconds(&self) -> i64 {
+        days_from_civil(i32::from(self.year), self.month, self.day) * 86_400 + self.seconds_of_day()
+            - i64::from(self.offset)
+    }
+
+    fn seconds_of_day(&self) -> i64 {
+        i64::from(self.hour) * 3600 + i64::from(self.minute) * 60 + i64::from(self.second)
+    }
+
+    /// The same instant in another zone (for a customer's day).
+    pub fn civil_date_in(&self, tz: &TimeZone) -> Option<jiff::civil::Date> {
+        let ts = Timestamp::from_second(self.epoch_seconds()).ok()?;
+        Some(tz.to_datetime(ts).date())
+    }
+
+    /// Appends `YYYY-MM-DDTHH:MM:SS+HH:MM` (or `Z` for UTC).
+    pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
+        fn two(out: &mut Vec<u8>, v: u8) {
+            out.push(b'0' + v / 10);
+            out.push(b'0' + v % 10);
+        }
+        let y = self.year;
+        out.extend_from_slice(&[
+            b'0' + (y / 1000) as u8,
+            b'0' + (y / 100 % 10) as u8,
+            b'0' + (y / 10 % 10) as u8,
+            b'0' + (y % 10) as u8,
+            b'-',
+        ]);
+        two(out, self.month);
+        out.push(b'-');
+        two(out, self.day);
+        out.push(b'T');
+        two(out, self.hour);
+        out.push(b':');
+        two(out, self.minute);
+        out.push(b':');
+        two(out, self.second);
+        if self.offset == 0 {
+            out.push(b'Z');
+        } else {
+            out.push(if self.offset < 0 { b'-' } else { b'+' });
+            let o = self.offset.unsigned_abs();
+            two(out, (o / 3600) as u8);
+            out.push(b':');
+            two(out, (o / 60 % 60) as u8);
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+pub fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
+    let y = i64::from(if m <= 2 { y - 1 } else { y });
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: u16, m: u8) -> u8 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Per-thread cache of the UTC offset of whole local days in one zone.
+pub struct ZoneCache {
+    tz: TimeZone,
+    /// Direct-mapped: slot = day % len; (day, offset or `VARIES`).
+    slots: [(i64, i32); 64],
+}
+
+const VARIES: i32 = i32::MIN;
+const EMPTY_DAY: i64 = i64::MIN;
+/// Largest UTC offset jiff supports, rounded up: bounds which instants can
+/// fall on a given local day.
+const MAX_OFFSET: i64 = 26 * 3600;
+
+impl ZoneCache {
+    /// A cache for `tz`.
+    pub fn new(tz: TimeZone) -> Self {
+        ZoneCache {
+            tz,
+            slots: [(EMPTY_DAY, 0); 64],
+        }
+    }
+
+    /// The zone.
+    pub fn zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// Offset of a local day when it is the same all day, else `None`.
+    #[inline]
+    fn day_offset(&mut self, day: i64) -> Option<i32> {
+        let slot = &mut self.slots[day.rem_euclid(64) as usize];
+        if slot.0 != day {
+            let first = day * 86_400 - MAX_OFFSET;
+            let last = (day + 1) * 86_400 + MAX_OFFSET;
+            let offset = match Timestamp::from_second(first) {
+                Ok(ts) => {
+                    let change = self
+                        .tz
+                        .following(ts)
+                        .next()
+                        .map(|t| t.timestamp().as_second());
+                    if change.is_some_and(|c| c <= last) {
+                        VARIES
+                    } else {
+                        self.tz.to_offset(ts).seconds()
+                    }
+                }
+                Err(_) => VARIES,
+            };
+            *slot = (day, offset);
+        }
+        (slot.1 != VARIES).then_some(slot.1)
+    }
+
+    /// Resolves a local wall-clock time: a time that occurs twice is the
+    /// earlier instant, one that does not exist is moved forward by the gap.
+    pub fn resolve(&mut self, mut s: Stamp) -> Option<Stamp> {
+        let day = days_from_civil(i32::from(s.year), s.month, s.day);
+        if let Some(offset) = self.day_offset(day) {
+            s.offset = offset;
+            return Some(s);
+        }
+        let dt = DateTime::new(
+            s.year as i16,
+            s.month as i8,
+            s.day as i8,
+            s.hour as i8,
+            s.minute as i8,
+            s.second as i8,
+            0,
+        )
+        .ok()?;
+        let ts = self.tz.to_ambiguous_timestamp(dt).compatible().ok()?;
+        let offset = self.tz.to_offset(ts);
+        let local = offset.to_datetime(ts);
+        Some(Stamp {
+            year: local.year() as u16,
+            month: local.month() as u8,
+            day: local.day() as u8,
+            hour: local.hour() as u8,
+            minute: local.minute() as u8,
+            second: local.second() as u8,
+            offset: offset.seconds(),
+        })
+    }
+}
+
+#[inline]
+fn num2(b: &[u8], at: usize) -> Option<u8> {
+    let (h, l) = (
+        b.get(at)?.wrapping_sub(b'0'),
+        b.get(at + 1)?.wrapping_sub(b'0'),
+    );
+    (h < 10 && l < 10).then_some(h * 10 + l)
+}
+
+/// Parses `YYYY-MM-DD?HH:MM[:SS][.frac]` with `sep` between the date parts
+/// (`-` or `/`) and `T` or a space before the time; returns the civil part
+/// and the rest of the input. Seconds default to 0; fractions are dropped.
+#[inline]
+pub fn parse_civil(b: &[u8], sep: u8) -> Option<(Stamp, &[u8])> {
+    if b.len() < 16 || b[4] != sep || b[7] != sep || !matches!(b[10], b'T' | b' ') || b[13] != b':'
+    {
+        return None;
+    }
+    let year = u16::from(num2(b, 0)?) * 100 + u16::from(num2(b, 2)?);
+    let (month, day, hour, minute) = (num2(b, 5)?, num2(b, 8)?, num2(b, 11)?, num2(b, 14)?);
+    let mut rest = &b[16..];
+    let mut second = 0;
+    if let [b':', ..] = rest {
+        second = num2(rest, 1)?;
+        rest = &rest[3..];
+    }
+    if let [b'.' | b',', tail @ ..] = rest {
+        let digits = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &tail[digits..];
+    }
+    let valid = year >= 1
+        && (1..=12).contains(&month)
+        && day >= 1
+        && day <= days_in_month(year, month)
+        && hour < 24
+        && minute < 60
+        && second < 60;
+    valid.then_some((
+        Stamp {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            offset: 0,
+        },
+        rest,
+    ))
+}
+
+/// Parses a start time: RFC 3339 with an offset (`Z`, `+01:00`, `+0100`),
+/// or a local `YYYY-MM-DD HH:MM:SS` resolved in `zone`.
+#[inline]
+pub fn parse_start(b: &[u8], zone: &mut ZoneCache) -> Option<Stamp> {
+    let b = b.trim_ascii();
+    let (mut s, rest) = parse_civil(b, b'-')?;
+    match rest {
+        [] => zone.resolve(s),
+        [b'Z' | b'z'] => Some(s),
+        [sign @ (b'+' | b'-'), tail @ ..] => {
+            let (h, m) = match tail {
+                [_, _, b':', _, _] => (num2(tail, 0)?, num2(tail, 3)?),
+                [_, _, _, _] => (num2(tail, 0)?, num2(tail, 2)?),
+                [_, _] => (num2(tail, 0)?, 0),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let o = i32::from(h) * 3600 + i32::from(m) * 60;
+            s.offset = if *sign == b'-' { -o } else { o };
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ams() -> ZoneCache {
+        ZoneCache::new(TimeZone::get("Europe/Amsterdam").unwrap())
+    }
+
+    fn fmt(s: Stamp) -> String {
+        let mut v = Vec::new();
+        s.write_rfc3339(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn rfc3339_and_local() {
+        let mut z = ams();
+        assert_eq!(
+            fmt(parse_start(b"2026-11-24T09:15:00+01:00", &mut z).unwrap()),
+            "2026-11-24T09:15:00+01:00"
+        );
+        assert_eq!(
+            fmt(parse_start(b"2026-11-24T09:15:00Z", &mut z).unwrap()),
+            "2026-11-24T09:15:00Z"
+        );
+        assert_eq!(
+            fmt(parse_start(b"2026-11-24 09:15:00", &mut z).unwrap()),
+            "2026-11-24T09:15:00+01:00"
+        );
+        assert_eq!(
+            fmt(parse_start(b"2026-07-24 09:15:00.123", &mut z).unwrap()),
+            "2026-07-24T09:15:00+02:00"
+        );
+        assert_eq!(
+            fmt(parse_start(b"2026-07-24T09:15:00-0430", &mut z).unwrap()),
+            "2026-07-24T09:15:00-04:30"
+        );
+        let s = parse_start(b"1970-01-01T01:00:00+01:00", &mut z).unwrap();
+        assert_eq!(s.epoch_seconds(), 0);
+    }
+
+    #[test]
+    fn dst_gap_and_fold() {
+        let mut z = ams();
+        // 2026-03-29 02:30 does not exist in Amsterdam: moved forward by the hour.
+        assert_eq!(
+            fmt(parse_start(b"2026-03-29 02:30:00", &mut z).unwrap()),
+            "2026-03-29T03:30:00+02:00"
+        );
+        // 2026-10-25 02:30 happens twice: the earlier instant (+02:00).
+        assert_eq!(
+            fmt(parse_start(b"2026-10-25 02:30:00", &mut z).unwrap()),
+            "2026-10-25T02:30:00+02:00"
+        );
+        assert_eq!(
+            fmt(parse_start(b"2026-10-25 03:30:00", &mut z).unwrap()),
+            "2026-10-25T03:30:00+01:00"
+        );
+        assert_eq!(
+            fmt(parse_start(b"2026-10-25 01:30:00", &mut z).unwrap()),
+            "2026-10-25T01:30:00+02:00"
+        );
+    }
+
+    #[test]
+    fn refuses_impossible_times() {
+        let mut z = ams();
+        for bad in [
+            "2026-02-30 10:00:00",
+            "2026-13-01 10:00:00",
+            "2026-01-01 24:00:00",
+            "2026-01-01 10:60:00",
+            "2026-01-01",
+            "yesterday",
+            "2026-01-01T10:00:00+1",
+            "2026-01-01T10:00:00 junk",
+        ] {
+            assert!(parse_start(bad.as_bytes(), &mut z).is_none(), "{bad}");
+        }
+        assert!(parse_start(b"2024-02-29 10:00:00", &mut z).is_some());
+        assert!(parse_start(b"2100-02-29 10:00:00", &mut z).is_none());
+    }
+
+    #[test]
+    fn days_match_jiff() {
+        for (y, m, d) in [
+            (1970, 1, 1),
+            (2000, 2, 29),
+            (2026, 11, 25),
+            (1969, 12, 31),
+            (2400, 3, 1),
+        ] {
+            let ours = days_from_civil(y, m, d);
+            let date = jiff::civil::Date::new(y as i16, m as i8, d as i8).unwrap();
+            let theirs = TimeZone::UTC
+                .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+                .unwrap()
+                .as_second()
+                / 86_400;
+            assert_eq!(ours, theirs);
+        }
+    }
+}
