@@ -104,9 +104,7 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig {
-            listen: "127.0.0.1:9464".into(),
-        }
+        MetricsConfig { listen: "127.0.0.1:9464".into() }
     }
 }
 
@@ -134,9 +132,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_line_bytes: 64 * 1024,
-        }
+        Limits { max_line_bytes: 64 * 1024 }
     }
 }
 
@@ -189,10 +185,7 @@ impl Config {
             config.validate(Path::new("<defaults>"))?;
             return Ok(config);
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         let mut config = Config::parse(&text, &path)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         config.resolve_paths(&base);
@@ -203,9 +196,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
-            line: e.span().map_or(1, |s| {
-                1 + text[..s.start.min(text.len())].matches('\n').count()
-            }),
+            line: e.span().map_or(1, |s| 1 + text[..s.start.min(text.len())].matches('\n').count()),
             message: e.message().trim().to_string(),
         })?;
         config.validate(path)?;
@@ -216,12 +207,7 @@ impl Config {
         if base.as_os_str().is_empty() {
             return;
         }
-        for p in [
-            &mut self.rates,
-            &mut self.spool,
-            &mut self.state,
-            &mut self.alerts,
-        ] {
+        for p in [&mut self.rates, &mut self.spool, &mut self.state, &mut self.alerts] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -248,12 +234,7 @@ impl Config {
                 crate::money::MAX_PRICE_DECIMALS
             ));
         }
-        problems.extend(
-            self.numbering
-                .validate()
-                .into_iter()
-                .map(|p| format!("numbering.{p}")),
-        );
+        problems.extend(self.numbering.validate().into_iter().map(|p| format!("numbering.{p}")));
         if self.limits.max_line_bytes < 64 {
             problems.push("limits.max_line_bytes: must be at least 64".into());
         }
@@ -263,12 +244,7 @@ impl Config {
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.source.iter().enumerate() {
             let at = format!("source[{i}] ({})", s.name);
-            if s.name.is_empty()
-                || !s
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
+            if s.name.is_empty() || !s.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
                 problems.push(format!("{at}.name: use letters, digits, '-' and '_'"));
             }
             if !names.insert(&s.name) {
@@ -282,20 +258,12 @@ impl Config {
                     problems.push(format!("{at}.timezone: unknown time zone {tz:?}"));
                 }
             }
-            problems.extend(
-                self.numbering_for(s)
-                    .validate()
-                    .into_iter()
-                    .map(|p| format!("{at}.numbering.{p}")),
-            );
+            problems.extend(self.numbering_for(s).validate().into_iter().map(|p| format!("{at}.numbering.{p}")));
         }
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                problems,
-            })
+            Err(ConfigError::Invalid { path: path.to_path_buf(), problems })
         }
     }
 
@@ -304,27 +272,12 @@ impl Config {
         let o = &s.numbering;
         let base = &self.numbering;
         Numbering {
-            home_country: o
-                .home_country
-                .clone()
-                .unwrap_or_else(|| base.home_country.clone()),
-            country_code: o
-                .country_code
-                .clone()
-                .unwrap_or_else(|| base.country_code.clone()),
-            national_prefix: o
-                .national_prefix
-                .clone()
-                .unwrap_or_else(|| base.national_prefix.clone()),
-            international_prefix: o
-                .international_prefix
-                .clone()
-                .unwrap_or_else(|| base.international_prefix.clone()),
+            home_country: o.home_country.clone().unwrap_or_else(|| base.home_country.clone()),
+            country_code: o.country_code.clone().unwrap_or_else(|| base.country_code.clone()),
+            national_prefix: o.national_prefix.clone().unwrap_or_else(|| base.national_prefix.clone()),
+            international_prefix: o.international_prefix.clone().unwrap_or_else(|| base.international_prefix.clone()),
             internal_max_digits: o.internal_max_digits.unwrap_or(base.internal_max_digits),
-            technical_prefixes: o
-                .technical_prefixes
-                .clone()
-                .unwrap_or_else(|| base.technical_prefixes.clone()),
+            technical_prefixes: o.technical_prefixes.clone().unwrap_or_else(|| base.technical_prefixes.clone()),
         }
     }
 
@@ -355,8 +308,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_with_a_line() {
-        let e =
-            Config::parse("format = \"generic\"\nspol = \"x\"\n", Path::new("c.toml")).unwrap_err();
+        let e = Config::parse("format = \"generic\"\nspol = \"x\"\n", Path::new("c.toml")).unwrap_err();
         let msg = e.to_string();
         assert!(msg.starts_with("c.toml:2:"), "{msg}");
         assert!(msg.contains("spol"), "{msg}");

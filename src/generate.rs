@@ -45,12 +45,22 @@ fn push_digits(out: &mut Vec<u8>, rng: &mut Rng, n: usize) {
 /// number blocks and destinations of `tariff`.
 pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) -> io::Result<()> {
     let mut rng = Rng::new(seed);
-    let international: Vec<&str> = tariff
+    // International traffic is skewed like real traffic: a few destinations
+    // take most calls. Rank r (in a seeded shuffle of the deck) is drawn
+    // log-uniformly, i.e. with probability about 1/r (Zipf, s = 1).
+    let mut international: Vec<&str> = tariff
         .destinations
         .iter()
         .filter(|d| d.country != tariff.home_country && d.country != "XX")
         .map(|d| d.prefix.as_str())
         .collect();
+    for i in (1..international.len()).rev() {
+        international.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let zipf = |rng: &mut Rng, n: usize| -> usize {
+        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        ((n as f64).powf(u) as usize).saturating_sub(1).min(n - 1)
+    };
     let customers: Vec<&str> = tariff.customers.iter().map(|c| c.id.as_str()).collect();
     let mut w = io::BufWriter::with_capacity(1 << 20, out);
     w.write_all(b"call_id,start_time,account,caller,callee,billsec,disposition\n")?;
@@ -78,22 +88,26 @@ pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) ->
         line.push(b',');
         let by_block = rng.chance(15) && tariff.number_block_count() > 0;
         if !by_block && !customers.is_empty() {
-            line.extend_from_slice(
-                customers[rng.below(customers.len() as u64) as usize].as_bytes(),
-            );
+            line.extend_from_slice(customers[rng.below(customers.len() as u64) as usize].as_bytes());
         }
         line.push(b',');
-        // Caller: a Dutch geographic number; for account-less rows one that
-        // is unlikely to match a block unless generated from one.
-        line.extend_from_slice(b"+3120");
-        push_digits(&mut line, &mut rng, 7);
+        // Caller: from one of the customers' number blocks when the account
+        // is empty (so numbers.csv finds the customer), else any Dutch number.
+        if by_block {
+            let (prefix, _) = &tariff.number_blocks[rng.below(tariff.number_blocks.len() as u64) as usize];
+            line.push(b'+');
+            line.extend_from_slice(prefix.as_bytes());
+            push_digits(&mut line, &mut rng, 11usize.saturating_sub(prefix.len()));
+        } else {
+            line.extend_from_slice(b"+3120");
+            push_digits(&mut line, &mut rng, 7);
+        }
         line.push(b',');
         let roll = rng.below(100);
         match roll {
             0..=34 => {
                 // Domestic fixed, national style with separators.
-                let area = ["010", "020", "030", "040", "050", "070", "0172", "0299"]
-                    [rng.below(8) as usize];
+                let area = ["010", "020", "030", "040", "050", "070", "0172", "0299"][rng.below(8) as usize];
                 line.extend_from_slice(area.as_bytes());
                 if rng.chance(50) {
                     line.push(b'-');
@@ -110,16 +124,15 @@ pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) ->
                 push_digits(&mut line, &mut rng, 8);
             }
             60..=89 if !international.is_empty() => {
-                let p = international[rng.below(international.len() as u64) as usize];
+                let p = international[zipf(&mut rng, international.len())];
                 line.extend_from_slice(if rng.chance(50) { b"00" } else { b"+" });
                 line.extend_from_slice(p.as_bytes());
                 push_digits(&mut line, &mut rng, 11usize.saturating_sub(p.len()).max(2));
             }
-            90..=94 => line.extend_from_slice(
-                ["0800", "0900", "0909", "0885", "085"][rng.below(5) as usize].as_bytes(),
-            ),
-            _ => line
-                .extend_from_slice(["201", "2040", "*97", "105"][rng.below(4) as usize].as_bytes()),
+            90..=94 => {
+                line.extend_from_slice(["0800", "0900", "0909", "0885", "085"][rng.below(5) as usize].as_bytes())
+            }
+            _ => line.extend_from_slice(["201", "2040", "*97", "105"][rng.below(4) as usize].as_bytes()),
         }
         // Service numbers get their digits too.
         if (90..=94).contains(&roll) {
@@ -128,17 +141,9 @@ pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) ->
         line.push(b',');
         let answered = !rng.chance(15);
         let long = rng.chance(10);
-        let billsec = if answered {
-            1 + rng.below(if long { 3600 } else { 300 })
-        } else {
-            0
-        };
+        let billsec = if answered { 1 + rng.below(if long { 3600 } else { 300 }) } else { 0 };
         line.extend_from_slice(itoa::Buffer::new().format(billsec).as_bytes());
-        line.extend_from_slice(if answered {
-            b",ANSWERED\n"
-        } else {
-            b",NO ANSWER\n"
-        });
+        line.extend_from_slice(if answered { b",ANSWERED\n" } else { b",NO ANSWER\n" });
         w.write_all(&line)?;
     }
     w.flush()
@@ -161,23 +166,11 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// Writes a wholesale deck of `prefixes` rows: the deck of `tariff`, plus
 /// sub-prefixes of its rows (same country and kind, a slightly different
 /// rate) until the count is reached.
-pub fn write_deck(
-    tariff: &Tariff,
-    prefixes: usize,
-    seed: u64,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+pub fn write_deck(tariff: &Tariff, prefixes: usize, seed: u64, out: &mut dyn Write) -> io::Result<()> {
     let mut rng = Rng::new(seed);
-    let mut seen: hashbrown::HashSet<String> = tariff
-        .destinations
-        .iter()
-        .map(|d| d.prefix.clone())
-        .collect();
+    let mut seen: hashbrown::HashSet<String> = tariff.destinations.iter().map(|d| d.prefix.clone()).collect();
     let mut w = io::BufWriter::new(out);
-    writeln!(
-        w,
-        "prefix,destination,country,kind,rate_per_min,connect_fee,increment"
-    )?;
+    writeln!(w, "prefix,destination,country,kind,rate_per_min,connect_fee,increment")?;
     let row = |w: &mut io::BufWriter<&mut dyn Write>,
                p: &str,
                name: &str,
@@ -246,10 +239,7 @@ mod tests {
     fn civil_round_trip() {
         for days in [-1000i64, 0, 1, 20_000, 20_782, 100_000] {
             let (y, m, d) = civil_from_days(days);
-            assert_eq!(
-                crate::timefmt::days_from_civil(y as i32, m as u8, d as u8),
-                days
-            );
+            assert_eq!(crate::timefmt::days_from_civil(y as i32, m as u8, d as u8), days);
         }
     }
 }

@@ -15,18 +15,13 @@ pub fn open(path: &Path) -> io::Result<Input> {
     let file = File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
-    {
-        return Ok(Input::Stream(Box::new(flate2::read::MultiGzDecoder::new(
-            io::BufReader::with_capacity(1 << 20, file),
-        ))));
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+        return Ok(Input::Stream(Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
+            1 << 20,
+            file,
+        )))));
     }
     if meta.len() == 0 {
         return Ok(Input::Slice(Vec::new()));
@@ -46,7 +41,5 @@ pub fn display_name(path: &Path) -> String {
     if path.as_os_str() == "-" {
         return "stdin".into();
     }
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "input".into())
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into())
 }

@@ -24,9 +24,7 @@ pub const MAX_PRICE: u64 = 100_000;
 /// Why a money string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error(
-        "not a decimal number: {0:?} (expected digits with an optional '.' fraction, e.g. 0.0125)"
-    )]
+    #[error("not a decimal number: {0:?} (expected digits with an optional '.' fraction, e.g. 0.0125)")]
     Syntax(String),
     #[error("negative amounts are not allowed: {0:?}")]
     Negative(String),
@@ -55,17 +53,13 @@ pub fn parse_amount(text: &str) -> Result<Decimal, MoneyError> {
 /// Parses a markup percentage such as `130%` into the factor `1.30`.
 pub fn parse_percent(text: &str) -> Result<Decimal, MoneyError> {
     let t = text.trim();
-    let number = t
-        .strip_suffix('%')
-        .ok_or_else(|| MoneyError::Percent(text.to_string()))?;
+    let number = t.strip_suffix('%').ok_or_else(|| MoneyError::Percent(text.to_string()))?;
     let value = parse_amount(number).map_err(|e| match e {
         MoneyError::Syntax(_) => MoneyError::Percent(text.to_string()),
         other => other,
     })?;
     let mut factor = value;
-    factor
-        .set_scale(value.scale() + 2)
-        .map_err(|_| MoneyError::TooPrecise(text.to_string()))?;
+    factor.set_scale(value.scale() + 2).map_err(|_| MoneyError::TooPrecise(text.to_string()))?;
     Ok(factor)
 }
 
@@ -86,8 +80,7 @@ impl Increment {
     /// Parses `F/N` (`60/60`, `30/6`, `1/1`). `N` must be at least 1.
     pub fn parse(text: &str) -> Option<Increment> {
         let (f, n) = text.trim().split_once('/')?;
-        let digits =
-            |s: &str| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
+        let digits = |s: &str| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(f) || !digits(n) {
             return None;
         }
@@ -145,10 +138,7 @@ impl FixedPrice {
     pub fn new(fee: Decimal, rate: Decimal) -> Option<FixedPrice> {
         let (fee, rate) = (fee.normalize(), rate.normalize());
         let max = Decimal::from(MAX_PRICE);
-        if [fee, rate]
-            .iter()
-            .any(|v| v.is_sign_negative() && !v.is_zero() || *v > max)
-        {
+        if [fee, rate].iter().any(|v| v.is_sign_negative() && !v.is_zero() || *v > max) {
             return None;
         }
         let scale = fee.scale().max(rate.scale());
@@ -156,11 +146,7 @@ impl FixedPrice {
             let m = d.mantissa().unsigned_abs();
             u64::try_from(m.checked_mul(POW10[(scale - d.scale()) as usize])?).ok()
         };
-        Some(FixedPrice {
-            fee: widen(fee)?,
-            rate: widen(rate)?,
-            scale: scale as u8,
-        })
+        Some(FixedPrice { fee: widen(fee)?, rate: widen(rate)?, scale: scale as u8 })
     }
 
     /// The fee as a decimal.
@@ -185,8 +171,7 @@ impl FixedPrice {
         if billed_seconds == 0 {
             return 0;
         }
-        let mut num =
-            u128::from(self.fee) * 60 + u128::from(self.rate) * u128::from(billed_seconds);
+        let mut num = u128::from(self.fee) * 60 + u128::from(self.rate) * u128::from(billed_seconds);
         let scale = u32::from(self.scale);
         let den = if scale >= decimals {
             60 * POW10[(scale - decimals) as usize]
@@ -309,10 +294,7 @@ mod tests {
                 for s in [1u64, 7, 59, 60, 61, 3600, 86_399] {
                     for d in [0u32, 2, 4, 6] {
                         let exact = (dec(f) + dec(r) * Decimal::from(s) / Decimal::from(60))
-                            .round_dp_with_strategy(
-                                d,
-                                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-                            );
+                            .round_dp_with_strategy(d, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
                         let got = units_to_decimal(i128::from(p.charge(s, d)), d);
                         assert_eq!(got, exact, "fee {f} rate {r} s {s} d {d}");
                     }

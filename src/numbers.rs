@@ -44,43 +44,23 @@ impl Numbering {
     pub fn validate(&self) -> Vec<String> {
         let mut errors = Vec::new();
         let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if self.home_country.len() != 2
-            || !self.home_country.bytes().all(|b| b.is_ascii_uppercase())
-        {
-            errors.push(format!(
-                "home_country {:?} is not an ISO 3166 alpha-2 code",
-                self.home_country
-            ));
+        if self.home_country.len() != 2 || !self.home_country.bytes().all(|b| b.is_ascii_uppercase()) {
+            errors.push(format!("home_country {:?} is not an ISO 3166 alpha-2 code", self.home_country));
         }
-        if self.country_code.is_empty()
-            || self.country_code.len() > 3
-            || !digits(&self.country_code)
-        {
-            errors.push(format!(
-                "country_code {:?} must be 1-3 digits",
-                self.country_code
-            ));
+        if self.country_code.is_empty() || self.country_code.len() > 3 || !digits(&self.country_code) {
+            errors.push(format!("country_code {:?} must be 1-3 digits", self.country_code));
         }
         if !digits(&self.national_prefix) || self.national_prefix.len() > 4 {
-            errors.push(format!(
-                "national_prefix {:?} must be at most 4 digits",
-                self.national_prefix
-            ));
+            errors.push(format!("national_prefix {:?} must be at most 4 digits", self.national_prefix));
         }
         if self.international_prefix.is_empty()
             || !digits(&self.international_prefix)
             || self.international_prefix.len() > 4
         {
-            errors.push(format!(
-                "international_prefix {:?} must be 1-4 digits",
-                self.international_prefix
-            ));
+            errors.push(format!("international_prefix {:?} must be 1-4 digits", self.international_prefix));
         }
         if self.internal_max_digits >= MAX_DIGITS {
-            errors.push(format!(
-                "internal_max_digits {} must be below {MAX_DIGITS}",
-                self.internal_max_digits
-            ));
+            errors.push(format!("internal_max_digits {} must be below {MAX_DIGITS}", self.internal_max_digits));
         }
         for t in &self.technical_prefixes {
             if t.is_empty() || !digits(t) {
@@ -169,11 +149,7 @@ impl Numbering {
             }
         }
         if n == 0 {
-            return Err(if plus {
-                NumberError::BadCharacter
-            } else {
-                NumberError::Empty
-            });
+            return Err(if plus { NumberError::BadCharacter } else { NumberError::Empty });
         }
         let mut digits = &buf[..n];
         for t in &self.technical_prefixes {
@@ -185,10 +161,7 @@ impl Numbering {
         if !plus && digits.len() <= self.internal_max_digits {
             return Ok(Number::Internal);
         }
-        let mut out = E164 {
-            digits: [0; MAX_DIGITS],
-            len: 0,
-        };
+        let mut out = E164 { digits: [0; MAX_DIGITS], len: 0 };
         let mut push = |part: &[u8]| -> Result<(), NumberError> {
             let at = out.len as usize;
             let end = at + part.len();
@@ -205,10 +178,7 @@ impl Numbering {
             push(digits)?;
         } else if let Some(rest) = digits.strip_prefix(intl) {
             push(rest)?;
-        } else if let Some(rest) = (!national.is_empty())
-            .then(|| digits.strip_prefix(national))
-            .flatten()
-        {
+        } else if let Some(rest) = (!national.is_empty()).then(|| digits.strip_prefix(national)).flatten() {
             push(self.country_code.as_bytes())?;
             push(rest)?;
         } else {
@@ -235,12 +205,10 @@ mod tests {
     use super::*;
 
     fn norm(s: &str) -> Result<String, NumberError> {
-        Numbering::default()
-            .normalise(s.as_bytes())
-            .map(|n| match n {
-                Number::E164(e) => e.as_str().to_string(),
-                Number::Internal => "internal".into(),
-            })
+        Numbering::default().normalise(s.as_bytes()).map(|n| match n {
+            Number::E164(e) => e.as_str().to_string(),
+            Number::Internal => "internal".into(),
+        })
     }
 
     #[test]
@@ -277,10 +245,7 @@ mod tests {
 
     #[test]
     fn strips_technical_prefixes() {
-        let plan = Numbering {
-            technical_prefixes: vec!["1677".into()],
-            ..Numbering::default()
-        };
+        let plan = Numbering { technical_prefixes: vec!["1677".into()], ..Numbering::default() };
         let n = plan.normalise(b"16770612345678").unwrap();
         assert_eq!(n, plan.normalise(b"0612345678").unwrap());
     }

@@ -31,25 +31,17 @@ impl OutputDirs {
         for k in KINDS {
             fs::create_dir_all(root.join(k))?;
         }
-        Ok(OutputDirs {
-            root: root.to_path_buf(),
-        })
+        Ok(OutputDirs { root: root.to_path_buf() })
     }
 
     fn path(&self, kind: &str, stem: &str, n: u32) -> PathBuf {
-        let name = if n <= 1 {
-            format!("{stem}.{kind}.csv")
-        } else {
-            format!("{stem}.{n}.{kind}.csv")
-        };
+        let name = if n <= 1 { format!("{stem}.{kind}.csv") } else { format!("{stem}.{n}.{kind}.csv") };
         self.root.join(kind).join(name)
     }
 
     /// The first suffix `n` (1 = none) for which none of the three names is taken.
     pub fn free_suffix(&self, stem: &str) -> u32 {
-        (1..)
-            .find(|&n| KINDS.iter().all(|k| !self.path(k, stem, n).exists()))
-            .unwrap_or(1)
+        (1..).find(|&n| KINDS.iter().all(|k| !self.path(k, stem, n).exists())).unwrap_or(1)
     }
 }
 
@@ -62,13 +54,7 @@ pub fn stem_of(input_name: &str) -> String {
     }
     let safe: String = s
         .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@') { c } else { '_' })
         .collect();
     let safe = safe.trim_start_matches('.');
     if safe.is_empty() {
@@ -92,11 +78,7 @@ impl AtomicFile {
         let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::create(&tmp)?;
-        Ok(AtomicFile {
-            tmp,
-            target,
-            file: Some(file),
-        })
+        Ok(AtomicFile { tmp, target, file: Some(file) })
     }
 
     /// Appends bytes.
@@ -110,10 +92,7 @@ impl AtomicFile {
     /// fsyncs, then links the temp file to its final name without replacing
     /// anything, and removes the temp name.
     pub fn publish(mut self) -> io::Result<PathBuf> {
-        let file = self
-            .file
-            .take()
-            .ok_or_else(|| io::Error::other("file already published"))?;
+        let file = self.file.take().ok_or_else(|| io::Error::other("file already published"))?;
         file.sync_all()?;
         drop(file);
         fs::hard_link(&self.tmp, &self.target)?;
@@ -152,13 +131,7 @@ impl OutputFiles {
     pub fn create(dirs: &OutputDirs, stem: &str) -> io::Result<OutputFiles> {
         let n = dirs.free_suffix(stem);
         let [a, b, c] = KINDS.map(|k| dirs.path(k, stem, n));
-        Ok(OutputFiles {
-            files: [
-                AtomicFile::create(a)?,
-                AtomicFile::create(b)?,
-                AtomicFile::create(c)?,
-            ],
-        })
+        Ok(OutputFiles { files: [AtomicFile::create(a)?, AtomicFile::create(b)?, AtomicFile::create(c)?] })
     }
 
     /// Publishes all three, then fsyncs their folders.
@@ -201,29 +174,15 @@ mod tests {
         let dirs = OutputDirs::create(dir.path()).unwrap();
         for round in 1..=3 {
             let mut out = OutputFiles::create(&dirs, "Master").unwrap();
-            crate::pipeline::Sink::write(&mut out, 0, format!("round {round}\n").as_bytes())
-                .unwrap();
+            crate::pipeline::Sink::write(&mut out, 0, format!("round {round}\n").as_bytes()).unwrap();
             let p = out.publish().unwrap();
-            let want = if round == 1 {
-                "Master.rated.csv".to_string()
-            } else {
-                format!("Master.{round}.rated.csv")
-            };
+            let want = if round == 1 { "Master.rated.csv".to_string() } else { format!("Master.{round}.rated.csv") };
             assert_eq!(p.paths[0].file_name().unwrap().to_str().unwrap(), want);
-            assert_eq!(
-                fs::read_to_string(&p.paths[0]).unwrap(),
-                format!("round {round}\n")
-            );
+            assert_eq!(fs::read_to_string(&p.paths[0]).unwrap(), format!("round {round}\n"));
         }
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("rated"))
             .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with('.')
-            })
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(leftovers.is_empty());
     }

@@ -18,9 +18,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::csvscan::{self, unquote, Chunker, Fields, Record, Scanner};
-use crate::formats::{
-    Call, CallId, FormatError, FormatName, ParseContext, Parser, Reject, RowParser,
-};
+use crate::formats::{Call, CallId, FormatError, FormatName, ParseContext, Parser, Reject, RowParser};
 use crate::money::write_units;
 use crate::numbers::Number;
 use crate::output::{RATED_HEADER, REJECTED_HEADER};
@@ -152,11 +150,7 @@ pub fn rate_buffer(buf: &[u8], job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tot
     Ok(totals)
 }
 
-fn rate_stream(
-    mut reader: Box<dyn Read + Send>,
-    job: &Job<'_>,
-    sink: &mut dyn Sink,
-) -> Result<Totals, FileError> {
+fn rate_stream(mut reader: Box<dyn Read + Send>, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
     let mut state = FileState::new(job);
     let mut totals = Totals::default();
     let mut window: Vec<u8> = Vec::with_capacity(WINDOW_BYTES);
@@ -192,11 +186,7 @@ fn rate_stream(
             line = l;
             started = true;
         }
-        let cut = if eof {
-            window.len()
-        } else {
-            start.max(csvscan::last_boundary(&window))
-        };
+        let cut = if eof { window.len() } else { start.max(csvscan::last_boundary(&window)) };
         if cut == start && !eof {
             continue; // one record longer than the window: read more
         }
@@ -221,11 +211,7 @@ impl<'j, 't> FileState<'j, 't> {
     fn new(job: &'j Job<'t>) -> Self {
         let mut name_csv = Vec::new();
         csv_field(&mut name_csv, job.name.as_bytes());
-        FileState {
-            job,
-            parser: None,
-            name_csv,
-        }
+        FileState { job, parser: None, name_csv }
     }
 
     /// Reads the header if the format has one, builds the parser and writes
@@ -243,9 +229,7 @@ impl<'j, 't> FileState<'j, 't> {
                 None => {
                     // Empty file: empty outputs, with headers.
                     let parser = Parser::new(job.format, None).ok();
-                    let header = crate::formats::Generic::header_names()
-                        .join(",")
-                        .into_bytes();
+                    let header = crate::formats::Generic::header_names().join(",").into_bytes();
                     self.parser = parser;
                     write_headers(sink, &header)?;
                     return Ok((buf.len(), 1));
@@ -316,11 +300,7 @@ fn run_batches(
             let outs: Vec<ChunkOut> = batch
                 .par_iter()
                 .map(|c| {
-                    let mut out = pool
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .pop()
-                        .unwrap_or_default();
+                    let mut out = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
                     for f in &mut out.files {
                         f.clear();
                     }
@@ -346,13 +326,7 @@ fn run_batches(
 }
 
 /// Rates the records of one chunk into `out`.
-fn rate_chunk(
-    buf: &[u8],
-    first_line: u64,
-    parser: &Parser,
-    state: &FileState<'_, '_>,
-    out: &mut ChunkOut,
-) {
+fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_, '_>, out: &mut ChunkOut) {
     let job = state.job;
     let mut zone = ZoneCache::new(job.timezone.clone());
     let mut fields = Fields::default();
@@ -362,10 +336,7 @@ fn rate_chunk(
     let [rated, unrated, rejected] = &mut out.files;
     while let Some(rec) = scanner.next_record(&mut fields) {
         t.rows += 1;
-        let mut cx = ParseContext {
-            zone: &mut zone,
-            numbering: job.rater.numbering,
-        };
+        let mut cx = ParseContext { zone: &mut zone, numbering: job.rater.numbering };
         match parser.parse(&rec, &fields, &mut cx) {
             Err(reason) => {
                 t.rejected += 1;
@@ -379,7 +350,7 @@ fn rate_chunk(
                     t.rated += 1;
                     t.buy += i128::from(p.buy);
                     t.sell += i128::from(p.sell);
-                    write_rated(rated, &call, &p, rec.line, state, decimals);
+                    write_rated(rated, &call, &p, &rec, state, decimals);
                 }
                 Err(reason) => {
                     t.unrated += 1;
@@ -404,14 +375,13 @@ fn write_line_reason(out: &mut Vec<u8>, rec: &Record<'_>, reason: &str) {
 /// Writes a raw input field as CSV: quoted fields verbatim (they are valid
 /// CSV already), bare ones quoted if they must be.
 #[inline]
-fn write_raw_field(out: &mut Vec<u8>, raw: &[u8]) {
-    if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' {
+fn write_raw_field(out: &mut Vec<u8>, raw: &[u8], plain: bool) {
+    if plain {
+        out.extend_from_slice(raw);
+    } else if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' {
         // Quoted: the inner text may only be printed bare if it is plain.
         let inner = unquote(raw);
-        if inner
-            .iter()
-            .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-        {
+        if inner.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
             out.extend_from_slice(raw);
         } else {
             out.extend_from_slice(inner);
@@ -426,15 +396,16 @@ fn write_rated(
     out: &mut Vec<u8>,
     call: &Call<'_>,
     p: &Priced,
-    line: u64,
+    rec: &Record<'_>,
     state: &FileState<'_, '_>,
     decimals: u32,
 ) {
+    let (line, plain) = (rec.line, rec.plain);
     let tariff = state.job.rater.tariff;
     let customer = &tariff.customers[p.customer as usize];
     let plan = &tariff.plans[p.plan as usize];
     match call.call_id {
-        CallId::Field(raw) => write_raw_field(out, raw),
+        CallId::Field(raw) => write_raw_field(out, raw, plain),
         CallId::FileLine => {
             if state.name_csv.first() == Some(&b'"') {
                 let mut id = state.job.name.as_bytes().to_vec();
@@ -455,15 +426,15 @@ fn write_rated(
     out.push(b',');
     out.extend_from_slice(&plan.csv_name);
     out.push(b',');
-    write_raw_field(out, call.caller);
+    write_raw_field(out, call.caller, plain);
     out.push(b',');
-    write_raw_field(out, call.callee);
+    write_raw_field(out, call.callee, plain);
     out.push(b',');
     match (call.number, p.destination) {
         (Number::E164(n), Some(d)) => {
             out.extend_from_slice(n.as_bytes());
             out.push(b',');
-            out.extend_from_slice(&tariff.destinations[d as usize].csv_fields);
+            out.extend_from_slice(tariff.destination_csv(d));
         }
         _ => out.extend_from_slice(b",,Internal,,internal"),
     }

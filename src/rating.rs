@@ -76,29 +76,20 @@ impl Rater<'_> {
         } else if self.default_customer.is_some() {
             self.default_customer
         } else {
-            self.numbering
-                .normalise_caller(unquote(call.caller))
-                .and_then(|n| t.customer_by_number(n.as_bytes()))
+            self.numbering.normalise_caller(unquote(call.caller)).and_then(|n| t.customer_by_number(n.as_bytes()))
         }
         .ok_or(Unrated::UnknownCustomer)?;
         let plan_idx = t.customers[customer as usize].plan;
         let plan = &t.plans[plan_idx as usize];
         let number = match call.number {
             Number::Internal => {
-                return Ok(Priced {
-                    customer,
-                    plan: plan_idx,
-                    destination: None,
-                    billed_sell: 0,
-                    buy: 0,
-                    sell: 0,
-                });
+                return Ok(Priced { customer, plan: plan_idx, destination: None, billed_sell: 0, buy: 0, sell: 0 });
             }
             Number::E164(n) => n,
         };
         let digits = number.as_bytes();
         let dest_idx = t.destination(digits).ok_or(Unrated::NoTariff)?;
-        let dest = &t.destinations[dest_idx as usize];
+        let dest = t.hot(dest_idx);
         let billed_buy = dest.increment.billed(call.billsec);
         let billed_sell = plan.levels.increment.billed(call.billsec);
         let sell_price = plan.sell_price(dest_idx, digits);

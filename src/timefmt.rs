@@ -117,10 +117,7 @@ const MAX_OFFSET: i64 = 26 * 3600;
 impl ZoneCache {
     /// A cache for `tz`.
     pub fn new(tz: TimeZone) -> Self {
-        ZoneCache {
-            tz,
-            slots: [(EMPTY_DAY, 0); 64],
-        }
+        ZoneCache { tz, slots: [(EMPTY_DAY, 0); 64] }
     }
 
     /// The zone.
@@ -137,11 +134,7 @@ impl ZoneCache {
             let last = (day + 1) * 86_400 + MAX_OFFSET;
             let offset = match Timestamp::from_second(first) {
                 Ok(ts) => {
-                    let change = self
-                        .tz
-                        .following(ts)
-                        .next()
-                        .map(|t| t.timestamp().as_second());
+                    let change = self.tz.following(ts).next().map(|t| t.timestamp().as_second());
                     if change.is_some_and(|c| c <= last) {
                         VARIES
                     } else {
@@ -163,16 +156,9 @@ impl ZoneCache {
             s.offset = offset;
             return Some(s);
         }
-        let dt = DateTime::new(
-            s.year as i16,
-            s.month as i8,
-            s.day as i8,
-            s.hour as i8,
-            s.minute as i8,
-            s.second as i8,
-            0,
-        )
-        .ok()?;
+        let dt =
+            DateTime::new(s.year as i16, s.month as i8, s.day as i8, s.hour as i8, s.minute as i8, s.second as i8, 0)
+                .ok()?;
         let ts = self.tz.to_ambiguous_timestamp(dt).compatible().ok()?;
         let offset = self.tz.to_offset(ts);
         let local = offset.to_datetime(ts);
@@ -190,10 +176,7 @@ impl ZoneCache {
 
 #[inline]
 fn num2(b: &[u8], at: usize) -> Option<u8> {
-    let (h, l) = (
-        b.get(at)?.wrapping_sub(b'0'),
-        b.get(at + 1)?.wrapping_sub(b'0'),
-    );
+    let (h, l) = (b.get(at)?.wrapping_sub(b'0'), b.get(at + 1)?.wrapping_sub(b'0'));
     (h < 10 && l < 10).then_some(h * 10 + l)
 }
 
@@ -202,8 +185,7 @@ fn num2(b: &[u8], at: usize) -> Option<u8> {
 /// and the rest of the input. Seconds default to 0; fractions are dropped.
 #[inline]
 pub fn parse_civil(b: &[u8], sep: u8) -> Option<(Stamp, &[u8])> {
-    if b.len() < 16 || b[4] != sep || b[7] != sep || !matches!(b[10], b'T' | b' ') || b[13] != b':'
-    {
+    if b.len() < 16 || b[4] != sep || b[7] != sep || !matches!(b[10], b'T' | b' ') || b[13] != b':' {
         return None;
     }
     let year = u16::from(num2(b, 0)?) * 100 + u16::from(num2(b, 2)?);
@@ -228,18 +210,7 @@ pub fn parse_civil(b: &[u8], sep: u8) -> Option<(Stamp, &[u8])> {
         && hour < 24
         && minute < 60
         && second < 60;
-    valid.then_some((
-        Stamp {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            offset: 0,
-        },
-        rest,
-    ))
+    valid.then_some((Stamp { year, month, day, hour, minute, second, offset: 0 }, rest))
 }
 
 /// Parses a start time: RFC 3339 with an offset (`Z`, `+01:00`, `+0100`),
@@ -286,26 +257,11 @@ mod tests {
     #[test]
     fn rfc3339_and_local() {
         let mut z = ams();
-        assert_eq!(
-            fmt(parse_start(b"2026-11-24T09:15:00+01:00", &mut z).unwrap()),
-            "2026-11-24T09:15:00+01:00"
-        );
-        assert_eq!(
-            fmt(parse_start(b"2026-11-24T09:15:00Z", &mut z).unwrap()),
-            "2026-11-24T09:15:00Z"
-        );
-        assert_eq!(
-            fmt(parse_start(b"2026-11-24 09:15:00", &mut z).unwrap()),
-            "2026-11-24T09:15:00+01:00"
-        );
-        assert_eq!(
-            fmt(parse_start(b"2026-07-24 09:15:00.123", &mut z).unwrap()),
-            "2026-07-24T09:15:00+02:00"
-        );
-        assert_eq!(
-            fmt(parse_start(b"2026-07-24T09:15:00-0430", &mut z).unwrap()),
-            "2026-07-24T09:15:00-04:30"
-        );
+        assert_eq!(fmt(parse_start(b"2026-11-24T09:15:00+01:00", &mut z).unwrap()), "2026-11-24T09:15:00+01:00");
+        assert_eq!(fmt(parse_start(b"2026-11-24T09:15:00Z", &mut z).unwrap()), "2026-11-24T09:15:00Z");
+        assert_eq!(fmt(parse_start(b"2026-11-24 09:15:00", &mut z).unwrap()), "2026-11-24T09:15:00+01:00");
+        assert_eq!(fmt(parse_start(b"2026-07-24 09:15:00.123", &mut z).unwrap()), "2026-07-24T09:15:00+02:00");
+        assert_eq!(fmt(parse_start(b"2026-07-24T09:15:00-0430", &mut z).unwrap()), "2026-07-24T09:15:00-04:30");
         let s = parse_start(b"1970-01-01T01:00:00+01:00", &mut z).unwrap();
         assert_eq!(s.epoch_seconds(), 0);
     }
@@ -314,23 +270,11 @@ mod tests {
     fn dst_gap_and_fold() {
         let mut z = ams();
         // 2026-03-29 02:30 does not exist in Amsterdam: moved forward by the hour.
-        assert_eq!(
-            fmt(parse_start(b"2026-03-29 02:30:00", &mut z).unwrap()),
-            "2026-03-29T03:30:00+02:00"
-        );
+        assert_eq!(fmt(parse_start(b"2026-03-29 02:30:00", &mut z).unwrap()), "2026-03-29T03:30:00+02:00");
         // 2026-10-25 02:30 happens twice: the earlier instant (+02:00).
-        assert_eq!(
-            fmt(parse_start(b"2026-10-25 02:30:00", &mut z).unwrap()),
-            "2026-10-25T02:30:00+02:00"
-        );
-        assert_eq!(
-            fmt(parse_start(b"2026-10-25 03:30:00", &mut z).unwrap()),
-            "2026-10-25T03:30:00+01:00"
-        );
-        assert_eq!(
-            fmt(parse_start(b"2026-10-25 01:30:00", &mut z).unwrap()),
-            "2026-10-25T01:30:00+02:00"
-        );
+        assert_eq!(fmt(parse_start(b"2026-10-25 02:30:00", &mut z).unwrap()), "2026-10-25T02:30:00+02:00");
+        assert_eq!(fmt(parse_start(b"2026-10-25 03:30:00", &mut z).unwrap()), "2026-10-25T03:30:00+01:00");
+        assert_eq!(fmt(parse_start(b"2026-10-25 01:30:00", &mut z).unwrap()), "2026-10-25T01:30:00+02:00");
     }
 
     #[test]
@@ -354,20 +298,12 @@ mod tests {
 
     #[test]
     fn days_match_jiff() {
-        for (y, m, d) in [
-            (1970, 1, 1),
-            (2000, 2, 29),
-            (2026, 11, 25),
-            (1969, 12, 31),
-            (2400, 3, 1),
-        ] {
+        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2026, 11, 25), (1969, 12, 31), (2400, 3, 1)] {
             let ours = days_from_civil(y, m, d);
             let date = jiff::civil::Date::new(y as i16, m as i8, d as i8).unwrap();
-            let theirs = TimeZone::UTC
-                .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
-                .unwrap()
-                .as_second()
-                / 86_400;
+            let theirs =
+                TimeZone::UTC.to_timestamp(date.to_datetime(jiff::civil::Time::midnight())).unwrap().as_second()
+                    / 86_400;
             assert_eq!(ours, theirs);
         }
     }

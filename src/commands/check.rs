@@ -20,25 +20,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     for w in &report.warnings {
         println!("warning: {w}");
     }
-    let by_country: std::collections::BTreeSet<&str> =
-        t.destinations.iter().map(|d| d.country.as_str()).collect();
+    let by_country: std::collections::BTreeSet<&str> = t.destinations.iter().map(|d| d.country.as_str()).collect();
     println!("{}: ok", dir.display());
-    println!(
-        "  wholesale prefixes  {} ({} countries)",
-        t.prefix_count(),
-        by_country.len()
-    );
+    println!("  wholesale prefixes  {} ({} countries)", t.prefix_count(), by_country.len());
     let plans: Vec<&str> = t.plans.iter().map(|p| p.name.as_str()).collect();
-    println!(
-        "  plans               {} ({})",
-        plans.len(),
-        plans.join(", ")
-    );
+    println!("  plans               {} ({})", plans.len(), plans.join(", "));
     let ids_on = t.customers.iter().filter(|c| c.ids_range.is_some()).count();
-    println!(
-        "  customers           {} ({ids_on} with IDS)",
-        t.customers.len()
-    );
+    println!("  customers           {} ({ids_on} with IDS)", t.customers.len());
     println!("  number blocks       {}", t.number_block_count());
     println!("  warnings            {}", report.warnings.len());
     Ok(())

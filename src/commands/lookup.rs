@@ -12,23 +12,13 @@ pub fn run(args: LookupArgs) -> anyhow::Result<()> {
     let decimals = config.price_decimals;
     let (plan_idx, who) = match (&args.plan, &args.customer) {
         (Some(name), _) => {
-            let p = tariff
-                .plan_by_name(name)
-                .ok_or_else(|| Invalid(format!("unknown plan {name:?}")))?;
+            let p = tariff.plan_by_name(name).ok_or_else(|| Invalid(format!("unknown plan {name:?}")))?;
             (p, format!("plan {name}"))
         }
         (None, Some(id)) => {
-            let c = tariff
-                .customer_by_id(id.as_bytes())
-                .ok_or_else(|| Invalid(format!("unknown customer {id:?}")))?;
+            let c = tariff.customer_by_id(id.as_bytes()).ok_or_else(|| Invalid(format!("unknown customer {id:?}")))?;
             let c = &tariff.customers[c as usize];
-            (
-                c.plan,
-                format!(
-                    "customer {} ({}), plan {}",
-                    c.id, c.name, tariff.plans[c.plan as usize].name
-                ),
-            )
+            (c.plan, format!("customer {} ({}), plan {}", c.id, c.name, tariff.plans[c.plan as usize].name))
         }
         (None, None) => return Err(Invalid("give --plan or --customer".into()).into()),
     };
@@ -50,13 +40,7 @@ pub fn run(args: LookupArgs) -> anyhow::Result<()> {
     };
     let dest = &tariff.destinations[d as usize];
     let billsec = args.seconds;
-    println!(
-        "prefix        {} -> {} ({}, {})",
-        dest.prefix,
-        dest.name,
-        dest.country,
-        dest.kind.as_str()
-    );
+    println!("prefix        {} -> {} ({}, {})", dest.prefix, dest.name, dest.country, dest.kind.as_str());
     let billed_buy = dest.increment.billed(billsec);
     let buy = dest.buy.charge(billed_buy, decimals);
     println!(
@@ -70,38 +54,17 @@ pub fn run(args: LookupArgs) -> anyhow::Result<()> {
     let levels = plan.levels_for(dest, number.as_bytes(), &tariff.home_country);
     let names: Vec<String> = levels.iter().map(|(n, _)| n.to_string()).collect();
     println!("plan levels   {} (most specific first)", names.join(" > "));
-    let rate_note = if why.rate_from.1 == "markup" {
-        format!(" (wholesale {} x markup)", dest.rate)
-    } else {
-        String::new()
-    };
-    println!(
-        "sell rate     {}/min from {} {}{rate_note}",
-        why.rate.normalize(),
-        why.rate_from.0,
-        why.rate_from.1
-    );
+    let rate_note =
+        if why.rate_from.1 == "markup" { format!(" (wholesale {} x markup)", dest.rate) } else { String::new() };
+    println!("sell rate     {}/min from {} {}{rate_note}", why.rate.normalize(), why.rate_from.0, why.rate_from.1);
     match &why.fee_from {
         Some(level) => println!("start fee     {} from {level} start_fee", why.start_fee),
         None => println!("start fee     0 (no level sets start_fee)"),
     }
     let billed_sell = plan.levels.increment.billed(billsec);
-    let sell = plan
-        .sell_price(d, number.as_bytes())
-        .charge(billed_sell, decimals);
-    println!(
-        "increment     {}: {billsec} s billed as {billed_sell} s",
-        plan.levels.increment
-    );
-    println!(
-        "sell          {} {}",
-        units_to_decimal(i128::from(sell), decimals),
-        plan.levels.currency
-    );
-    println!(
-        "margin        {} {}",
-        units_to_decimal(sell as i128 - buy as i128, decimals),
-        plan.levels.currency
-    );
+    let sell = plan.sell_price(d, number.as_bytes()).charge(billed_sell, decimals);
+    println!("increment     {}: {billsec} s billed as {billed_sell} s", plan.levels.increment);
+    println!("sell          {} {}", units_to_decimal(i128::from(sell), decimals), plan.levels.currency);
+    println!("margin        {} {}", units_to_decimal(sell as i128 - buy as i128, decimals), plan.levels.currency);
     Ok(())
 }

@@ -39,12 +39,8 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
     let out_root = args.out.clone().unwrap_or_else(|| config.spool.clone());
     let dirs = OutputDirs::create(&out_root)
         .with_context(|| format!("cannot create output folders under {}", out_root.display()))?;
-    let rater = Rater {
-        tariff: &tariff,
-        numbering: &config.numbering,
-        decimals: config.price_decimals,
-        default_customer,
-    };
+    let rater =
+        Rater { tariff: &tariff, numbering: &config.numbering, decimals: config.price_decimals, default_customer };
     let decimals = config.price_decimals;
     let mut all = Totals::default();
     let mut failed = 0usize;
@@ -53,10 +49,8 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
         let name = crate::input::display_name(path);
         let t0 = Instant::now();
         let result = (|| -> anyhow::Result<(Totals, crate::output::Published)> {
-            let input = crate::input::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            let mut outputs = OutputFiles::create(&dirs, &stem_of(&name))
-                .context("cannot create output files")?;
+            let input = crate::input::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let mut outputs = OutputFiles::create(&dirs, &stem_of(&name)).context("cannot create output files")?;
             let job = Job {
                 name: name.clone(),
                 format: config.format_name(),
@@ -71,10 +65,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
         })();
         match result {
             Ok((t, published)) => {
-                eprintln!(
-                    "{}",
-                    summary(&name, &t, t0.elapsed().as_secs_f64(), decimals)
-                );
+                eprintln!("{}", summary(&name, &t, t0.elapsed().as_secs_f64(), decimals));
                 eprintln!("  -> {}", published.paths[0].display());
                 all.rows += t.rows;
                 all.rated += t.rated;
@@ -90,26 +81,16 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
         }
     }
     if args.files.len() > 1 {
-        eprintln!(
-            "{}",
-            summary("total", &all, started.elapsed().as_secs_f64(), decimals)
-        );
+        eprintln!("{}", summary("total", &all, started.elapsed().as_secs_f64(), decimals));
     }
     if failed > 0 {
-        anyhow::bail!(
-            "{failed} of {} file(s) could not be rated",
-            args.files.len()
-        );
+        anyhow::bail!("{failed} of {} file(s) could not be rated", args.files.len());
     }
     Ok(())
 }
 
 fn summary(name: &str, t: &Totals, seconds: f64, decimals: u32) -> String {
-    let rate = if seconds > 0.0 {
-        t.rows as f64 / seconds
-    } else {
-        0.0
-    };
+    let rate = if seconds > 0.0 { t.rows as f64 / seconds } else { 0.0 };
     format!(
         "{name}: {} rows, {} rated, {} unrated, {} rejected; buy {} sell {} margin {}; {:.0} rows/s",
         t.rows,

@@ -42,23 +42,17 @@ pub struct Asterisk;
 
 impl RowParser for Asterisk {
     #[inline]
-    fn parse<'a>(
-        &self,
-        record: &Record<'a>,
-        f: &Fields,
-        cx: &mut ParseContext<'_>,
-    ) -> Result<Call<'a>, Reject> {
+    fn parse<'a>(&self, record: &Record<'a>, f: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject> {
         if !(16..=21).contains(&f.len()) {
             return Err(Reject::FieldCount);
         }
         let r = record.raw;
         let uniqueid = f.raw(r, UNIQUEID);
-        let call_id =
-            if f.len() > UNIQUEID && !crate::csvscan::unquote(uniqueid).trim_ascii().is_empty() {
-                CallId::Field(uniqueid)
-            } else {
-                CallId::FileLine
-            };
+        let call_id = if f.len() > UNIQUEID && !crate::csvscan::unquote(uniqueid).trim_ascii().is_empty() {
+            CallId::Field(uniqueid)
+        } else {
+            CallId::FileLine
+        };
         finish(
             RawCall {
                 call_id,

@@ -4,14 +4,7 @@ use super::{finish, Call, CallId, FormatError, ParseContext, RawCall, Reject, Ro
 use crate::csvscan::{Fields, Record};
 
 /// Columns a generic file must name.
-pub const REQUIRED: [&str; 6] = [
-    "call_id",
-    "start_time",
-    "account",
-    "caller",
-    "callee",
-    "billsec",
-];
+pub const REQUIRED: [&str; 6] = ["call_id", "start_time", "account", "caller", "callee", "billsec"];
 
 /// Column positions learned from a generic file's header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,19 +21,13 @@ impl Generic {
         let mut columns = [0usize; 6];
         let mut missing = Vec::new();
         for (slot, want) in columns.iter_mut().zip(REQUIRED) {
-            match names
-                .iter()
-                .position(|n| n.trim_ascii().eq_ignore_ascii_case(want.as_bytes()))
-            {
+            match names.iter().position(|n| n.trim_ascii().eq_ignore_ascii_case(want.as_bytes())) {
                 Some(i) => *slot = i,
                 None => missing.push(want.to_string()),
             }
         }
         if missing.is_empty() {
-            Ok(Generic {
-                columns,
-                width: names.len(),
-            })
+            Ok(Generic { columns, width: names.len() })
         } else {
             Err(FormatError::MissingColumns(missing))
         }
@@ -49,12 +36,7 @@ impl Generic {
 
 impl RowParser for Generic {
     #[inline]
-    fn parse<'a>(
-        &self,
-        record: &Record<'a>,
-        f: &Fields,
-        cx: &mut ParseContext<'_>,
-    ) -> Result<Call<'a>, Reject> {
+    fn parse<'a>(&self, record: &Record<'a>, f: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject> {
         if f.len() != self.width {
             return Err(Reject::FieldCount);
         }

@@ -151,12 +151,7 @@ pub struct ParseContext<'z> {
 /// Parses the rows of one format.
 pub trait RowParser: Sync {
     /// Parses one record.
-    fn parse<'a>(
-        &self,
-        record: &Record<'a>,
-        fields: &Fields,
-        cx: &mut ParseContext<'_>,
-    ) -> Result<Call<'a>, Reject>;
+    fn parse<'a>(&self, record: &Record<'a>, fields: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject>;
 }
 
 /// The parser of one file: a format with whatever it learned from the header.
@@ -175,10 +170,7 @@ impl Parser {
     }
 
     /// Builds the parser for a file, given its header record if the format has one.
-    pub fn new(
-        format: FormatName,
-        header: Option<(&Record<'_>, &Fields)>,
-    ) -> Result<Parser, FormatError> {
+    pub fn new(format: FormatName, header: Option<(&Record<'_>, &Fields)>) -> Result<Parser, FormatError> {
         match format {
             FormatName::Generic => {
                 let names: Vec<&[u8]> = match header {
@@ -202,12 +194,7 @@ impl Parser {
 
 impl RowParser for Parser {
     #[inline]
-    fn parse<'a>(
-        &self,
-        record: &Record<'a>,
-        fields: &Fields,
-        cx: &mut ParseContext<'_>,
-    ) -> Result<Call<'a>, Reject> {
+    fn parse<'a>(&self, record: &Record<'a>, fields: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject> {
         if record.too_long {
             return Err(Reject::LineTooLong);
         }
@@ -237,29 +224,18 @@ pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<
         CallId::Field(f) => f,
         CallId::FileLine => &[],
     };
-    for f in [
-        id,
-        raw.start,
-        raw.account,
-        raw.caller,
-        raw.callee,
-        raw.billsec,
-    ] {
+    for f in [id, raw.start, raw.account, raw.caller, raw.callee, raw.billsec] {
         if !f.is_ascii() && std::str::from_utf8(f).is_err() {
             return Err(Reject::InvalidUtf8);
         }
     }
-    let start =
-        crate::timefmt::parse_start(unquote(raw.start), cx.zone).ok_or(Reject::BadStartTime)?;
+    let start = crate::timefmt::parse_start(unquote(raw.start), cx.zone).ok_or(Reject::BadStartTime)?;
     let billsec = parse_seconds(unquote(raw.billsec)).ok_or(Reject::BadBillsec)?;
-    let number = cx
-        .numbering
-        .normalise(unquote(raw.callee))
-        .map_err(|e| match e {
-            NumberError::Empty => Reject::EmptyCallee,
-            NumberError::BadCharacter => Reject::BadCallee,
-            NumberError::TooLong => Reject::CalleeTooLong,
-        })?;
+    let number = cx.numbering.normalise(unquote(raw.callee)).map_err(|e| match e {
+        NumberError::Empty => Reject::EmptyCallee,
+        NumberError::BadCharacter => Reject::BadCallee,
+        NumberError::TooLong => Reject::CalleeTooLong,
+    })?;
     Ok(Call {
         call_id: raw.call_id,
         start,

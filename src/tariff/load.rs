@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use hashbrown::HashMap;
 use rust_decimal::Decimal;
 
+use super::hugemem::HugeSlice;
 use super::plan::{self, LevelName, PlanLevels};
 use super::trie::PrefixTrie;
-use super::{csv_field, Customer, Destination, Kind, Plan, Tariff};
+use super::{csv_field, Customer, DestHot, Destination, Kind, Plan, Tariff};
 use crate::money::{self, FixedPrice, Increment};
 
 /// One problem in the tariff tables.
@@ -60,20 +61,13 @@ struct Collector {
 
 impl Collector {
     fn error(&mut self, file: &Path, line: Option<u64>, message: impl Into<String>) {
-        self.errors.push(LoadError {
-            file: file.to_path_buf(),
-            line,
-            message: message.into(),
-        });
+        self.errors.push(LoadError { file: file.to_path_buf(), line, message: message.into() });
     }
 }
 
 /// Loads and validates `rates/` for a home country (`NL`).
 pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), LoadErrors> {
-    let mut c = Collector {
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut c = Collector { errors: Vec::new(), warnings: Vec::new() };
     let wholesale_path = dir.join("wholesale.csv");
     let (destinations, trie) = load_wholesale(&wholesale_path, &mut c);
     let plan_dir = dir.join("plans");
@@ -81,7 +75,7 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
     let customers_path = dir.join("customers.csv");
     let (customers, customer_index) = load_customers(&customers_path, &plans, &mut c);
     let numbers_path = dir.join("numbers.csv");
-    let numbers = load_numbers(&numbers_path, &customer_index, &mut c);
+    let (numbers, number_blocks) = load_numbers(&numbers_path, &customer_index, &mut c);
     if !c.errors.is_empty() {
         return Err(LoadErrors(c.errors));
     }
@@ -95,29 +89,40 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
     if !c.errors.is_empty() {
         return Err(LoadErrors(c.errors));
     }
+    let mut csv_arena = Vec::new();
+    let hot: Vec<DestHot> = destinations
+        .iter()
+        .map(|d| {
+            let at = csv_arena.len();
+            for (i, v) in [d.prefix.as_str(), &d.name, &d.country, d.kind.as_str()].iter().enumerate() {
+                if i > 0 {
+                    csv_arena.push(b',');
+                }
+                csv_field(&mut csv_arena, v.as_bytes());
+            }
+            DestHot { buy: d.buy, increment: d.increment, csv: (at as u32, (csv_arena.len() - at) as u32) }
+        })
+        .collect();
+    let (mut trie, mut numbers) = (trie, numbers);
+    trie.freeze();
+    numbers.freeze();
     let tariff = Tariff {
         destinations,
+        hot: HugeSlice::new(hot),
+        csv_arena: csv_arena.into_boxed_slice(),
         trie,
         plans: built,
         customers,
         customer_index,
         numbers,
+        number_blocks,
         home_country: home_country.to_string(),
     };
-    Ok((
-        tariff,
-        LoadReport {
-            warnings: c.warnings,
-        },
-    ))
+    Ok((tariff, LoadReport { warnings: c.warnings }))
 }
 
 /// Opens a CSV table and maps the required header names to column indexes.
-fn open_table(
-    path: &Path,
-    required: &[&str],
-    c: &mut Collector,
-) -> Option<(csv::Reader<std::fs::File>, Vec<usize>)> {
+fn open_table(path: &Path, required: &[&str], c: &mut Collector) -> Option<(csv::Reader<std::fs::File>, Vec<usize>)> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -133,10 +138,7 @@ fn open_table(
             return None;
         }
     };
-    let names: Vec<String> = header
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase())
-        .collect();
+    let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase()).collect();
     let mut columns = Vec::new();
     let mut missing = Vec::new();
     for r in required {
@@ -149,11 +151,7 @@ fn open_table(
         c.error(
             path,
             Some(1),
-            format!(
-                "header lacks column(s): {} (expected {})",
-                missing.join(", "),
-                required.join(",")
-            ),
+            format!("header lacks column(s): {} (expected {})", missing.join(", "), required.join(",")),
         );
         return None;
     }
@@ -161,7 +159,8 @@ fn open_table(
 }
 
 /// Iterates data rows as (line, fields in `required` order), reporting
-/// unreadable rows; fields are trimmed UTF-8.
+/// unreadable rows and rows whose field count differs from the header's;
+/// fields are trimmed UTF-8.
 fn each_row(
     path: &Path,
     reader: &mut csv::Reader<std::fs::File>,
@@ -187,26 +186,25 @@ fn each_row(
         if record.len() == 1 && record[0].trim_ascii().is_empty() {
             continue;
         }
+        let width = reader.byte_headers().map_or(0, |h| h.len());
+        if record.len() != width {
+            // A stray comma (a decimal comma, say) would shift every later
+            // column into the wrong meaning: refuse the row.
+            c.error(path, Some(line), format!("row has {} fields, the header has {width}", record.len()));
+            continue;
+        }
         let mut fields = Vec::with_capacity(columns.len());
         let mut ok = true;
         for &i in columns {
             match record.get(i).map(std::str::from_utf8) {
                 Some(Ok(s)) => fields.push(s.trim()),
                 Some(Err(_)) => {
-                    c.error(
-                        path,
-                        Some(line),
-                        format!("column {} is not valid UTF-8", i + 1),
-                    );
+                    c.error(path, Some(line), format!("column {} is not valid UTF-8", i + 1));
                     ok = false;
                     break;
                 }
                 None => {
-                    c.error(
-                        path,
-                        Some(line),
-                        format!("row has {} fields, the header names more", record.len()),
-                    );
+                    c.error(path, Some(line), format!("row has {} fields, the header names more", record.len()));
                     ok = false;
                     break;
                 }
@@ -223,15 +221,7 @@ fn is_prefix(s: &str) -> bool {
 }
 
 fn load_wholesale(path: &Path, c: &mut Collector) -> (Vec<Destination>, PrefixTrie) {
-    const COLUMNS: [&str; 7] = [
-        "prefix",
-        "destination",
-        "country",
-        "kind",
-        "rate_per_min",
-        "connect_fee",
-        "increment",
-    ];
+    const COLUMNS: [&str; 7] = ["prefix", "destination", "country", "kind", "rate_per_min", "connect_fee", "increment"];
     let mut destinations = Vec::new();
     let mut trie = PrefixTrie::new();
     let mut first_line: HashMap<String, u64> = HashMap::new();
@@ -240,58 +230,33 @@ fn load_wholesale(path: &Path, c: &mut Collector) -> (Vec<Destination>, PrefixTr
     };
     each_row(path, &mut reader, &columns, c, |line, f, c| {
         let before = c.errors.len();
-        let (prefix, name, country, kind, rate, fee, inc) =
-            (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+        let (prefix, name, country, kind, rate, fee, inc) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
         if !is_prefix(prefix) {
-            c.error(
-                path,
-                Some(line),
-                format!("prefix {prefix:?} is not 1-15 digits"),
-            );
+            c.error(path, Some(line), format!("prefix {prefix:?} is not 1-15 digits"));
         } else if let Some(first) = first_line.get(prefix) {
-            c.error(
-                path,
-                Some(line),
-                format!("duplicate prefix {prefix} (first on line {first})"),
-            );
+            c.error(path, Some(line), format!("duplicate prefix {prefix} (first on line {first})"));
         }
         if name.is_empty() {
             c.error(path, Some(line), "empty destination name");
         }
         if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-            c.error(
-                path,
-                Some(line),
-                format!("country {country:?} is not ISO 3166 alpha-2 (XX for non-geographic)"),
-            );
+            c.error(path, Some(line), format!("country {country:?} is not ISO 3166 alpha-2 (XX for non-geographic)"));
         }
         let kind = Kind::parse(kind).or_else(|| {
-            c.error(
-                path,
-                Some(line),
-                format!("kind {kind:?} is not one of fixed, mobile, special, premium, other"),
-            );
+            c.error(path, Some(line), format!("kind {kind:?} is not one of fixed, mobile, special, premium, other"));
             None
         });
-        let rate = money::parse_amount(rate)
-            .map_err(|e| c.error(path, Some(line), format!("rate_per_min: {e}")))
-            .ok();
+        let rate = money::parse_amount(rate).map_err(|e| c.error(path, Some(line), format!("rate_per_min: {e}"))).ok();
         let fee = if fee.is_empty() {
             Some(Decimal::ZERO)
         } else {
-            money::parse_amount(fee)
-                .map_err(|e| c.error(path, Some(line), format!("connect_fee: {e}")))
-                .ok()
+            money::parse_amount(fee).map_err(|e| c.error(path, Some(line), format!("connect_fee: {e}"))).ok()
         };
         let increment = if inc.is_empty() {
             Some(Increment::PER_SECOND)
         } else {
             Increment::parse(inc).or_else(|| {
-                c.error(
-                    path,
-                    Some(line),
-                    format!("increment {inc:?} is not FIRST/NEXT seconds such as 60/60"),
-                );
+                c.error(path, Some(line), format!("increment {inc:?} is not FIRST/NEXT seconds such as 60/60"));
                 None
             })
         };
@@ -299,26 +264,14 @@ fn load_wholesale(path: &Path, c: &mut Collector) -> (Vec<Destination>, PrefixTr
             first_line.entry(prefix.to_string()).or_insert(line);
             return;
         }
-        let (Some(kind), Some(rate), Some(fee), Some(increment)) = (kind, rate, fee, increment)
-        else {
+        let (Some(kind), Some(rate), Some(fee), Some(increment)) = (kind, rate, fee, increment) else {
             return;
         };
         let Some(buy) = FixedPrice::new(fee, rate) else {
-            c.error(
-                path,
-                Some(line),
-                "rate or connect fee above 100000, or more than 19 significant digits",
-            );
+            c.error(path, Some(line), "rate or connect fee above 100000, or more than 19 significant digits");
             return;
         };
         first_line.insert(prefix.to_string(), line);
-        let mut csv_fields = Vec::new();
-        for (i, v) in [prefix, name, country, kind.as_str()].iter().enumerate() {
-            if i > 0 {
-                csv_fields.push(b',');
-            }
-            csv_field(&mut csv_fields, v.as_bytes());
-        }
         trie.insert(prefix.as_bytes(), destinations.len() as u32);
         destinations.push(Destination {
             prefix: prefix.to_string(),
@@ -329,7 +282,6 @@ fn load_wholesale(path: &Path, c: &mut Collector) -> (Vec<Destination>, PrefixTr
             connect_fee: fee,
             increment,
             buy,
-            csv_fields: csv_fields.into_boxed_slice(),
         });
     });
     (destinations, trie)
@@ -353,21 +305,9 @@ fn load_plans(dir: &Path, c: &mut Collector) -> Vec<(String, PlanLevels, PathBuf
         c.error(dir, None, "no plan files (*.toml)");
     }
     for path in paths {
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            c.error(
-                &path,
-                None,
-                "plan names (file names) may use only letters, digits, '-' and '_'",
-            );
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            c.error(&path, None, "plan names (file names) may use only letters, digits, '-' and '_'");
             continue;
         }
         let text = match std::fs::read_to_string(&path) {
@@ -380,11 +320,7 @@ fn load_plans(dir: &Path, c: &mut Collector) -> Vec<(String, PlanLevels, PathBuf
         let (plan, problems) = plan::parse_plan(&text);
         for p in problems {
             let line = p.offset.map(|o| line_of(&text, o));
-            let e = LoadError {
-                file: path.clone(),
-                line,
-                message: p.message,
-            };
+            let e = LoadError { file: path.clone(), line, message: p.message };
             if p.warning {
                 c.warnings.push(e);
             } else {
@@ -399,10 +335,7 @@ fn load_plans(dir: &Path, c: &mut Collector) -> Vec<(String, PlanLevels, PathBuf
 }
 
 fn line_of(text: &str, offset: usize) -> u64 {
-    1 + text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count() as u64
+    1 + text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 fn load_customers(
@@ -410,14 +343,7 @@ fn load_customers(
     plans: &[(String, PlanLevels, PathBuf)],
     c: &mut Collector,
 ) -> (Vec<Customer>, HashMap<Box<[u8]>, u32>) {
-    const COLUMNS: [&str; 6] = [
-        "customer_id",
-        "name",
-        "email",
-        "plan",
-        "ids_range",
-        "timezone",
-    ];
+    const COLUMNS: [&str; 6] = ["customer_id", "name", "email", "plan", "ids_range", "timezone"];
     let mut customers = Vec::new();
     let mut index: HashMap<Box<[u8]>, u32> = HashMap::new();
     let Some((mut reader, columns)) = open_table(path, &COLUMNS, c) else {
@@ -435,26 +361,18 @@ fn load_customers(
         }
         let plan_idx = plans_dir_has(plan);
         if plan_idx.is_none() && plan_files_exist {
-            c.error(
-                path,
-                Some(line),
-                format!("unknown plan {plan:?} (no rates/plans/{plan}.toml, or it has errors)"),
-            );
+            c.error(path, Some(line), format!("unknown plan {plan:?} (no rates/plans/{plan}.toml, or it has errors)"));
         }
         let ids_range = if range.is_empty() {
             None
         } else {
-            money::parse_amount(range)
-                .map_err(|e| c.error(path, Some(line), format!("ids_range: {e}")))
-                .ok()
+            money::parse_amount(range).map_err(|e| c.error(path, Some(line), format!("ids_range: {e}"))).ok()
         };
         if !tz.is_empty() && jiff::tz::TimeZone::get(tz).is_err() {
             c.error(
                 path,
                 Some(line),
-                format!(
-                    "unknown time zone {tz:?} (expected an IANA name such as Europe/Amsterdam)"
-                ),
+                format!("unknown time zone {tz:?} (expected an IANA name such as Europe/Amsterdam)"),
             );
         }
         if c.errors.len() != before {
@@ -477,42 +395,40 @@ fn load_customers(
     (customers, index)
 }
 
-fn load_numbers(path: &Path, customers: &HashMap<Box<[u8]>, u32>, c: &mut Collector) -> PrefixTrie {
+fn load_numbers(
+    path: &Path,
+    customers: &HashMap<Box<[u8]>, u32>,
+    c: &mut Collector,
+) -> (PrefixTrie, Vec<(String, u32)>) {
     let mut trie = PrefixTrie::new();
+    let mut blocks = Vec::new();
     if !path.exists() {
-        return trie;
+        return (trie, blocks);
     }
     let Some((mut reader, columns)) = open_table(path, &["prefix", "customer_id"], c) else {
-        return trie;
+        return (trie, blocks);
     };
     let mut first_line: HashMap<String, u64> = HashMap::new();
     each_row(path, &mut reader, &columns, c, |line, f, c| {
         let (prefix, id) = (f[0], f[1]);
         if !is_prefix(prefix) {
-            c.error(
-                path,
-                Some(line),
-                format!("prefix {prefix:?} is not 1-15 digits"),
-            );
+            c.error(path, Some(line), format!("prefix {prefix:?} is not 1-15 digits"));
             return;
         }
         if let Some(first) = first_line.get(prefix) {
-            c.error(
-                path,
-                Some(line),
-                format!("duplicate prefix {prefix} (first on line {first})"),
-            );
+            c.error(path, Some(line), format!("duplicate prefix {prefix} (first on line {first})"));
             return;
         }
         first_line.insert(prefix.to_string(), line);
         match customers.get(id.as_bytes()) {
             Some(&cust) => {
                 trie.insert(prefix.as_bytes(), cust);
+                blocks.push((prefix.to_string(), cust));
             }
             None => c.error(path, Some(line), format!("unknown customer_id {id:?}")),
         }
     });
-    trie
+    (trie, blocks)
 }
 
 fn build_plan(
@@ -522,17 +438,12 @@ fn build_plan(
     trie: &PrefixTrie,
     home: &str,
 ) -> Result<Plan, String> {
-    let price = |levels: &[(LevelName, &plan::Level)],
-                 d: &Destination|
-     -> Result<FixedPrice, String> {
+    let price = |levels: &[(LevelName, &plan::Level)], d: &Destination| -> Result<FixedPrice, String> {
         let r = plan::resolve(levels, d.kind, d.rate)
             .ok_or_else(|| format!("no sell rate for {} ({})", d.prefix, d.kind.as_str()))?;
         FixedPrice::new(r.start_fee, r.rate).ok_or_else(|| {
-                format!(
-                    "sell price for {} is above 100000 per minute or needs more than 19 significant digits",
-                    d.prefix
-                )
-            })
+            format!("sell price for {} is above 100000 per minute or needs more than 19 significant digits", d.prefix)
+        })
     };
     let base_levels = |d: &Destination| {
         let mut v = Vec::with_capacity(2);
@@ -568,7 +479,7 @@ fn build_plan(
     Ok(Plan {
         name,
         levels,
-        base_prices,
+        base_prices: HugeSlice::new(base_prices),
         override_trie,
         override_prices,
         csv_name: csv_name.into_boxed_slice(),

@@ -6,6 +6,7 @@
 //! is two trie walks and a table index. A reload builds a new `Tariff` and
 //! swaps it whole; a file is always rated against one consistent snapshot.
 
+mod hugemem;
 mod load;
 pub mod plan;
 pub mod trie;
@@ -13,6 +14,7 @@ pub mod trie;
 use hashbrown::HashMap;
 use rust_decimal::Decimal;
 
+use hugemem::HugeSlice;
 pub use load::{load, LoadError, LoadErrors, LoadReport};
 use plan::{LevelName, PlanLevels, Resolution};
 use trie::PrefixTrie;
@@ -38,13 +40,7 @@ impl Kind {
     /// Number of tariff kinds.
     pub const COUNT: usize = 5;
     /// Every tariff kind.
-    pub const ALL: [Kind; Kind::COUNT] = [
-        Kind::Fixed,
-        Kind::Mobile,
-        Kind::Special,
-        Kind::Premium,
-        Kind::Other,
-    ];
+    pub const ALL: [Kind; Kind::COUNT] = [Kind::Fixed, Kind::Mobile, Kind::Special, Kind::Premium, Kind::Other];
 
     /// Dense index for per-kind tables.
     pub fn index(self) -> usize {
@@ -98,8 +94,18 @@ pub struct Destination {
     pub increment: Increment,
     /// `connect_fee` and `rate` ready for the hot path.
     pub buy: FixedPrice,
-    /// `prefix,name,country,kind` as CSV, written verbatim into rated rows.
-    pub csv_fields: Box<[u8]>,
+}
+
+/// What rating needs of a destination, packed for the cache: one 40-byte
+/// record per destination instead of the whole [`Destination`].
+#[derive(Debug, Clone, Copy)]
+pub struct DestHot {
+    /// Connect fee and rate per minute.
+    pub buy: FixedPrice,
+    /// Purchase increments.
+    pub increment: Increment,
+    /// `prefix,name,country,kind` CSV bytes in [`Tariff::csv_fields`].
+    csv: (u32, u32),
 }
 
 /// A plan with its per-destination sell prices.
@@ -110,7 +116,7 @@ pub struct Plan {
     /// Levels as written.
     pub levels: PlanLevels,
     /// Sell price per destination index, from the non-prefix levels.
-    base_prices: Vec<FixedPrice>,
+    base_prices: HugeSlice<FixedPrice>,
     /// `[prefix."P"]` overrides: digit trie to the index in `levels.prefixes`.
     override_trie: PrefixTrie,
     /// Sell price for (override index, destination index) pairs that a number can hit.
@@ -190,6 +196,10 @@ pub struct Customer {
 pub struct Tariff {
     /// Wholesale rows; indexes are the trie's values.
     pub destinations: Vec<Destination>,
+    /// Hot part of each destination, same indexes.
+    hot: HugeSlice<DestHot>,
+    /// CSV fragments of every destination, back to back.
+    csv_arena: Box<[u8]>,
     /// Wholesale prefixes.
     trie: PrefixTrie,
     /// Plans; indexes are `Customer::plan`.
@@ -200,6 +210,8 @@ pub struct Tariff {
     customer_index: HashMap<Box<[u8]>, u32>,
     /// Number blocks to customer index.
     numbers: PrefixTrie,
+    /// Number blocks as written: (prefix, customer index).
+    pub number_blocks: Vec<(String, u32)>,
     /// Home country of the numbering plan the tables were built for.
     pub home_country: String,
 }
@@ -217,6 +229,19 @@ impl Tariff {
         self.trie.longest_match(number).map(|(v, _)| v)
     }
 
+    /// The hot record of destination `d`.
+    #[inline]
+    pub fn hot(&self, d: u32) -> &DestHot {
+        &self.hot[d as usize]
+    }
+
+    /// `prefix,name,country,kind` of destination `d` as CSV.
+    #[inline]
+    pub fn destination_csv(&self, d: u32) -> &[u8] {
+        let (at, len) = self.hot[d as usize].csv;
+        &self.csv_arena[at as usize..(at + len) as usize]
+    }
+
     /// The customer with this id.
     #[inline]
     pub fn customer_by_id(&self, id: &[u8]) -> Option<u32> {
@@ -231,10 +256,7 @@ impl Tariff {
 
     /// The plan with this name.
     pub fn plan_by_name(&self, name: &str) -> Option<u32> {
-        self.plans
-            .iter()
-            .position(|p| p.name == name)
-            .map(|i| i as u32)
+        self.plans.iter().position(|p| p.name == name).map(|i| i as u32)
     }
 
     /// Number of wholesale prefixes.
@@ -250,10 +272,7 @@ impl Tariff {
 
 /// Writes `value` as one CSV field, quoted when it needs to be.
 pub fn csv_field(out: &mut Vec<u8>, value: &[u8]) {
-    if value
-        .iter()
-        .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-    {
+    if value.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
         out.push(b'"');
         for &b in value {
             if b == b'"' {

@@ -9,39 +9,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::Kind;
 use crate::money::{self, Increment};
-
-/// Plan file as written (strings, with their positions for error messages).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PlanFile {
-    pub currency: Option<Spanned<String>>,
-    pub increment: Option<Spanned<String>>,
-    pub international: Option<LevelFile>,
-    pub domestic: Option<LevelFile>,
-    #[serde(default)]
-    pub country: BTreeMap<Spanned<String>, LevelFile>,
-    #[serde(default)]
-    pub prefix: BTreeMap<Spanned<String>, LevelFile>,
-}
-
-/// One level table as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct LevelFile {
-    pub start_fee: Option<Spanned<String>>,
-    pub per_min: Option<Spanned<String>>,
-    pub fixed_per_min: Option<Spanned<String>>,
-    pub mobile_per_min: Option<Spanned<String>>,
-    pub special_per_min: Option<Spanned<String>>,
-    pub premium_per_min: Option<Spanned<String>>,
-    pub other_per_min: Option<Spanned<String>>,
-    pub markup: Option<Spanned<String>>,
-}
 
 /// One validated level: every key optional.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -113,25 +85,17 @@ pub struct Resolution {
 /// Resolves a price over `levels`, most specific first (SPEC §3.2).
 /// Returns `None` when no level gives a rate for this kind; plan validation
 /// rules that out for the base levels, so loaded tables always resolve.
-pub fn resolve(
-    levels: &[(LevelName, &Level)],
-    kind: Kind,
-    wholesale_rate: Decimal,
-) -> Option<Resolution> {
+pub fn resolve(levels: &[(LevelName, &Level)], kind: Kind, wholesale_rate: Decimal) -> Option<Resolution> {
     let (rate, rate_from) = levels.iter().find_map(|(name, level)| {
         if let Some(r) = level.kind_per_min[kind.index()] {
             Some((r, (name.clone(), kind.per_min_key())))
         } else if let Some(r) = level.per_min {
             Some((r, (name.clone(), "per_min")))
         } else {
-            level
-                .markup
-                .map(|m| (wholesale_rate * m, (name.clone(), "markup")))
+            level.markup.map(|m| (wholesale_rate * m, (name.clone(), "markup")))
         }
     })?;
-    let fee = levels
-        .iter()
-        .find_map(|(name, level)| level.start_fee.map(|f| (f, name.clone())));
+    let fee = levels.iter().find_map(|(name, level)| level.start_fee.map(|f| (f, name.clone())));
     Some(Resolution {
         rate,
         rate_from,
@@ -147,209 +111,219 @@ pub(super) struct PlanProblem {
     pub warning: bool,
 }
 
-/// Parses and validates one plan file's text; `Err` lists every problem.
+/// Keys a level table may have.
+const LEVEL_KEYS: [&str; 8] = [
+    "start_fee",
+    "per_min",
+    "fixed_per_min",
+    "mobile_per_min",
+    "special_per_min",
+    "premium_per_min",
+    "other_per_min",
+    "markup",
+];
+
+/// Collects every problem of one plan file.
+struct Problems(Vec<PlanProblem>);
+
+impl Problems {
+    fn error(&mut self, offset: usize, message: String) {
+        self.0.push(PlanProblem { offset: Some(offset), message, warning: false });
+    }
+
+    fn has_errors(&self) -> bool {
+        self.0.iter().any(|p| !p.warning)
+    }
+}
+
+/// A value that must be a quoted string (money is never a TOML float: a
+/// float is binary and would not be exact).
+fn string_value<'a>(key: &str, value: &'a Spanned<DeValue<'_>>, problems: &mut Problems) -> Option<&'a str> {
+    match value.get_ref() {
+        DeValue::String(s) => Some(s),
+        _ => {
+            problems.error(value.span().start, format!("{key} must be a quoted string, e.g. {key} = \"0.0100\""));
+            None
+        }
+    }
+}
+
+fn table<'a, 'i>(key: &str, value: &'a Spanned<DeValue<'i>>, problems: &mut Problems) -> Option<&'a DeTable<'i>> {
+    match value.get_ref() {
+        DeValue::Table(t) => Some(t),
+        _ => {
+            problems.error(value.span().start, format!("{key} must be a table, e.g. [{key}]"));
+            None
+        }
+    }
+}
+
+/// Parses and validates one plan file's text, reporting every problem
+/// (syntax, unknown keys, bad values, missing prices) with its offset.
 pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
-    let mut problems = Vec::new();
-    let file: PlanFile = match toml::from_str(text) {
-        Ok(f) => f,
-        Err(e) => {
-            problems.push(PlanProblem {
-                offset: e.span().map(|s| s.start),
-                message: e.message().trim().to_string(),
-                warning: false,
-            });
-            return (None, problems);
-        }
-    };
-    let mut err = |span: std::ops::Range<usize>, message: String| {
-        problems.push(PlanProblem {
-            offset: Some(span.start),
-            message,
-            warning: false,
-        })
-    };
-    let currency = match &file.currency {
-        Some(c)
-            if c.get_ref().len() == 3 && c.get_ref().bytes().all(|b| b.is_ascii_uppercase()) =>
-        {
-            c.get_ref().clone()
-        }
-        Some(c) => {
-            err(
-                c.span(),
-                format!(
-                    "currency {:?} is not an ISO 4217 code such as EUR",
-                    c.get_ref()
-                ),
-            );
-            "EUR".into()
-        }
-        None => "EUR".into(),
-    };
-    let increment = match &file.increment {
-        Some(i) => Increment::parse(i.get_ref()).unwrap_or_else(|| {
-            err(
-                i.span(),
-                format!(
-                    "increment {:?} is not FIRST/NEXT seconds such as 60/60",
-                    i.get_ref()
-                ),
-            );
-            Increment::PER_SECOND
-        }),
-        None => Increment::PER_SECOND,
-    };
-    let level = |l: &LevelFile, problems: &mut Vec<PlanProblem>| convert_level(l, problems);
-    let mut international = Level::default();
-    let mut domestic = Level::default();
-    let mut countries = BTreeMap::new();
-    let mut prefixes = Vec::new();
-    let mut missing = Vec::new();
-    match &file.international {
-        Some(l) => international = level(l, &mut problems),
-        None => missing.push("[international]"),
-    }
-    match &file.domestic {
-        Some(l) => domestic = level(l, &mut problems),
-        None => missing.push("[domestic]"),
-    }
-    for m in missing {
-        problems.push(PlanProblem {
-            offset: None,
-            message: format!("missing table {m}"),
+    let mut problems = Problems(Vec::new());
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    for e in &errors {
+        problems.0.push(PlanProblem {
+            offset: e.span().map(|s| s.start),
+            message: e.message().trim().to_string(),
             warning: false,
         });
     }
-    for (code, l) in &file.country {
-        let c = code.get_ref();
-        if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-            problems.push(PlanProblem {
-                offset: Some(code.span().start),
-                message: format!("[country.{c}]: not an ISO 3166 alpha-2 code (e.g. BE)"),
-                warning: false,
-            });
-        }
-        let lv = level(l, &mut problems);
-        countries.insert(c.clone(), lv);
+    if !errors.is_empty() {
+        return (None, problems.0);
     }
-    for (p, l) in &file.prefix {
-        let digits = p.get_ref();
-        if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            problems.push(PlanProblem {
-                offset: Some(p.span().start),
-                message: format!(
-                    "[prefix.\"{digits}\"]: a prefix is 1-15 digits of an E.164 number"
-                ),
-                warning: false,
-            });
-            continue;
-        }
-        let lv = level(l, &mut problems);
-        prefixes.push((digits.clone(), lv));
-    }
-    for (name, l, table) in [
-        ("[international]", &international, &file.international),
-        ("[domestic]", &domestic, &file.domestic),
-    ] {
-        // A level that tried to set a rate and failed has its error already.
-        let Some(written) = table else { continue };
-        let tried = [
-            &written.per_min,
-            &written.markup,
-            &written.fixed_per_min,
-            &written.mobile_per_min,
-        ]
-        .iter()
-        .chain(
-            [
-                &written.special_per_min,
-                &written.premium_per_min,
-                &written.other_per_min,
-            ]
-            .iter(),
-        )
-        .any(|v| v.is_some());
-        if tried && !problems.is_empty() {
-            continue;
-        }
-        let has_all_kinds = l.kind_per_min.iter().all(Option::is_some);
-        if l.per_min.is_none() && l.markup.is_none() && !has_all_kinds {
-            let absent: Vec<&str> = Kind::ALL
-                .iter()
-                .filter(|k| l.kind_per_min[k.index()].is_none())
-                .map(|k| k.per_min_key())
-                .collect();
-            problems.push(PlanProblem {
-                offset: None,
-                message: format!(
-                    "{name} gives no price for {} (add markup or per_min)",
-                    absent.join(", ")
-                ),
-                warning: false,
-            });
-        }
-    }
-    let ok = !problems.iter().any(|p| !p.warning);
-    let plan = PlanLevels {
-        currency,
-        increment,
-        international,
-        domestic,
-        countries,
-        prefixes,
+    let mut plan = PlanLevels {
+        currency: "EUR".into(),
+        increment: Increment::PER_SECOND,
+        international: Level::default(),
+        domestic: Level::default(),
+        countries: BTreeMap::new(),
+        prefixes: Vec::new(),
     };
-    (ok.then_some(plan), problems)
+    let mut seen_international = false;
+    let mut seen_domestic = false;
+    for (key, value) in doc.get_ref() {
+        let at = key.span().start;
+        match key.get_ref().as_ref() {
+            "currency" => {
+                if let Some(c) = string_value("currency", value, &mut problems) {
+                    if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) {
+                        plan.currency = c.to_string();
+                    } else {
+                        problems.error(value.span().start, format!("currency {c:?} is not an ISO 4217 code such as EUR"));
+                    }
+                }
+            }
+            "increment" => {
+                if let Some(i) = string_value("increment", value, &mut problems) {
+                    match Increment::parse(i) {
+                        Some(inc) => plan.increment = inc,
+                        None => problems.error(
+                            value.span().start,
+                            format!("increment {i:?} is not FIRST/NEXT seconds such as 60/60"),
+                        ),
+                    }
+                }
+            }
+            name @ ("international" | "domestic") => {
+                let Some(t) = table(name, value, &mut problems) else { continue };
+                let level = convert_level(name, t, &mut problems);
+                if name == "international" {
+                    plan.international = level;
+                    seen_international = true;
+                } else {
+                    plan.domestic = level;
+                    seen_domestic = true;
+                }
+            }
+            "country" => {
+                let Some(t) = table("country.XX", value, &mut problems) else { continue };
+                for (code, v) in t {
+                    let c = code.get_ref().as_ref();
+                    let name = format!("country.{c}");
+                    if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+                        problems.error(code.span().start, format!("[{name}]: not an ISO 3166 alpha-2 code (e.g. BE)"));
+                        continue;
+                    }
+                    if let Some(lt) = table(&name, v, &mut problems) {
+                        let level = convert_level(&name, lt, &mut problems);
+                        plan.countries.insert(c.to_string(), level);
+                    }
+                }
+            }
+            "prefix" => {
+                let Some(t) = table("prefix.\"DIGITS\"", value, &mut problems) else { continue };
+                for (p, v) in t {
+                    let digits = p.get_ref().as_ref();
+                    let name = format!("prefix.\"{digits}\"");
+                    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                        problems.error(p.span().start, format!("[{name}]: a prefix is 1-15 digits of an E.164 number"));
+                        continue;
+                    }
+                    if let Some(lt) = table(&name, v, &mut problems) {
+                        let level = convert_level(&name, lt, &mut problems);
+                        plan.prefixes.push((digits.to_string(), level));
+                    }
+                }
+            }
+            other => problems.error(
+                at,
+                format!(
+                    "unknown key {other:?} (expected currency, increment, [international], [domestic], [country.XX], [prefix.\"DIGITS\"])"
+                ),
+            ),
+        }
+    }
+    for (missing, name) in [(!seen_international, "[international]"), (!seen_domestic, "[domestic]")] {
+        if missing {
+            problems.0.push(PlanProblem { offset: None, message: format!("missing table {name}"), warning: false });
+        }
+    }
+    for (name, l, seen) in
+        [("[international]", &plan.international, seen_international), ("[domestic]", &plan.domestic, seen_domestic)]
+    {
+        let has_all_kinds = l.kind_per_min.iter().all(Option::is_some);
+        // A level whose values were refused has its errors already.
+        if !seen || l.per_min.is_some() || l.markup.is_some() || has_all_kinds || problems.has_errors() {
+            continue;
+        }
+        let absent: Vec<&str> =
+            Kind::ALL.iter().filter(|k| l.kind_per_min[k.index()].is_none()).map(|k| k.per_min_key()).collect();
+        problems.0.push(PlanProblem {
+            offset: None,
+            message: format!("{name} gives no price for {} (add markup or per_min)", absent.join(", ")),
+            warning: false,
+        });
+    }
+    let ok = !problems.has_errors();
+    (ok.then_some(plan), problems.0)
 }
 
-fn convert_level(l: &LevelFile, problems: &mut Vec<PlanProblem>) -> Level {
-    let mut amount = |v: &Option<Spanned<String>>, key: &str| -> Option<Decimal> {
-        let v = v.as_ref()?;
-        match money::parse_amount(v.get_ref()) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                problems.push(PlanProblem {
-                    offset: Some(v.span().start),
-                    message: format!("{key}: {e}"),
-                    warning: false,
-                });
-                None
-            }
+fn convert_level(name: &str, t: &DeTable<'_>, problems: &mut Problems) -> Level {
+    let mut out = Level::default();
+    for (key, value) in t {
+        let k = key.get_ref().as_ref();
+        if !LEVEL_KEYS.contains(&k) {
+            problems.error(
+                key.span().start,
+                format!("[{name}]: unknown key {k:?} (expected one of {})", LEVEL_KEYS.join(", ")),
+            );
+            continue;
         }
-    };
-    let mut out = Level {
-        start_fee: amount(&l.start_fee, "start_fee"),
-        per_min: amount(&l.per_min, "per_min"),
-        ..Level::default()
-    };
-    for (kind, v) in [
-        (Kind::Fixed, &l.fixed_per_min),
-        (Kind::Mobile, &l.mobile_per_min),
-        (Kind::Special, &l.special_per_min),
-        (Kind::Premium, &l.premium_per_min),
-        (Kind::Other, &l.other_per_min),
-    ] {
-        out.kind_per_min[kind.index()] = amount(v, kind.per_min_key());
-    }
-    if let Some(m) = &l.markup {
-        match money::parse_percent(m.get_ref()) {
-            Ok(f) => {
-                if f < Decimal::ONE {
-                    problems.push(PlanProblem {
-                        offset: Some(m.span().start),
-                        message: format!(
-                            "markup {} is below 100%: this level sells at a loss",
-                            m.get_ref()
-                        ),
-                        warning: true,
-                    });
+        let Some(text) = string_value(k, value, problems) else { continue };
+        let at = value.span().start;
+        if k == "markup" {
+            match money::parse_percent(text) {
+                Ok(f) => {
+                    if f < Decimal::ONE {
+                        problems.0.push(PlanProblem {
+                            offset: Some(at),
+                            message: format!("[{name}] markup {text} is below 100%: this level sells at a loss"),
+                            warning: true,
+                        });
+                    }
+                    out.markup = Some(f);
                 }
-                out.markup = Some(f);
+                Err(e) => problems.error(at, format!("[{name}] markup: {e}")),
             }
-            Err(e) => problems.push(PlanProblem {
-                offset: Some(m.span().start),
-                message: format!("markup: {e}"),
-                warning: false,
-            }),
+            continue;
+        }
+        let amount = match money::parse_amount(text) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.error(at, format!("[{name}] {k}: {e}"));
+                continue;
+            }
+        };
+        match k {
+            "start_fee" => out.start_fee = Some(amount),
+            "per_min" => out.per_min = Some(amount),
+            _ => {
+                if let Some(kind) = Kind::ALL.into_iter().find(|kd| kd.per_min_key() == k) {
+                    out.kind_per_min[kind.index()] = Some(amount);
+                }
+            }
         }
     }
     out
@@ -389,17 +363,8 @@ per_min = "0.0100"
         let (plan, problems) = parse_plan(PLAN);
         assert!(problems.is_empty());
         let plan = plan.unwrap();
-        assert_eq!(
-            plan.increment,
-            Increment {
-                first: 60,
-                next: 60
-            }
-        );
-        assert_eq!(
-            plan.domestic.kind_per_min[Kind::Mobile.index()],
-            Some(d("0.0900"))
-        );
+        assert_eq!(plan.increment, Increment { first: 60, next: 60 });
+        assert_eq!(plan.domestic.kind_per_min[Kind::Mobile.index()], Some(d("0.0900")));
         assert_eq!(plan.international.markup, Some(d("1.30")));
         assert_eq!(plan.prefixes[0].0, "4420");
     }
@@ -409,38 +374,19 @@ per_min = "0.0100"
         let (plan, _) = parse_plan(PLAN);
         let plan = plan.unwrap();
         let gb = &plan.countries["GB"];
-        let levels = [
-            (LevelName::Country("GB".into()), gb),
-            (LevelName::International, &plan.international),
-        ];
+        let levels = [(LevelName::Country("GB".into()), gb), (LevelName::International, &plan.international)];
         // GB mobile: kind key at the country level; fee falls back to international.
         let r = resolve(&levels, Kind::Mobile, d("0.05")).unwrap();
-        assert_eq!(
-            (r.rate, r.rate_from.1, r.start_fee),
-            (d("0.1200"), "mobile_per_min", d("0.0150"))
-        );
+        assert_eq!((r.rate, r.rate_from.1, r.start_fee), (d("0.1200"), "mobile_per_min", d("0.0150")));
         assert_eq!(r.fee_from, Some(LevelName::International));
         // GB fixed: nothing at the country level, markup of international.
         let r = resolve(&levels, Kind::Fixed, d("0.0100")).unwrap();
-        assert_eq!(
-            (r.rate, r.rate_from.0),
-            (d("0.013"), LevelName::International)
-        );
+        assert_eq!((r.rate, r.rate_from.0), (d("0.013"), LevelName::International));
         // Domestic mobile: kind key beats markup within one level.
-        let r = resolve(
-            &[(LevelName::Domestic, &plan.domestic)],
-            Kind::Mobile,
-            d("1"),
-        )
-        .unwrap();
+        let r = resolve(&[(LevelName::Domestic, &plan.domestic)], Kind::Mobile, d("1")).unwrap();
         assert_eq!(r.rate, d("0.0900"));
         // Domestic premium: markup.
-        let r = resolve(
-            &[(LevelName::Domestic, &plan.domestic)],
-            Kind::Premium,
-            d("0.50"),
-        )
-        .unwrap();
+        let r = resolve(&[(LevelName::Domestic, &plan.domestic)], Kind::Premium, d("0.50")).unwrap();
         assert_eq!((r.rate, r.rate_from.1), (d("0.6"), "markup"));
     }
 
@@ -451,26 +397,34 @@ per_min = "0.0100"
         assert!(plan.is_none());
         let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
         assert_eq!(problems.len(), 4, "{msgs:?}");
+        assert!(problems.iter().all(|p| p.offset.is_some()));
     }
 
     #[test]
     fn unknown_keys_are_errors() {
-        let (plan, problems) = parse_plan(
-            "[international]\nmarkup = \"130%\"\nmark_up = \"1\"\n[domestic]\nper_min = \"1\"\n",
-        );
+        let (plan, problems) =
+            parse_plan("[international]\nmarkup = \"130%\"\nmark_up = \"1\"\n[domestic]\nper_min = \"1\"\n");
         assert!(plan.is_none());
-        assert!(
-            problems[0].message.contains("mark_up"),
-            "{}",
-            problems[0].message
-        );
+        assert!(problems[0].message.contains("mark_up"), "{}", problems[0].message);
         assert!(problems[0].offset.is_some());
     }
 
     #[test]
+    fn every_unknown_key_and_bad_value_is_reported() {
+        let text = "colour = \"red\"\n[international]\nmark_up = \"1\"\nper_min = 0.05\n[domestic]\nper_min = \"0,02\"\nmarkup = \"120%\"\n";
+        let (plan, problems) = parse_plan(text);
+        assert!(plan.is_none());
+        let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(problems.len(), 4, "{msgs:?}");
+        assert!(msgs[0].contains("colour"));
+        assert!(msgs.iter().any(|m| m.contains("mark_up")));
+        assert!(msgs.iter().any(|m| m.contains("quoted string")));
+        assert!(msgs.iter().any(|m| m.contains("0,02")));
+    }
+
+    #[test]
     fn markup_below_100_is_a_warning() {
-        let (plan, problems) =
-            parse_plan("[international]\nmarkup = \"90%\"\n[domestic]\nper_min = \"1\"\n");
+        let (plan, problems) = parse_plan("[international]\nmarkup = \"90%\"\n[domestic]\nper_min = \"1\"\n");
         assert!(plan.is_some());
         assert!(problems[0].warning);
     }

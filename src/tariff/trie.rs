@@ -7,21 +7,22 @@
 /// Index of "no node" / "no value".
 const NONE: u32 = u32::MAX;
 
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Node {
     children: [u32; 10],
     value: u32,
 }
 
-const EMPTY_NODE: Node = Node {
-    children: [NONE; 10],
-    value: NONE,
-};
+const EMPTY_NODE: Node = Node { children: [NONE; 10], value: NONE };
 
 /// Maps digit strings to `u32` values (indexes into a side table).
+///
+/// Built with [`insert`](PrefixTrie::insert), then [`freeze`](PrefixTrie::freeze)
+/// moves the nodes into huge-page memory for lookups.
 #[derive(Clone)]
 pub struct PrefixTrie {
     nodes: Vec<Node>,
+    frozen: Option<super::hugemem::HugeSlice<Node>>,
     len: usize,
 }
 
@@ -34,9 +35,21 @@ impl Default for PrefixTrie {
 impl PrefixTrie {
     /// An empty trie.
     pub fn new() -> Self {
-        PrefixTrie {
-            nodes: vec![EMPTY_NODE],
-            len: 0,
+        PrefixTrie { nodes: vec![EMPTY_NODE], frozen: None, len: 0 }
+    }
+
+    /// Ends building: moves the nodes to huge-page memory. Further inserts
+    /// are not allowed.
+    pub fn freeze(&mut self) {
+        let nodes = std::mem::take(&mut self.nodes);
+        self.frozen = Some(super::hugemem::HugeSlice::new(nodes));
+    }
+
+    #[inline]
+    fn nodes(&self) -> &[Node] {
+        match &self.frozen {
+            Some(f) => f,
+            None => &self.nodes,
         }
     }
 
@@ -58,6 +71,7 @@ impl PrefixTrie {
     /// validate both first.
     pub fn insert(&mut self, prefix: &[u8], value: u32) -> Option<u32> {
         assert!(value != NONE, "reserved trie value");
+        assert!(self.frozen.is_none(), "insert into a frozen trie");
         let mut at = 0usize;
         for &b in prefix {
             let d = digit(b).expect("trie keys are digits");
@@ -83,20 +97,21 @@ impl PrefixTrie {
     /// The value of the longest stored prefix of `number`, with that prefix's length.
     #[inline]
     pub fn longest_match(&self, number: &[u8]) -> Option<(u32, usize)> {
+        let nodes = self.nodes();
         let mut best = None;
         let mut at = 0usize;
-        let root = self.nodes[0].value;
+        let root = nodes[0].value;
         if root != NONE {
             best = Some((root, 0));
         }
         for (i, &b) in number.iter().enumerate() {
             let Some(d) = digit(b) else { break };
-            let next = self.nodes[at].children[d];
+            let next = nodes[at].children[d];
             if next == NONE {
                 break;
             }
             at = next as usize;
-            let v = self.nodes[at].value;
+            let v = nodes[at].value;
             if v != NONE {
                 best = Some((v, i + 1));
             }
@@ -108,14 +123,15 @@ impl PrefixTrie {
     /// and in the subtree below it: every value that a number starting with
     /// `prefix` can match.
     pub fn related(&self, prefix: &[u8]) -> Vec<u32> {
+        let nodes = self.nodes();
         let mut out = Vec::new();
         let mut at = 0usize;
         for &b in prefix {
-            if self.nodes[at].value != NONE {
-                out.push(self.nodes[at].value);
+            if nodes[at].value != NONE {
+                out.push(nodes[at].value);
             }
             let Some(d) = digit(b) else { return out };
-            let next = self.nodes[at].children[d];
+            let next = nodes[at].children[d];
             if next == NONE {
                 return out;
             }
@@ -123,16 +139,11 @@ impl PrefixTrie {
         }
         let mut stack = vec![at];
         while let Some(n) = stack.pop() {
-            let node = &self.nodes[n];
+            let node = &nodes[n];
             if node.value != NONE {
                 out.push(node.value);
             }
-            stack.extend(
-                node.children
-                    .iter()
-                    .filter(|&&c| c != NONE)
-                    .map(|&c| c as usize),
-            );
+            stack.extend(node.children.iter().filter(|&&c| c != NONE).map(|&c| c as usize));
         }
         out
     }
@@ -166,10 +177,7 @@ mod tests {
     #[test]
     fn related_covers_path_and_subtree() {
         let mut t = PrefixTrie::new();
-        for (i, p) in ["4", "44", "4420", "44207", "4421", "45"]
-            .iter()
-            .enumerate()
-        {
+        for (i, p) in ["4", "44", "4420", "44207", "4421", "45"].iter().enumerate() {
             t.insert(p.as_bytes(), i as u32);
         }
         let mut r = t.related(b"4420");

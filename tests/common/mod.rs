@@ -1,0 +1,28 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the real binary with `args` in `cwd`.
+pub fn cdr_rater(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdr-rater")).current_dir(cwd).args(args).output().expect("run cdr-rater")
+}
+
+/// Reads a CSV output file into rows of strings (header included).
+pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path).expect("open output");
+    r.byte_records()
+        .map(|rec| rec.expect("valid CSV").iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
+        .collect()
+}
+
+/// The three outputs of input stem `stem` under `out`: rated, unrated, rejected rows (headers included).
+pub fn outputs(out: &Path, stem: &str) -> [Vec<Vec<String>>; 3] {
+    ["rated", "unrated", "rejected"].map(|k| read_csv(&out.join(k).join(format!("{stem}.{k}.csv"))))
+}
