@@ -107,12 +107,19 @@ pub struct Scanner<'a> {
     line: u64,
     max_len: usize,
     delimiter: u8,
+    fast_path: bool,
 }
 
 impl<'a> Scanner<'a> {
     /// Scans `buf`, whose first byte is on line `first_line`.
     pub fn new(buf: &'a [u8], first_line: u64, max_len: usize, delimiter: u8) -> Self {
-        Scanner { buf, pos: 0, line: first_line, max_len, delimiter }
+        Scanner { buf, pos: 0, line: first_line, max_len, delimiter, fast_path: true }
+    }
+
+    /// Turns off the SIMD fast path (tests compare the two paths).
+    pub fn without_fast_path(mut self) -> Self {
+        self.fast_path = false;
+        self
     }
 
     /// Byte offset of the next unread record.
@@ -136,7 +143,8 @@ impl<'a> Scanner<'a> {
             let line = self.line;
             let bytes = &self.buf[start..];
             let limit = self.max_len.min(u32::MAX as usize - 1);
-            if let Some((end, count, field_start)) = scan_plain(bytes, self.delimiter, limit, fields) {
+            let fast = if self.fast_path { scan_plain(bytes, self.delimiter, limit, fields) } else { None };
+            if let Some((end, count, field_start)) = fast {
                 let next = (end + 1).min(bytes.len());
                 self.pos = start + next;
                 self.line += u64::from(next > end);
@@ -435,6 +443,43 @@ mod tests {
                 v
             };
             assert_eq!(lines, whole, "target {target}");
+        }
+    }
+
+    /// (line, raw, too_long, plain claim valid, fields)
+    type Scanned = (u64, Vec<u8>, bool, bool, Vec<Vec<u8>>);
+
+    fn scan_all(buf: &[u8], max: usize, fast: bool) -> Vec<Scanned> {
+        let mut s = Scanner::new(buf, 1, max, b',');
+        if !fast {
+            s = s.without_fast_path();
+        }
+        let mut f = Fields::default();
+        let mut out = Vec::new();
+        while let Some(r) = s.next_record(&mut f) {
+            let fields = if r.too_long { Vec::new() } else { (0..f.len()).map(|i| f.raw(r.raw, i).to_vec()).collect() };
+            // `plain` may only be claimed by records without quotes or CR.
+            let plain_ok = !r.plain || !r.raw.iter().any(|&b| b == b'"' || b == b'\r');
+            out.push((r.line, r.raw.to_vec(), r.too_long, plain_ok, fields));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_and_general_paths_agree(
+            bytes in proptest::prop_oneof![
+                proptest::collection::vec(proptest::sample::select(b"ab,,,\"\n\n\r0123456789".to_vec()), 0..300),
+                // Long plain records: the 16-byte blocks of the fast path.
+                proptest::collection::vec(proptest::sample::select(b"abcdefghijklmnopqrstuvwxyz,,,,0123456789\n".to_vec()), 0..600),
+            ],
+            max in 1usize..64,
+        ) {
+            let fast = scan_all(&bytes, max, true);
+            let general = scan_all(&bytes, max, false);
+            proptest::prop_assert!(fast.iter().all(|r| r.3));
+            let strip = |v: Vec<Scanned>| -> Vec<_> { v.into_iter().map(|r| (r.0, r.1, r.2, r.4)).collect() };
+            proptest::prop_assert_eq!(strip(fast), strip(general));
         }
     }
 
