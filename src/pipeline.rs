@@ -30,8 +30,10 @@ use crate::timefmt::ZoneCache;
 pub const CHUNK_BYTES: usize = 512 * 1024;
 /// Chunks rated together before their outputs are written.
 pub const BATCH_CHUNKS: usize = 16;
-/// Read window for streamed input.
+/// Largest read window for streamed input.
 const WINDOW_BYTES: usize = 8 * 1024 * 1024;
+/// Largest window: a stream with no record boundary in this many bytes is cut.
+const MAX_WINDOW_BYTES: usize = 64 * 1024 * 1024;
 
 /// Receives a file's outputs in order: `which` is 0 rated, 1 unrated, 2 rejected.
 pub trait Sink: Send {
@@ -145,21 +147,23 @@ pub fn rate_buffer(buf: &[u8], job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tot
     let mut state = FileState::new(job);
     let (rest, line) = state.start(buf, sink)?;
     let mut totals = Totals::default();
-    let chunks: Vec<_> = Chunker::new(&buf[rest..], line, job.chunk_bytes).collect();
-    run_batches(&buf[rest..], chunks, &state, sink, &mut totals)?;
+    let mut chunker = Chunker::new(&buf[rest..], line, job.chunk_bytes);
+    run_batches(&buf[rest..], &mut chunker, &state, sink, &mut totals)?;
     Ok(totals)
 }
 
 fn rate_stream(mut reader: Box<dyn Read + Send>, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
     let mut state = FileState::new(job);
     let mut totals = Totals::default();
-    let mut window: Vec<u8> = Vec::with_capacity(WINDOW_BYTES);
+    // A batch of chunks per read (8 MiB by default; tiny in tests).
+    let window_bytes = job.chunk_bytes.saturating_mul(BATCH_CHUNKS).clamp(64, WINDOW_BYTES);
+    let mut window: Vec<u8> = Vec::with_capacity(window_bytes);
     let mut started = false;
     let mut line = 1u64;
     let mut eof = false;
     while !eof {
-        // Fill the window.
-        let want = WINDOW_BYTES.max(window.len() * 2);
+        // Fill the window: what is left of the last one plus a batch's worth.
+        let want = window.len() + window_bytes;
         let mut filled = window.len();
         window.resize(want, 0);
         while filled < want {
@@ -174,27 +178,30 @@ fn rate_stream(mut reader: Box<dyn Read + Send>, job: &Job<'_>, sink: &mut dyn S
             }
         }
         window.truncate(filled);
-        let mut start = 0;
         if !started {
             // The header must be whole before it can be used.
-            let header_end = csvscan::last_boundary(&window);
-            if header_end == 0 && !eof {
+            if csvscan::last_boundary(&window) == 0 && !eof && window.len() < MAX_WINDOW_BYTES {
                 continue;
             }
             let (rest, l) = state.start(&window, sink)?;
-            start = rest;
+            window.drain(..rest);
             line = l;
             started = true;
         }
-        let cut = if eof { window.len() } else { start.max(csvscan::last_boundary(&window)) };
-        if cut == start && !eof {
-            continue; // one record longer than the window: read more
+        let mut cut = if eof { window.len() } else { csvscan::last_boundary(&window) };
+        if cut == 0 && !eof {
+            if window.len() < MAX_WINDOW_BYTES {
+                continue; // one record longer than the window: read more
+            }
+            // No record ends in 64 MiB (an unbalanced quote, or garbage): cut
+            // anyway so memory stays bounded. The piece is far longer than any
+            // allowed line, so it is rejected as `line_too_long`.
+            cut = window.len();
         }
-        let region = &window[start..cut];
+        let region = &window[..cut];
         let mut chunker = Chunker::new(region, line, job.chunk_bytes);
-        let chunks: Vec<_> = chunker.by_ref().collect();
+        run_batches(region, &mut chunker, &state, sink, &mut totals)?;
         line = chunker.line();
-        run_batches(region, chunks, &state, sink, &mut totals)?;
         window.drain(..cut);
     }
     Ok(totals)
@@ -266,7 +273,7 @@ struct ChunkOut {
 /// overlapping the writing of one batch with the rating of the next.
 fn run_batches(
     buf: &[u8],
-    chunks: Vec<csvscan::Chunk>,
+    chunker: &mut Chunker<'_>,
     state: &FileState<'_, '_>,
     sink: &mut dyn Sink,
     totals: &mut Totals,
@@ -274,7 +281,8 @@ fn run_batches(
     let Some(parser) = &state.parser else {
         return Ok(());
     };
-    if chunks.is_empty() {
+    let mut batch: Vec<csvscan::Chunk> = chunker.by_ref().take(BATCH_CHUNKS).collect();
+    if batch.is_empty() {
         return Ok(());
     }
     let pool: Mutex<Vec<ChunkOut>> = Mutex::new(Vec::new());
@@ -296,22 +304,29 @@ fn run_batches(
             }
             Ok(t)
         });
-        for batch in chunks.chunks(BATCH_CHUNKS) {
-            let outs: Vec<ChunkOut> = batch
-                .par_iter()
-                .map(|c| {
-                    let mut out = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-                    for f in &mut out.files {
-                        f.clear();
-                    }
-                    out.totals = Totals::default();
-                    rate_chunk(&buf[c.start..c.end], c.first_line, parser, state, &mut out);
-                    out
-                })
-                .collect();
+        while !batch.is_empty() {
+            // Rate this batch while finding the next batch's boundaries.
+            let (outs, next) = rayon::join(
+                || {
+                    batch
+                        .par_iter()
+                        .map(|c| {
+                            let mut out = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+                            for f in &mut out.files {
+                                f.clear();
+                            }
+                            out.totals = Totals::default();
+                            rate_chunk(&buf[c.start..c.end], c.first_line, parser, state, &mut out);
+                            out
+                        })
+                        .collect::<Vec<ChunkOut>>()
+                },
+                || chunker.by_ref().take(BATCH_CHUNKS).collect::<Vec<_>>(),
+            );
             if to_writer.send(outs).is_err() {
                 break; // the writer failed; its error is reported below
             }
+            batch = next;
         }
         drop(to_writer);
         match writer.join() {

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use cdr_rater::formats::FormatName;
 use cdr_rater::numbers::Numbering;
-use cdr_rater::pipeline::{rate_buffer, Job, MemorySink, Totals};
+use cdr_rater::pipeline::{rate_buffer, rate_input, Input, Job, MemorySink, Totals};
 use cdr_rater::rating::Rater;
 use cdr_rater::tariff::{self, Tariff};
 use proptest::prelude::*;
@@ -21,15 +21,19 @@ fn numbering() -> &'static Numbering {
     N.get_or_init(Numbering::default)
 }
 
-fn run(input: &[u8], threads: usize, chunk_bytes: usize, format: FormatName) -> (Totals, MemorySink) {
-    let job = Job {
+fn job(chunk_bytes: usize, format: FormatName) -> Job<'static> {
+    Job {
         name: "prop.csv".into(),
         format,
         rater: Rater { tariff: tariff(), numbering: numbering(), decimals: 4, default_customer: None },
         timezone: jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap(),
         max_line_bytes: 300,
         chunk_bytes,
-    };
+    }
+}
+
+fn run(input: &[u8], threads: usize, chunk_bytes: usize, format: FormatName) -> (Totals, MemorySink) {
+    let job = job(chunk_bytes, format);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let mut sink = MemorySink::default();
     let totals = pool.install(|| rate_buffer(input, &job, &mut sink)).expect("rates");
@@ -129,6 +133,23 @@ proptest! {
         prop_assert_eq!(&run(&input, 1, a, FormatName::Generic), &reference);
         prop_assert_eq!(&run(&input, 3, a, FormatName::Generic), &reference);
         prop_assert_eq!(&run(&input, 2, b, FormatName::Generic), &reference);
+    }
+
+    #[test]
+    fn streamed_input_is_rated_like_a_mapped_one((input, _) in file(), chunk in 1usize..300) {
+        let reference = run(&input, 2, chunk, FormatName::Generic);
+        let job = job(chunk, FormatName::Generic);
+        let mut sink = MemorySink::default();
+        // A reader that hands out a few bytes at a time.
+        struct Trickle(std::io::Cursor<Vec<u8>>);
+        impl std::io::Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(5);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let totals = rate_input(Input::Stream(Box::new(Trickle(std::io::Cursor::new(input.clone())))), &job, &mut sink).unwrap();
+        prop_assert_eq!((totals, sink), reference);
     }
 
     #[test]
