@@ -126,6 +126,7 @@ fn benches(c: &mut Criterion) {
                     timezone: tz.clone(),
                     max_line_bytes: 1 << 16,
                     chunk_bytes: cdr_rater::pipeline::CHUNK_BYTES,
+                    cancel: None,
                 };
                 rate_buffer(&file, &job, &mut sink).unwrap()
             },

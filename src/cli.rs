@@ -16,6 +16,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: watch the spool, rate, publish, serve metrics, until SIGTERM/SIGINT.
+    Run(RunArgs),
     /// Rate CDR files once and write rated/, unrated/ and rejected/ outputs.
     Rate(RateArgs),
     /// Load and validate all tariff tables; list every error with file and line.
@@ -32,6 +34,16 @@ pub struct ConfigArg {
     /// Configuration file (default: ./cdr-rater.toml if present, else built-in defaults).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// `cdr-rater run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Log format: human or json.
+    #[arg(long, default_value = "human", value_parser = ["human", "json"])]
+    pub log_format: String,
 }
 
 /// `cdr-rater rate`.

@@ -69,16 +69,25 @@ pub struct AtomicFile {
     tmp: PathBuf,
     target: PathBuf,
     file: Option<File>,
+    replace: bool,
 }
 
 impl AtomicFile {
-    /// Starts writing what will become `target`.
+    /// Starts writing what will become `target`, which must not exist when
+    /// it is published. The temp file is hidden next to the target.
     pub fn create(target: PathBuf) -> io::Result<AtomicFile> {
-        let dir = target.parent().unwrap_or(Path::new("."));
+        let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+        AtomicFile::create_in(&dir, target, false)
+    }
+
+    /// Starts writing what will become `target`, with the temp file in
+    /// `tmp_dir` (same file system). With `replace`, publishing replaces an
+    /// existing target: only for a redo of the input that owns the name.
+    pub fn create_in(tmp_dir: &Path, target: PathBuf, replace: bool) -> io::Result<AtomicFile> {
         let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = tmp_dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::create(&tmp)?;
-        Ok(AtomicFile { tmp, target, file: Some(file) })
+        Ok(AtomicFile { tmp, target, file: Some(file), replace })
     }
 
     /// Appends bytes.
@@ -95,8 +104,12 @@ impl AtomicFile {
         let file = self.file.take().ok_or_else(|| io::Error::other("file already published"))?;
         file.sync_all()?;
         drop(file);
-        fs::hard_link(&self.tmp, &self.target)?;
-        fs::remove_file(&self.tmp)?;
+        if self.replace {
+            fs::rename(&self.tmp, &self.target)?;
+        } else {
+            fs::hard_link(&self.tmp, &self.target)?;
+            fs::remove_file(&self.tmp)?;
+        }
         Ok(std::mem::take(&mut self.target))
     }
 }
@@ -132,6 +145,24 @@ impl OutputFiles {
         let n = dirs.free_suffix(stem);
         let [a, b, c] = KINDS.map(|k| dirs.path(k, stem, n));
         Ok(OutputFiles { files: [AtomicFile::create(a)?, AtomicFile::create(b)?, AtomicFile::create(c)?] })
+    }
+
+    /// Whether any of the three outputs of `stem` exists.
+    pub fn taken(dirs: &OutputDirs, stem: &str) -> bool {
+        KINDS.iter().any(|k| dirs.path(k, stem, 1).exists())
+    }
+
+    /// Opens the three temp files for a stem the caller owns (the daemon's
+    /// ledger reserved it): temps in `tmp_dir`, publishing replaces.
+    pub fn create_owned(dirs: &OutputDirs, tmp_dir: &Path, stem: &str) -> io::Result<OutputFiles> {
+        let [a, b, c] = KINDS.map(|k| dirs.path(k, stem, 1));
+        Ok(OutputFiles {
+            files: [
+                AtomicFile::create_in(tmp_dir, a, true)?,
+                AtomicFile::create_in(tmp_dir, b, true)?,
+                AtomicFile::create_in(tmp_dir, c, true)?,
+            ],
+        })
     }
 
     /// Publishes all three, then fsyncs their folders.

@@ -12,6 +12,7 @@
 //! the same for any thread count and chunk size.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -105,6 +106,9 @@ pub enum FileError {
     /// The file is not in the expected format.
     #[error("{0}")]
     Format(#[from] FormatError),
+    /// Abandoned on request; nothing was published.
+    #[error("abandoned: shutting down")]
+    Cancelled,
 }
 
 /// Settings of one file's rating.
@@ -121,6 +125,8 @@ pub struct Job<'t> {
     pub max_line_bytes: usize,
     /// Target chunk size (tests vary it; results must not change).
     pub chunk_bytes: usize,
+    /// Set to abandon the file between batches (daemon shutdown).
+    pub cancel: Option<&'t AtomicBool>,
 }
 
 /// Where a file's bytes come from.
@@ -304,7 +310,13 @@ fn run_batches(
             }
             Ok(t)
         });
+        let cancelled = || state.job.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+        let mut result = Ok(());
         while !batch.is_empty() {
+            if cancelled() {
+                result = Err(FileError::Cancelled);
+                break;
+            }
             // Rate this batch while finding the next batch's boundaries.
             let (outs, next) = rayon::join(
                 || {
@@ -332,7 +344,7 @@ fn run_batches(
         match writer.join() {
             Ok(Ok(t)) => {
                 totals.add(&t);
-                Ok(())
+                result
             }
             Ok(Err(e)) => Err(e),
             Err(panic) => std::panic::resume_unwind(panic),

@@ -29,6 +29,7 @@ fn job(chunk_bytes: usize, format: FormatName) -> Job<'static> {
         timezone: jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap(),
         max_line_bytes: 300,
         chunk_bytes,
+        cancel: None,
     }
 }
 

@@ -6,6 +6,7 @@ mod check;
 mod generate;
 mod lookup;
 mod rate;
+mod run;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ pub struct Invalid(pub String);
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Rate(args) => rate::run(args),
         Command::Check(args) => check::run(args),
         Command::Lookup(args) => lookup::run(args),

@@ -58,6 +58,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
                 timezone: config.time_zone(),
                 max_line_bytes: config.limits.max_line_bytes,
                 chunk_bytes: args.chunk_bytes.unwrap_or(pipeline::CHUNK_BYTES),
+                cancel: None,
             };
             let totals = pool.install(|| pipeline::rate_input(input, &job, &mut outputs))?;
             let published = outputs.publish().context("cannot publish outputs")?;

@@ -26,3 +26,15 @@ pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
 pub fn outputs(out: &Path, stem: &str) -> [Vec<Vec<String>>; 3] {
     ["rated", "unrated", "rejected"].map(|k| read_csv(&out.join(k).join(format!("{stem}.{k}.csv"))))
 }
+
+/// Finds an external tool on PATH. Missing: in CI (`CI` set) a failure,
+/// elsewhere a skip with a note on stderr.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "{name} is not installed; .ci/run installs it");
+        eprintln!("skipped: {name} not installed");
+    }
+    found
+}

@@ -1,0 +1,18 @@
+//! `cdr-rater run`: logging, configuration, then the daemon.
+
+use crate::cli::RunArgs;
+
+use super::load_config;
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CDR_RATER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let config = load_config(args.config.config.as_deref())?;
+    crate::daemon::run(config)
+}

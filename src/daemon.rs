@@ -1,0 +1,462 @@
+//! `cdr-rater run`: the control plane on tokio, the rating on rayon.
+//!
+//! ```text
+//! notify watcher ─┐                       ┌─> worker thread: claim, rate (rayon), publish,
+//! rescan timer ───┼─> intake (settling) ──┤   ledger, archive; one file at a time
+//! signals ────────┤                       └─< done notices (backlog)
+//! rates/ watcher ─┴─> tariff reload ─> ArcSwap<Tariff> (each file rates on one snapshot)
+//! /metrics listener ─> telemetry::render
+//! ```
+//!
+//! Shutdown (SIGTERM/SIGINT): stop taking files, let the worker finish or
+//! abandon (between batches) the file in hand, then exit 0. An abandoned file
+//! stays claimed and is redone on the next start.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::spool::process::{FileOutcome, Processor};
+use crate::spool::{ignored_name, Entry, Spool};
+use crate::state::RedbLedger;
+use crate::tariff::{self, Tariff};
+use crate::telemetry::{self, Event, Telemetry};
+
+/// How often pending files are re-examined.
+const TICK: Duration = Duration::from_millis(50);
+/// A full rescan of `incoming/` even without events, so no lost event strands a file.
+const RESCAN: Duration = Duration::from_secs(30);
+/// Quiet time after a change in `rates/` before reloading (editors write in steps).
+const RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Work for the worker thread.
+enum Work {
+    /// A settled file in `incoming/`.
+    Incoming(PathBuf),
+    /// A claimed file from an earlier run.
+    Claimed(PathBuf),
+}
+
+/// A file in `incoming/` that is not ready yet.
+struct Pending {
+    size: u64,
+    modified: SystemTime,
+    /// When it last changed (or when we first saw it).
+    since: Instant,
+    /// Closed after writing (or present at a scan): settling may start.
+    closed: bool,
+    /// Renamed into `incoming/`: complete by contract, no settling.
+    renamed: bool,
+    /// Handed to the worker.
+    queued: bool,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("control")
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let telemetry = Arc::new(Telemetry::install(config.price_decimals)?);
+    let spool = Spool::open(&config.spool, &config.spool.join("incoming"))
+        .with_context(|| format!("cannot open the spool {}", config.spool.display()))?;
+    std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
+    let ledger = RedbLedger::open(&config.state.join("ledger.redb"))?;
+    let (tariff, report) = tariff::load(&config.rates, &config.numbering.home_country)
+        .map_err(|e| crate::commands::Invalid(e.to_string()))?;
+    for w in &report.warnings {
+        tracing::warn!(warning = %w, "tariff tables");
+    }
+    telemetry::emit(&Event::TariffLoaded { prefixes: tariff.prefix_count(), reload: false });
+    let tariffs = Arc::new(ArcSwap::from_pointee(tariff));
+    let listener = tokio::net::TcpListener::bind(&config.metrics.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.metrics.listen))?;
+    tracing::info!(listen = %config.metrics.listen, "serving /metrics");
+    tokio::spawn(serve_metrics(listener, telemetry.clone()));
+
+    // Watchers first, then the scan, so nothing dropped in between is missed.
+    let (events_tx, mut events) = mpsc::unbounded_channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(move |e| {
+        let _ = events_tx.send(e);
+    })?;
+    watcher.watch(&spool.incoming, RecursiveMode::NonRecursive)?;
+    watcher.watch(&config.rates, RecursiveMode::Recursive)?;
+    let rates_dir = std::fs::canonicalize(&config.rates).unwrap_or(config.rates.clone());
+    let incoming_dir = std::fs::canonicalize(&spool.incoming).unwrap_or(spool.incoming.clone());
+
+    // The worker: recovery first, then files as they settle.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (work_tx, work_rx) = std_mpsc::channel::<Work>();
+    let (done_tx, mut done) = mpsc::unbounded_channel::<PathBuf>();
+    let removed = spool.clean_tmp()?;
+    if removed > 0 {
+        tracing::info!(removed, "removed output temp files of an interrupted run");
+    }
+    for claimed in spool.leftover_claims()? {
+        work_tx.send(Work::Claimed(claimed))?;
+    }
+    let worker = {
+        let (spool, tariffs, cancel, config) = (spool.clone(), tariffs.clone(), cancel.clone(), config.clone());
+        std::thread::Builder::new().name("worker".into()).spawn(move || {
+            worker_loop(&config, &spool, &ledger, &tariffs, &cancel, work_rx, done_tx);
+        })?
+    };
+
+    let settle = Duration::from_millis(config.settle_ms);
+    let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
+    rescan(&spool, &mut pending, settle);
+    let mut tick = tokio::time::interval(TICK);
+    let mut last_rescan = Instant::now();
+    let mut reload_at: Option<Instant> = None;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut watchdog_usec = 0u64;
+    let watchdog =
+        sd_notify::watchdog_enabled(false, &mut watchdog_usec).then(|| Duration::from_micros(watchdog_usec / 2));
+    let mut last_ping = Instant::now();
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    tracing::info!(incoming = %spool.incoming.display(), rates = %config.rates.display(), "cdr-rater running");
+
+    loop {
+        tokio::select! {
+            Some(event) = events.recv() => match event {
+                Ok(event) => {
+                    if event.need_rescan() {
+                        rescan(&spool, &mut pending, settle);
+                    }
+                    for path in &event.paths {
+                        if path.starts_with(&rates_dir) || path.starts_with(&config.rates) {
+                            // Changes only: our own reading of the tables must not trigger a reload.
+                            let change = matches!(
+                                event.kind,
+                                EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                                    | EventKind::Access(AccessKind::Close(AccessMode::Write))
+                            );
+                            if change {
+                                reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
+                            }
+                        } else if path.parent() == Some(&incoming_dir) || path.parent() == Some(&spool.incoming) {
+                            let path = spool.incoming.join(path.file_name().unwrap_or_default());
+                            on_incoming_event(&spool, &mut pending, &event.kind, &path);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "file watcher error; rescanning");
+                    rescan(&spool, &mut pending, settle);
+                }
+            },
+            Some(path) = done.recv() => {
+                pending.remove(&path);
+                // A new file may have arrived under the same name while the
+                // worker had the old one (a daily Master.csv): track it.
+                if let Ok(Some(entry)) = spool.classify(&path) {
+                    track(&spool, &mut pending, entry, settle);
+                }
+            }
+            _ = tick.tick() => {
+                for (path, p) in pending.iter_mut() {
+                    if !p.queued && ready(path, p, settle) {
+                        p.queued = true;
+                        work_tx.send(Work::Incoming(path.clone()))?;
+                    }
+                }
+                if last_rescan.elapsed() >= RESCAN {
+                    last_rescan = Instant::now();
+                    rescan(&spool, &mut pending, settle);
+                }
+                if reload_at.is_some_and(|at| Instant::now() >= at) {
+                    reload_at = None;
+                    reload(&config, &tariffs).await;
+                }
+                telemetry::emit(&Event::Backlog(pending.len()));
+                if let Some(every) = watchdog {
+                    if last_ping.elapsed() >= every {
+                        last_ping = Instant::now();
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                    }
+                }
+                if worker.is_finished() {
+                    anyhow::bail!("the worker thread stopped");
+                }
+            }
+            _ = sighup.recv() => {
+                tracing::info!("SIGHUP: reloading tariff tables");
+                reload(&config, &tariffs).await;
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    cancel.store(true, Ordering::Relaxed);
+    drop(work_tx);
+    drop(watcher);
+    tokio::task::spawn_blocking(move || worker.join()).await?.map_err(|_| anyhow::anyhow!("the worker panicked"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Adds every file of `incoming/` not yet known; moves irregular entries to `failed/`.
+fn rescan(spool: &Spool, pending: &mut HashMap<PathBuf, Pending>, settle: Duration) {
+    let entries = match spool.scan_incoming() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot scan incoming/");
+            return;
+        }
+    };
+    for entry in entries {
+        track(spool, pending, entry, settle);
+    }
+}
+
+/// Starts tracking a file found by a scan (not by an event).
+fn track(spool: &Spool, pending: &mut HashMap<PathBuf, Pending>, entry: Entry, settle: Duration) {
+    match entry {
+        Entry::File { path, size, modified } => {
+            // A file already there counts as closed; its age counts toward settling.
+            let age = SystemTime::now().duration_since(modified).unwrap_or_default().min(settle);
+            let since = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+            pending.entry(path).or_insert(Pending {
+                size,
+                modified,
+                since,
+                closed: true,
+                renamed: false,
+                queued: false,
+            });
+        }
+        Entry::Irregular { path, what } => refuse(spool, &path, what),
+    }
+}
+
+fn refuse(spool: &Spool, path: &Path, what: &str) {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match spool.fail(path, &format!("refused: {what}; only regular files are rated")) {
+        Ok(_) => telemetry::emit(&Event::FileFailed { name: &name, reason: what }),
+        Err(e) => tracing::error!(file = %name, error = %e, "cannot move to failed/"),
+    }
+}
+
+fn on_incoming_event(spool: &Spool, pending: &mut HashMap<PathBuf, Pending>, kind: &EventKind, path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return };
+    if ignored_name(name) {
+        return;
+    }
+    match kind {
+        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+            if let Some(p) = pending.get(path) {
+                if !p.queued {
+                    pending.remove(path);
+                }
+            }
+            return;
+        }
+        _ => {}
+    }
+    let entry = match spool.classify(path) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            // Gone already; keep it only if the worker has it.
+            if pending.get(path).is_some_and(|p| !p.queued) {
+                pending.remove(path);
+            }
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(file = %name, error = %e, "cannot stat");
+            return;
+        }
+    };
+    let (size, modified) = match entry {
+        Entry::File { size, modified, .. } => (size, modified),
+        Entry::Irregular { what, .. } => return refuse(spool, path, what),
+    };
+    let renamed_in = matches!(kind, EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)));
+    let closed = matches!(kind, EventKind::Access(AccessKind::Close(AccessMode::Write)));
+    let p = pending.entry(path.to_path_buf()).or_insert(Pending {
+        size,
+        modified,
+        since: Instant::now(),
+        closed: false,
+        renamed: false,
+        queued: false,
+    });
+    if p.queued {
+        return;
+    }
+    if renamed_in {
+        // Complete by contract: taken at once.
+        p.renamed = true;
+    } else if closed {
+        p.closed = true;
+        p.since = Instant::now();
+    } else if matches!(kind, EventKind::Create(CreateKind::File | CreateKind::Any) | EventKind::Modify(_)) {
+        p.closed = false;
+        p.renamed = false;
+        p.since = Instant::now();
+    }
+    p.size = size;
+    p.modified = modified;
+}
+
+/// Whether a pending file has settled: closed, and unchanged for `settle`.
+fn ready(path: &Path, p: &mut Pending, settle: Duration) -> bool {
+    if p.renamed {
+        return true;
+    }
+    if !p.closed || p.since.elapsed() < settle {
+        return false;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.len() == p.size && m.modified().ok() == Some(p.modified) => true,
+        Ok(m) => {
+            p.size = m.len();
+            p.modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            p.since = Instant::now();
+            false
+        }
+        Err(_) => true, // gone or unreadable: the worker sorts it out
+    }
+}
+
+async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>) {
+    let (dir, home) = (config.rates.clone(), config.numbering.home_country.clone());
+    let loaded = tokio::task::spawn_blocking(move || tariff::load(&dir, &home)).await;
+    match loaded {
+        Ok(Ok((t, report))) => {
+            for w in &report.warnings {
+                tracing::warn!(warning = %w, "tariff tables");
+            }
+            telemetry::emit(&Event::TariffLoaded { prefixes: t.prefix_count(), reload: true });
+            tariffs.store(Arc::new(t));
+        }
+        Ok(Err(errors)) => {
+            let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            telemetry::emit(&Event::TariffRefused { errors: &text.join("\n") });
+        }
+        Err(e) => telemetry::emit(&Event::TariffRefused { errors: &e.to_string() }),
+    }
+}
+
+fn worker_loop(
+    config: &Config,
+    spool: &Spool,
+    ledger: &RedbLedger,
+    tariffs: &ArcSwap<Tariff>,
+    cancel: &AtomicBool,
+    work: std_mpsc::Receiver<Work>,
+    done: mpsc::UnboundedSender<PathBuf>,
+) {
+    let processor = Processor {
+        spool,
+        ledger,
+        tariffs,
+        numbering: &config.numbering,
+        format: config.format_name(),
+        timezone: config.time_zone(),
+        decimals: config.price_decimals,
+        max_line_bytes: config.limits.max_line_bytes,
+        default_customer: None,
+        cancel,
+    };
+    while let Ok(item) = work.recv() {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let (claimed, incoming) = match item {
+            Work::Claimed(c) => (Some(c), None),
+            Work::Incoming(path) => match spool.claim(&path) {
+                Ok(c) => (c, Some(path)),
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "cannot claim");
+                    (None, Some(path))
+                }
+            },
+        };
+        if let Some(claimed) = claimed {
+            let name = claimed
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(|n| crate::spool::original_name(n).to_string())
+                .unwrap_or_default();
+            match processor.process(&claimed) {
+                Ok(FileOutcome::Rated { totals, seconds, .. }) => {
+                    telemetry::emit(&Event::FileRated { name: &name, totals: &totals, seconds })
+                }
+                Ok(FileOutcome::Duplicate { of }) => telemetry::emit(&Event::FileDuplicate { name: &name, of: &of }),
+                Ok(FileOutcome::Archived) => tracing::info!(file = %name, "finished an interrupted file"),
+                Ok(FileOutcome::Failed { reason }) => {
+                    telemetry::emit(&Event::FileFailed { name: &name, reason: &reason })
+                }
+                Ok(FileOutcome::Abandoned) => tracing::info!(file = %name, "abandoned for shutdown; redone at start"),
+                Err(e) => telemetry::emit(&Event::FileError { name: &name, error: &e.to_string() }),
+            }
+        }
+        if let Some(path) = incoming {
+            let _ = done.send(path);
+        }
+    }
+}
+
+/// Serves `GET /metrics` (and nothing else) on the listener.
+async fn serve_metrics(listener: tokio::net::TcpListener, telemetry: Arc<Telemetry>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let telemetry = telemetry.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut len = 0;
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                while len < buf.len() {
+                    let n = stream.read(&mut buf[len..]).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    len += n;
+                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+            if !matches!(read, Ok(Ok(()))) {
+                return;
+            }
+            let request = String::from_utf8_lossy(&buf[..len]);
+            let (status, body) = match request.split_whitespace().take(2).collect::<Vec<_>>()[..] {
+                ["GET", "/metrics"] => ("200 OK", telemetry.render()),
+                ["GET", _] => ("404 Not Found", "not found; try /metrics\n".to_string()),
+                _ => ("405 Method Not Allowed", "only GET\n".to_string()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}

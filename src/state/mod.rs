@@ -1,0 +1,108 @@
+//! Crash-safe daemon state behind one small interface.
+//!
+//! The [`Ledger`] remembers every input file by content: which output name
+//! it owns and whether its outputs are published. A file's ledger entry is
+//! committed durably (fsync) before the input is archived, so after a crash
+//! at any instant the daemon can tell a finished file from one to redo.
+//! The interface is small on purpose: a shared PostgreSQL backend for
+//! several daemons is planned next to the embedded [`redb`] one.
+
+mod redb_ledger;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use redb_ledger::RedbLedger;
+
+/// The identity of an input: a 128-bit hash of its bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContentKey(pub [u8; 16]);
+
+impl ContentKey {
+    /// Hashes a file's content (XXH3-128).
+    pub fn of(bytes: &[u8]) -> ContentKey {
+        ContentKey(xxhash_rust::xxh3::xxh3_128(bytes).to_be_bytes())
+    }
+}
+
+impl fmt::Debug for ContentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ContentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Where a file is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Claimed and owning its output stem; outputs may or may not be published.
+    InProgress,
+    /// Outputs published; the input may still await archiving.
+    Done,
+}
+
+/// What the ledger knows of one input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Name the input had in `incoming/`.
+    pub name: String,
+    /// Name of the claimed copy in the spool's work folder.
+    pub claimed: String,
+    /// Output stem this input owns (`NAME` or `NAME.2`, ...).
+    pub stem: String,
+    /// Progress.
+    pub phase: Phase,
+    /// Rows, rated, unrated, rejected (when done).
+    pub counts: [u64; 4],
+    /// Sum of buy and of sell, as decimal text (when done).
+    pub buy: String,
+    /// See `buy`.
+    pub sell: String,
+    /// Unix seconds of the claim.
+    pub started_at: i64,
+    /// Unix seconds of the commit of `Done`.
+    pub finished_at: Option<i64>,
+}
+
+/// A storage failure: the daemon cannot promise exactly-once without it.
+#[derive(Debug, thiserror::Error)]
+#[error("state store: {0}")]
+pub struct StateError(pub String);
+
+/// The file ledger.
+pub trait Ledger: Send + Sync {
+    /// The record of an input, if any.
+    fn get(&self, key: &ContentKey) -> Result<Option<FileRecord>, StateError>;
+
+    /// Records a new input as in progress and reserves its output stem: the
+    /// first of `base`, `base.2`, `base.3`, ... that no other input owns and
+    /// for which `is_free` holds. One atomic, durable commit.
+    fn begin(
+        &self,
+        key: &ContentKey,
+        name: &str,
+        claimed: &str,
+        base: &str,
+        is_free: &dyn Fn(&str) -> bool,
+    ) -> Result<FileRecord, StateError>;
+
+    /// Marks an input done with its totals. Durable when it returns.
+    fn finish(&self, key: &ContentKey, record: &FileRecord) -> Result<(), StateError>;
+
+    /// Forgets an input that could not be rated (it went to `failed/`),
+    /// releasing its stem.
+    fn forget(&self, key: &ContentKey) -> Result<(), StateError>;
+
+    /// Every record, for recovery, reports and tests.
+    fn all(&self) -> Result<Vec<(ContentKey, FileRecord)>, StateError>;
+}

@@ -1,0 +1,177 @@
+//! What the daemon tells the outside world: one typed [`Event`] per thing
+//! worth observing, turned into Prometheus metrics and log lines in one
+//! place. Events are emitted per file or per reload, never per row.
+//!
+//! Metric names follow SPEC §10: prefix `cdr_rater_`, `_total` on counters,
+//! seconds and currency units as base units, and labels only from small
+//! fixed sets (no customer or number ever becomes a label).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::pipeline::Totals;
+
+/// Buckets of `cdr_rater_file_seconds`: from a tiny file to a multi-million-row one.
+const FILE_SECONDS_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// One thing worth observing.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A file was rated and published.
+    FileRated {
+        /// Input name.
+        name: &'a str,
+        /// Counts and money.
+        totals: &'a Totals,
+        /// Wall time.
+        seconds: f64,
+    },
+    /// A file with already-rated content was archived without rating.
+    FileDuplicate {
+        /// Input name.
+        name: &'a str,
+        /// The earlier input with the same content.
+        of: &'a str,
+    },
+    /// A file could not be read and went to `failed/`.
+    FileFailed {
+        /// Input name.
+        name: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+    /// A file could not be finished now and is retried later.
+    FileError {
+        /// Input name.
+        name: &'a str,
+        /// Why.
+        error: &'a str,
+    },
+    /// Files waiting in `incoming/` (and claimed, not yet done).
+    Backlog(usize),
+    /// New tariff tables are in force.
+    TariffLoaded {
+        /// Wholesale prefixes.
+        prefixes: usize,
+        /// Whether this was a reload (not the start-up load).
+        reload: bool,
+    },
+    /// A tariff change was refused; the old tables stay in force.
+    TariffRefused {
+        /// The errors, one per line.
+        errors: &'a str,
+    },
+}
+
+/// Money totals in units of `10^-decimals` (metrics counters are integers;
+/// these are rendered as exact decimals).
+struct Money {
+    buy: AtomicI64,
+    sell: AtomicI64,
+    decimals: u32,
+}
+
+static MONEY: OnceLock<Money> = OnceLock::new();
+
+/// The installed recorder; [`render`] reads it.
+pub struct Telemetry {
+    handle: PrometheusHandle,
+}
+
+impl Telemetry {
+    /// Installs the global metrics recorder and describes every metric.
+    pub fn install(decimals: u32) -> anyhow::Result<Telemetry> {
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full("cdr_rater_file_seconds".into()), &FILE_SECONDS_BUCKETS)?
+            .install_recorder()?;
+        let _ = MONEY.set(Money { buy: AtomicI64::new(0), sell: AtomicI64::new(0), decimals });
+        describe_counter!("cdr_rater_files_total", "Input files by outcome: rated, duplicate, failed, error.");
+        describe_counter!("cdr_rater_records_total", "Input rows by outcome: rated, unrated, rejected.");
+        describe_histogram!("cdr_rater_file_seconds", Unit::Seconds, "Time to rate one input file.");
+        describe_gauge!("cdr_rater_backlog_files", "Files waiting in incoming/ or claimed and not finished.");
+        describe_gauge!("cdr_rater_tariff_prefixes", "Wholesale prefixes in the tariff tables in force.");
+        describe_counter!("cdr_rater_tariff_reloads_total", "Tariff reloads by result: ok, error.");
+        describe_gauge!("cdr_rater_last_file_timestamp_seconds", "Unix time the last file was rated.");
+        for result in ["rated", "duplicate", "failed", "error"] {
+            counter!("cdr_rater_files_total", "result" => result).absolute(0);
+        }
+        for result in ["rated", "unrated", "rejected"] {
+            counter!("cdr_rater_records_total", "result" => result).absolute(0);
+        }
+        for result in ["ok", "error"] {
+            counter!("cdr_rater_tariff_reloads_total", "result" => result).absolute(0);
+        }
+        gauge!("cdr_rater_backlog_files").set(0.0);
+        Ok(Telemetry { handle })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = self.handle.render();
+        if let Some(m) = MONEY.get() {
+            for (name, help, v) in [
+                ("cdr_rater_buy_total", "Sum of buy prices of rated calls, in currency units.", &m.buy),
+                ("cdr_rater_sell_total", "Sum of sell prices of rated calls, in currency units.", &m.sell),
+            ] {
+                let value = crate::money::format_units(i128::from(v.load(Ordering::Relaxed)), m.decimals);
+                text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+            }
+        }
+        text
+    }
+}
+
+/// Records an event: metrics and a log line.
+pub fn emit(event: &Event<'_>) {
+    match event {
+        Event::FileRated { name, totals, seconds } => {
+            counter!("cdr_rater_files_total", "result" => "rated").increment(1);
+            counter!("cdr_rater_records_total", "result" => "rated").increment(totals.rated);
+            counter!("cdr_rater_records_total", "result" => "unrated").increment(totals.unrated);
+            counter!("cdr_rater_records_total", "result" => "rejected").increment(totals.rejected);
+            histogram!("cdr_rater_file_seconds").record(*seconds);
+            gauge!("cdr_rater_last_file_timestamp_seconds")
+                .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
+            if let Some(m) = MONEY.get() {
+                m.buy.fetch_add(totals.buy as i64, Ordering::Relaxed);
+                m.sell.fetch_add(totals.sell as i64, Ordering::Relaxed);
+            }
+            tracing::info!(
+                file = %name,
+                rows = totals.rows,
+                rated = totals.rated,
+                unrated = totals.unrated,
+                rejected = totals.rejected,
+                seconds = format_args!("{seconds:.3}"),
+                "file rated"
+            );
+        }
+        Event::FileDuplicate { name, of } => {
+            counter!("cdr_rater_files_total", "result" => "duplicate").increment(1);
+            tracing::warn!(file = %name, same_content_as = %of, "duplicate file archived without rating");
+        }
+        Event::FileFailed { name, reason } => {
+            counter!("cdr_rater_files_total", "result" => "failed").increment(1);
+            tracing::error!(file = %name, %reason, "file moved to failed/");
+        }
+        Event::FileError { name, error } => {
+            counter!("cdr_rater_files_total", "result" => "error").increment(1);
+            tracing::error!(file = %name, %error, "file not finished; will retry");
+        }
+        Event::Backlog(n) => gauge!("cdr_rater_backlog_files").set(*n as f64),
+        Event::TariffLoaded { prefixes, reload } => {
+            gauge!("cdr_rater_tariff_prefixes").set(*prefixes as f64);
+            if *reload {
+                counter!("cdr_rater_tariff_reloads_total", "result" => "ok").increment(1);
+            }
+            tracing::info!(prefixes, reload, "tariff tables in force");
+        }
+        Event::TariffRefused { errors } => {
+            counter!("cdr_rater_tariff_reloads_total", "result" => "error").increment(1);
+            tracing::error!(%errors, "tariff change refused; the previous tables stay in force");
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! The daemon as operators run it: a real `cdr-rater run` process on a temp
+//! spool, fed by renames and slow writers, killed and restarted.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cdr_rater::state::{Ledger, Phase, RedbLedger};
+use common::{read_csv, repo};
+
+const HEADER: &str = "call_id,start_time,account,caller,callee,billsec,disposition\n";
+
+/// A daemon under test with its own folders and metrics port.
+struct Daemon {
+    root: tempfile::TempDir,
+    child: Option<Child>,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+impl Daemon {
+    fn new() -> Daemon {
+        let root = tempfile::tempdir().unwrap();
+        copy_dir(&repo().join("rates"), &root.path().join("rates"));
+        let port = free_port();
+        fs::write(
+            root.path().join("cdr-rater.toml"),
+            format!("settle_ms = 300\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        )
+        .unwrap();
+        fs::create_dir_all(root.path().join("spool/incoming")).unwrap();
+        fs::create_dir_all(root.path().join("staging")).unwrap();
+        Daemon { root, child: None, port }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    fn start(&mut self) {
+        let log = fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
+            .current_dir(self.root.path())
+            .args(["run", "--config", "cdr-rater.toml"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_for("metrics listener", Duration::from_secs(20), || self.scrape().is_some());
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill").args(["-s", sig, &pid]).status().unwrap().success());
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit code and how long it took.
+    fn stop(&mut self) -> (Option<i32>, Duration) {
+        self.signal("TERM");
+        let started = Instant::now();
+        let mut child = self.child.take().unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status.code(), started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("daemon did not stop; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
+    }
+
+    /// Drops a file the way switches should: write elsewhere, rename in.
+    fn drop_file(&self, name: &str, content: &str) {
+        let staged = self.path("staging").join(name);
+        fs::write(&staged, content).unwrap();
+        fs::rename(&staged, self.path("spool/incoming").join(name)).unwrap();
+    }
+
+    fn scrape(&self) -> Option<String> {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        body.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        let text = self.scrape().unwrap_or_default();
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    fn files_in(&self, rel: &str) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.path(rel))
+            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Call ids of every output row: (rated, unrated, rejected).
+    fn output_ids(&self) -> [Vec<String>; 3] {
+        ["rated", "unrated", "rejected"].map(|k| {
+            let mut ids = Vec::new();
+            for f in self.files_in(&format!("spool/{k}")) {
+                let rows = read_csv(&self.path(&format!("spool/{k}/{f}")));
+                for r in rows.iter().skip(1) {
+                    // rated: call_id first; unrated/rejected: line,reason,row...
+                    ids.push(match k {
+                        "rated" => r[0].clone(),
+                        "unrated" => r[2].clone(),
+                        _ => r[2].split(',').next().unwrap_or_default().to_string(),
+                    });
+                }
+            }
+            ids
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A generic CDR file of `rows` calls with ids `PREFIX-N`; every third row
+/// is unrated (unknown customer) and every seventh rejected (bad billsec).
+fn cdr_file(prefix: &str, rows: usize) -> String {
+    let mut s = String::from(HEADER);
+    for i in 0..rows {
+        let account = if i % 3 == 2 { "C9999" } else { "C0001" };
+        let billsec = if i % 7 == 6 { "x" } else { "61" };
+        s.push_str(&format!(
+            "{prefix}-{i},2026-11-24T10:00:00+01:00,{account},0201234501,0612345678,{billsec},ANSWERED\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn renamed_slowly_written_and_backlog_files_are_rated_exactly_once() {
+    let mut d = Daemon::new();
+    // Backlog: present before the start.
+    fs::write(d.path("spool/incoming/backlog.csv"), cdr_file("b", 10)).unwrap();
+    d.start();
+    wait_for("backlog", Duration::from_secs(20), || d.files_in("spool/archive") == ["backlog.csv"]);
+
+    d.drop_file("renamed.csv", &cdr_file("r", 20));
+    // Written in place slowly, kept open between writes.
+    let slow_path = d.path("spool/incoming/slow.csv");
+    let mut slow = fs::File::create(&slow_path).unwrap();
+    let content = cdr_file("s", 30);
+    let (first, second) = content.split_at(content.len() / 2);
+    slow.write_all(first.as_bytes()).unwrap();
+    slow.flush().unwrap();
+    wait_for("renamed", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"renamed.csv".into()));
+    // Well past settle_ms: a file still open is not taken.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(!d.files_in("spool/archive").contains(&"slow.csv".into()), "taken while still being written");
+    slow.write_all(second.as_bytes()).unwrap();
+    drop(slow);
+    wait_for("slow", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"slow.csv".into()));
+
+    let [rated, unrated, rejected] = d.output_ids();
+    let mut all: Vec<String> = rated.iter().chain(&unrated).chain(&rejected).cloned().collect();
+    all.sort();
+    let mut want: Vec<String> = (0..10)
+        .map(|i| format!("b-{i}"))
+        .chain((0..20).map(|i| format!("r-{i}")))
+        .chain((0..30).map(|i| format!("s-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(all, want);
+    assert_eq!(d.metric("cdr_rater_files_total{result=\"rated\"}"), 3.0);
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"rated\"}"), rated.len() as f64);
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"rejected\"}"), rejected.len() as f64);
+    let (code, _) = d.stop();
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_thousand_files_dropped_at_once_are_all_rated() {
+    let mut d = Daemon::new();
+    d.start();
+    for i in 0..1000 {
+        fs::write(d.path("staging").join(format!("f{i:04}.csv")), cdr_file(&format!("f{i}"), 2)).unwrap();
+    }
+    for i in 0..1000 {
+        let name = format!("f{i:04}.csv");
+        fs::rename(d.path("staging").join(&name), d.path("spool/incoming").join(&name)).unwrap();
+    }
+    wait_for("1000 files", Duration::from_secs(120), || d.files_in("spool/archive").len() == 1000);
+    assert_eq!(d.files_in("spool/rated").len(), 1000);
+    assert_eq!(d.metric("cdr_rater_files_total{result=\"rated\"}"), 1000.0);
+    wait_for("empty backlog", Duration::from_secs(10), || d.metric("cdr_rater_backlog_files") == 0.0);
+    assert_eq!(d.stop().0, Some(0));
+}
+
+#[test]
+fn duplicates_are_billed_once_and_reused_names_get_new_outputs() {
+    let mut d = Daemon::new();
+    d.start();
+    let content = cdr_file("dup", 5);
+    d.drop_file("a.csv", &content);
+    wait_for("a", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"a.csv".into()));
+    d.drop_file("b.csv", &content);
+    wait_for("b", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"b.csv".into()));
+    assert_eq!(d.files_in("spool/rated"), ["a.rated.csv"]);
+    assert_eq!(d.metric("cdr_rater_files_total{result=\"duplicate\"}"), 1.0);
+    assert!(d.log().contains("duplicate"), "{}", d.log());
+
+    // A switch's daily Master.csv: same name, new content.
+    d.drop_file("Master.csv", &cdr_file("day1", 3));
+    wait_for("day 1", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"Master.csv".into()));
+    let day1 = fs::read_to_string(d.path("spool/rated/Master.rated.csv")).unwrap();
+    d.drop_file("Master.csv", &cdr_file("day2", 4));
+    wait_for("day 2", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"Master.csv.2".into()));
+    assert_eq!(fs::read_to_string(d.path("spool/rated/Master.rated.csv")).unwrap(), day1);
+    assert!(fs::read_to_string(d.path("spool/rated/Master.2.rated.csv")).unwrap().contains("day2-0"));
+    assert_eq!(d.stop().0, Some(0));
+}
+
+#[test]
+fn irregular_and_unreadable_files_go_to_failed_with_a_reason() {
+    let mut d = Daemon::new();
+    d.start();
+    std::os::unix::fs::symlink("/etc/passwd", d.path("spool/incoming/link.csv")).unwrap();
+    fs::create_dir(d.path("spool/incoming/folder.csv")).unwrap();
+    assert!(Command::new("mkfifo").arg(d.path("spool/incoming/pipe.csv")).status().unwrap().success());
+    d.drop_file("broken.csv.gz", "\u{1f}\u{8b}\u{8}\u{0}not gzip at all");
+    d.drop_file("columns.csv", "a,b,c\n1,2,3\n");
+    d.drop_file("good.csv", &cdr_file("g", 3));
+    wait_for("failed", Duration::from_secs(20), || d.files_in("spool/failed").len() == 10);
+    let failed = d.files_in("spool/failed");
+    for name in ["link.csv", "folder.csv", "pipe.csv", "broken.csv.gz", "columns.csv"] {
+        assert!(failed.contains(&name.to_string()), "{failed:?}");
+        let reason = fs::read_to_string(d.path(&format!("spool/failed/{name}.reason"))).unwrap();
+        assert!(!reason.trim().is_empty());
+    }
+    assert!(fs::read_to_string(d.path("spool/failed/columns.csv.reason")).unwrap().contains("start_time"));
+    // The link was moved, not followed.
+    assert!(fs::symlink_metadata(d.path("spool/failed/link.csv")).unwrap().file_type().is_symlink());
+    wait_for("good", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"good.csv".into()));
+    assert_eq!(d.metric("cdr_rater_files_total{result=\"failed\"}"), 5.0);
+    assert_eq!(d.stop().0, Some(0));
+}
+
+/// The rated sell of the first row of `stem`.
+fn first_sell(d: &Daemon, stem: &str) -> String {
+    read_csv(&d.path(&format!("spool/rated/{stem}.rated.csv")))[1][14].clone()
+}
+
+#[test]
+fn tariff_edits_are_validated_and_swapped_whole() {
+    let mut d = Daemon::new();
+    d.start();
+    d.drop_file("t1.csv", &cdr_file("t1", 1));
+    wait_for("t1", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"t1.csv".into()));
+    let before = first_sell(&d, "t1");
+
+    // A broken edit (a duplicate prefix) is refused; the old tables keep rating.
+    let wholesale = d.path("rates/wholesale.csv");
+    let good = fs::read_to_string(&wholesale).unwrap();
+    fs::write(&wholesale, format!("{good}3161,Duplicate,NL,mobile,9.9999,,1/1\n")).unwrap();
+    wait_for("refused reload", Duration::from_secs(20), || {
+        d.metric("cdr_rater_tariff_reloads_total{result=\"error\"}") >= 1.0
+    });
+    d.drop_file("t2.csv", &cdr_file("t2", 1));
+    wait_for("t2", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"t2.csv".into()));
+    assert_eq!(first_sell(&d, "t2"), before);
+    assert!(d.log().contains("duplicate prefix 3161"), "{}", d.log());
+
+    // A good edit: the standard plan's domestic mobile price goes up.
+    fs::write(&wholesale, &good).unwrap();
+    let plan = d.path("rates/plans/standard.toml");
+    let text = fs::read_to_string(&plan).unwrap();
+    fs::write(&plan, text.replace("mobile_per_min = \"0.0900\"", "mobile_per_min = \"0.5000\"")).unwrap();
+    wait_for("reload", Duration::from_secs(20), || d.metric("cdr_rater_tariff_reloads_total{result=\"ok\"}") >= 1.0);
+    d.drop_file("t3.csv", &cdr_file("t3", 1));
+    wait_for("t3", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"t3.csv".into()));
+    assert_ne!(first_sell(&d, "t3"), before);
+
+    // SIGHUP reloads too.
+    let ok = d.metric("cdr_rater_tariff_reloads_total{result=\"ok\"}");
+    d.signal("HUP");
+    wait_for("SIGHUP reload", Duration::from_secs(20), || {
+        d.metric("cdr_rater_tariff_reloads_total{result=\"ok\"}") > ok
+    });
+    assert_eq!(d.stop().0, Some(0));
+}
+
+#[test]
+fn sigterm_stops_within_five_seconds_with_consistent_state() {
+    let mut d = Daemon::new();
+    d.start();
+    d.drop_file("big.csv", &cdr_file("big", 200_000));
+    std::thread::sleep(Duration::from_millis(100));
+    let (code, took) = d.stop();
+    assert_eq!(code, Some(0), "{}", d.log());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // Whatever happened to the file in hand, a restart finishes it exactly once.
+    d.start();
+    wait_for("big", Duration::from_secs(60), || d.files_in("spool/archive").contains(&"big.csv".into()));
+    let [rated, unrated, rejected] = d.output_ids();
+    assert_eq!(rated.len() + unrated.len() + rejected.len(), 200_000);
+    assert_eq!(d.stop().0, Some(0));
+}
+
+#[test]
+fn kill_9_at_random_moments_never_loses_or_doubles_a_row() {
+    let mut d = Daemon::new();
+    let mut rng = cdr_rater::generate::Rng::new(7);
+    let mut expected: Vec<String> = Vec::new();
+    let mut n = 0;
+    for round in 0..24 {
+        d.start();
+        // A few files per round, some big enough to be in flight at the kill.
+        for _ in 0..3 {
+            let rows = [5, 500, 20_000][rng.below(3) as usize];
+            let prefix = format!("k{n}");
+            d.drop_file(&format!("{prefix}.csv"), &cdr_file(&prefix, rows));
+            expected.extend((0..rows).map(|i| format!("{prefix}-{i}")));
+            n += 1;
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
+        d.kill9();
+        // Sometimes drop a file while the daemon is down.
+        if round % 5 == 0 {
+            let prefix = format!("k{n}");
+            d.drop_file(&format!("{prefix}.csv"), &cdr_file(&prefix, 50));
+            expected.extend((0..50).map(|i| format!("{prefix}-{i}")));
+            n += 1;
+        }
+    }
+    d.start();
+    wait_for("all files", Duration::from_secs(120), || d.files_in("spool/archive").len() == n);
+    assert_eq!(d.stop().0, Some(0));
+
+    let [rated, unrated, rejected] = d.output_ids();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for id in rated.iter().chain(&unrated).chain(&rejected) {
+        *seen.entry(id.as_str()).or_default() += 1;
+    }
+    let doubled: Vec<_> = seen.iter().filter(|(_, &c)| c > 1).take(5).collect();
+    assert!(doubled.is_empty(), "rows rated twice: {doubled:?}");
+    assert_eq!(seen.len(), expected.len(), "rows lost");
+    for id in &expected {
+        assert!(seen.contains_key(id.as_str()), "row {id} lost");
+    }
+    // No temp file is visible anywhere in the output folders.
+    for k in ["rated", "unrated", "rejected"] {
+        for f in d.files_in(&format!("spool/{k}")) {
+            assert!(!f.starts_with('.') && !f.ends_with(".tmp"), "temp file {k}/{f}");
+        }
+    }
+    assert!(d.files_in("spool/incoming").is_empty());
+    assert!(d.files_in("spool/.claimed").is_empty());
+    // The ledger agrees with the outputs: every file done, counts add up.
+    let ledger = RedbLedger::open(&d.path("state/ledger.redb")).unwrap();
+    let records = ledger.all().unwrap();
+    assert_eq!(records.len(), n);
+    let mut counted = [0u64; 3];
+    for (_, r) in &records {
+        assert_eq!(r.phase, Phase::Done, "{r:?}");
+        assert_eq!(r.counts[0], r.counts[1] + r.counts[2] + r.counts[3]);
+        for (c, v) in counted.iter_mut().zip(&r.counts[1..]) {
+            *c += v;
+        }
+        let rated_rows = read_csv(&d.path(&format!("spool/rated/{}.rated.csv", r.stem))).len() as u64 - 1;
+        assert_eq!(rated_rows, r.counts[1], "{}", r.stem);
+    }
+    assert_eq!(counted, [rated.len() as u64, unrated.len() as u64, rejected.len() as u64]);
+}
+
+#[test]
+fn metrics_pass_promtool() {
+    let mut d = Daemon::new();
+    d.start();
+    d.drop_file("m.csv", &cdr_file("m", 21));
+    wait_for("m", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"m.csv".into()));
+    let text = d.scrape().unwrap();
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"rated\"}"), 12.0);
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"unrated\"}"), 6.0);
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"rejected\"}"), 3.0);
+    assert!(d.metric("cdr_rater_sell_total") > 0.0);
+    assert!(d.metric("cdr_rater_tariff_prefixes") > 1000.0);
+    let Some(promtool) = common::tool("promtool") else { return };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(d.stop().0, Some(0));
+}
