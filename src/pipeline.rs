@@ -231,7 +231,8 @@ impl<'j, 't> FileState<'j, 't> {
     /// the output headers. Returns where the data starts and its line.
     fn start(&mut self, buf: &[u8], sink: &mut dyn Sink) -> Result<(usize, u64), FileError> {
         let job = self.job;
-        let mut scanner = Scanner::new(buf, 1, job.max_line_bytes, b',');
+        // A header may be longer than a data row may.
+        let mut scanner = Scanner::new(buf, 1, job.max_line_bytes.max(1 << 20), b',');
         let mut fields = Fields::default();
         let (parser, unrated_header, rest, line) = if Parser::has_header(job.format) {
             match scanner.next_record(&mut fields) {
@@ -405,7 +406,7 @@ fn write_line_reason(out: &mut Vec<u8>, rec: &Record<'_>, reason: &str) {
 fn write_raw_field(out: &mut Vec<u8>, raw: &[u8], plain: bool) {
     if plain {
         out.extend_from_slice(raw);
-    } else if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' {
+    } else if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' && properly_escaped(unquote(raw)) {
         // Quoted: the inner text may only be printed bare if it is plain.
         let inner = unquote(raw);
         if inner.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
@@ -414,8 +415,21 @@ fn write_raw_field(out: &mut Vec<u8>, raw: &[u8], plain: bool) {
             out.extend_from_slice(inner);
         }
     } else {
+        // Bare, or quoted with a stray quote inside (`"x"y"`): escape it all.
         csv_field(out, raw);
     }
+}
+
+/// Whether every `"` in a quoted field's inner text is doubled.
+fn properly_escaped(inner: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = memchr::memchr(b'"', &inner[i..]) {
+        if inner.get(i + at + 1) != Some(&b'"') {
+            return false;
+        }
+        i += at + 2;
+    }
+    true
 }
 
 #[inline]
@@ -479,4 +493,26 @@ fn write_rated(
     out.push(b',');
     out.extend_from_slice(&plan.csv_currency);
     out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(raw: &[u8]) -> String {
+        let mut out = Vec::new();
+        write_raw_field(&mut out, raw, false);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn raw_fields_stay_valid_csv() {
+        assert_eq!(field(b"abc"), "abc");
+        assert_eq!(field(b"\"abc\""), "abc");
+        assert_eq!(field(b"\"a,b\""), "\"a,b\"");
+        assert_eq!(field(b"\"say \"\"hi\"\"\""), "\"say \"\"hi\"\"\"");
+        // A stray quote inside a quoted field: escaped whole, still one valid field.
+        assert_eq!(field(b"\"x\"y\"z\""), "\"\"\"x\"\"y\"\"z\"\"\"");
+        assert_eq!(field(b"a\rb"), "\"a\rb\"");
+    }
 }

@@ -150,17 +150,22 @@ impl ZoneCache {
 
     /// Resolves a local wall-clock time: a time that occurs twice is the
     /// earlier instant, one that does not exist is moved forward by the gap.
+    /// `None` when the zone's offset then is not a whole number of minutes
+    /// (local mean time before ~1940): RFC 3339 could not print it exactly.
     pub fn resolve(&mut self, mut s: Stamp) -> Option<Stamp> {
         let day = days_from_civil(i32::from(s.year), s.month, s.day);
         if let Some(offset) = self.day_offset(day) {
             s.offset = offset;
-            return Some(s);
+            return (offset % 60 == 0).then_some(s);
         }
         let dt =
             DateTime::new(s.year as i16, s.month as i8, s.day as i8, s.hour as i8, s.minute as i8, s.second as i8, 0)
                 .ok()?;
         let ts = self.tz.to_ambiguous_timestamp(dt).compatible().ok()?;
         let offset = self.tz.to_offset(ts);
+        if offset.seconds() % 60 != 0 {
+            return None;
+        }
         let local = offset.to_datetime(ts);
         Some(Stamp {
             year: local.year() as u16,
@@ -177,7 +182,8 @@ impl ZoneCache {
 #[inline]
 fn num2(b: &[u8], at: usize) -> Option<u8> {
     let (h, l) = (b.get(at)?.wrapping_sub(b'0'), b.get(at + 1)?.wrapping_sub(b'0'));
-    (h < 10 && l < 10).then_some(h * 10 + l)
+    // `then`, not `then_some`: the sum must not be computed for non-digits.
+    (h < 10 && l < 10).then(|| h * 10 + l)
 }
 
 /// Parses `YYYY-MM-DD?HH:MM[:SS][.frac]` with `sep` between the date parts
@@ -293,6 +299,10 @@ mod tests {
             assert!(parse_start(bad.as_bytes(), &mut z).is_none(), "{bad}");
         }
         assert!(parse_start(b"2024-02-29 10:00:00", &mut z).is_some());
+        // Non-digits where digits belong (used to overflow in debug builds).
+        assert!(parse_start(b"2026-a1-24 09:15:00", &mut z).is_none());
+        // Amsterdam mean time (+00:19:32) cannot be written in RFC 3339.
+        assert!(parse_start(b"1900-01-01 00:00:00", &mut z).is_none());
         assert!(parse_start(b"2100-02-29 10:00:00", &mut z).is_none());
     }
 

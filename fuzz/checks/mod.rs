@@ -1,0 +1,567 @@
+//! The invariants the fuzz targets check, shared by the cargo-fuzz targets
+//! (`fuzz/fuzz_targets/*.rs`, nightly) and the replay test
+//! (`tests/fuzz_replay.rs`, stable), which both include this file with
+//! `#[path]`. Each `check_*` takes one raw fuzz input and panics when an
+//! invariant does not hold; [`run`] dispatches on the target name.
+//!
+//! Only `cdr-rater` and crates the main crate already depends on are used
+//! here (`jiff`, `tempfile`), so the replay test needs no new dependency.
+
+// Each fuzz target uses one check; the replay test uses them all.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use cdr_rater::config::Config;
+use cdr_rater::csvscan::{self, Chunker, Fields, Scanner, MAX_FIELDS};
+use cdr_rater::formats::FormatName;
+use cdr_rater::money::FixedPrice;
+use cdr_rater::numbers::{Number, Numbering};
+use cdr_rater::pipeline::{self, FileError, Job, MemorySink, Totals};
+use cdr_rater::rating::Rater;
+use cdr_rater::tariff::{self, Tariff};
+use cdr_rater::timefmt::{self, Stamp, ZoneCache};
+
+/// Every target, named as in `fuzz/Cargo.toml` and `fuzz/corpus/<target>/`.
+pub const TARGETS: [&str; 7] =
+    ["csv_scan", "format_generic", "format_asterisk", "numbers", "timefmt", "tariff_files", "config"];
+
+/// Runs the check of `target` on one input.
+pub fn run(target: &str, data: &[u8]) {
+    match target {
+        "csv_scan" => check_csv_scan(data),
+        "format_generic" => check_format_generic(data),
+        "format_asterisk" => check_format_asterisk(data),
+        "numbers" => check_numbers(data),
+        "timefmt" => check_timefmt(data),
+        "tariff_files" => check_tariff_files(data),
+        "config" => check_config(data),
+        other => panic!("unknown fuzz target {other:?}"),
+    }
+}
+
+/// `rates/` of the repository. The fuzz crate's manifest is in `fuzz/`, the
+/// replay test's in the repository root.
+fn rates_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let here = manifest.join("rates");
+    if here.join("wholesale.csv").is_file() {
+        here
+    } else {
+        manifest.join("../rates")
+    }
+}
+
+fn amsterdam() -> jiff::tz::TimeZone {
+    static TZ: OnceLock<jiff::tz::TimeZone> = OnceLock::new();
+    TZ.get_or_init(|| jiff::tz::TimeZone::get("Europe/Amsterdam").expect("bundled tzdb")).clone()
+}
+
+fn default_numbering() -> &'static Numbering {
+    static N: OnceLock<Numbering> = OnceLock::new();
+    N.get_or_init(Numbering::default)
+}
+
+/// Byte offset of `part` inside `whole`; panics if it is not a sub-slice.
+fn offset_in(whole: &[u8], part: &[u8]) -> usize {
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    assert!(
+        p >= w && p + part.len() <= w + whole.len(),
+        "slice at {p:#x}+{} is outside the buffer {w:#x}+{}",
+        part.len(),
+        whole.len()
+    );
+    p - w
+}
+
+fn newlines(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+/// Newlines and quotes in `buf[..i]` for every `i` (linear, so that checks
+/// stay fast on inputs with many records).
+struct Prefix {
+    newlines: Vec<u64>,
+    quotes: Vec<u64>,
+}
+
+impl Prefix {
+    fn new(buf: &[u8]) -> Prefix {
+        let (mut n, mut q) = (vec![0u64], vec![0u64]);
+        for &b in buf {
+            n.push(n[n.len() - 1] + u64::from(b == b'\n'));
+            q.push(q[q.len() - 1] + u64::from(b == b'"'));
+        }
+        Prefix { newlines: n, quotes: q }
+    }
+
+    /// Line number of byte `i` (1-based).
+    fn line(&self, i: usize) -> u64 {
+        1 + self.newlines[i]
+    }
+
+    /// Whether byte `i` is a record boundary: just after a newline, outside quotes.
+    fn boundary(&self, buf: &[u8], i: usize) -> bool {
+        i > 0 && buf[i - 1] == b'\n' && self.quotes[i] % 2 == 0
+    }
+}
+
+// ---------------------------------------------------------------- csv_scan
+
+/// Longest record the `csv_scan` check lets the scanner split: short, or
+/// long enough for more than [`MAX_FIELDS`] fields.
+fn scan_max_len(first: u8) -> usize {
+    if first & 0x80 == 0 {
+        48
+    } else {
+        300
+    }
+}
+
+/// One scanned record, as offsets into the whole buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScannedRecord {
+    start: usize,
+    end: usize,
+    line: u64,
+    too_long: bool,
+    plain: bool,
+    /// Number of fields (as the scanner counts them).
+    field_count: usize,
+    /// Byte ranges of the first [`MAX_FIELDS`] fields (empty when too long).
+    fields: Vec<(usize, usize)>,
+}
+
+/// Scans `whole[range]` (which starts at a record boundary on `first_line`).
+fn scan(whole: &[u8], range: std::ops::Range<usize>, first_line: u64, max_len: usize) -> Vec<ScannedRecord> {
+    let mut scanner = Scanner::new(&whole[range], first_line, max_len, b',');
+    let mut f = Fields::default();
+    let mut out = Vec::new();
+    while let Some(r) = scanner.next_record(&mut f) {
+        let start = offset_in(whole, r.raw);
+        let fields = if r.too_long {
+            Vec::new()
+        } else {
+            (0..f.len().min(MAX_FIELDS))
+                .map(|i| {
+                    let raw = f.raw(r.raw, i);
+                    let s = offset_in(r.raw, raw) + start;
+                    (s, s + raw.len())
+                })
+                .collect()
+        };
+        out.push(ScannedRecord {
+            start,
+            end: start + r.raw.len(),
+            line: r.line,
+            too_long: r.too_long,
+            plain: r.plain,
+            field_count: f.len(),
+            fields,
+        });
+    }
+    out
+}
+
+/// The record rule written as plainly as possible, to hold the scanner's
+/// fast paths against: a record ends at the first `\n` outside quotes
+/// (every `"` toggles), one trailing `\r` is dropped, empty records are
+/// skipped. Fields are not split (`fields` is left empty).
+fn reference_scan(buf: &[u8], max_len: usize) -> Vec<ScannedRecord> {
+    let mut out = Vec::new();
+    let (mut pos, mut line) = (0usize, 1u64);
+    while pos < buf.len() {
+        let (mut in_quotes, mut commas, mut inner_newlines) = (false, 0usize, 0u64);
+        let (mut end, mut next) = (buf.len(), buf.len());
+        for (i, &b) in buf.iter().enumerate().skip(pos) {
+            match b {
+                b'"' => in_quotes = !in_quotes,
+                b'\n' if !in_quotes => {
+                    (end, next) = (i, i + 1);
+                    break;
+                }
+                b'\n' => inner_newlines += 1,
+                b',' if !in_quotes => commas += 1,
+                _ => {}
+            }
+        }
+        let raw_end = if end > pos && buf[end - 1] == b'\r' { end - 1 } else { end };
+        let raw = &buf[pos..raw_end];
+        if !raw.is_empty() {
+            out.push(ScannedRecord {
+                start: pos,
+                end: raw_end,
+                line,
+                too_long: raw.len() > max_len,
+                plain: !raw.iter().any(|&b| b == b'"' || b == b'\r'),
+                field_count: commas + 1,
+                fields: Vec::new(),
+            });
+        }
+        line += inner_newlines + u64::from(next > end);
+        pos = next;
+    }
+    out
+}
+
+/// `csv_scan`: byte 0 picks the chunk size (low 7 bits) and the longest
+/// record (high bit), the rest is the buffer.
+///
+/// - records are non-empty, in order, inside the buffer, on the right line,
+///   flagged too long exactly when longer than the maximum;
+/// - the fields of a record that is not too long are the record split at
+///   its delimiters (joined with `,` they give the record back);
+/// - `Chunker` chunks are contiguous, cover the buffer, end at record
+///   boundaries, and scanning them one by one gives exactly the records of
+///   one scan over the whole buffer (same bytes, lines and fields);
+/// - `last_boundary` is a record boundary and the records before it are the
+///   same whichever way the buffer is scanned.
+pub fn check_csv_scan(data: &[u8]) {
+    let Some((&first, buf)) = data.split_first() else {
+        return;
+    };
+    let max_len = scan_max_len(first);
+    let prefix = Prefix::new(buf);
+    let whole = scan(buf, 0..buf.len(), 1, max_len);
+    let without_fields: Vec<ScannedRecord> =
+        whole.iter().map(|r| ScannedRecord { fields: Vec::new(), ..r.clone() }).collect();
+    assert_eq!(without_fields, reference_scan(buf, max_len), "scanner differs from the reference record rule");
+
+    let mut prev_end = 0usize;
+    for (k, r) in whole.iter().enumerate() {
+        assert!(r.start < r.end, "record {k} is empty: {r:?}");
+        assert!(
+            k == 0 || r.start > prev_end,
+            "record {k} starts at {} before the end of the previous one ({prev_end})",
+            r.start
+        );
+        assert!(r.end <= buf.len());
+        assert_eq!(r.line, prefix.line(r.start), "record {k} at byte {} has the wrong line", r.start);
+        let raw = &buf[r.start..r.end];
+        assert_eq!(r.too_long, raw.len() > max_len, "record {k} ({} bytes): wrong too_long flag", raw.len());
+        if !r.too_long {
+            assert!(r.field_count >= 1, "record {k} has no fields");
+            let mut at = r.start;
+            for (i, &(s, e)) in r.fields.iter().enumerate() {
+                assert!(
+                    s == at && s <= e && e <= r.end,
+                    "record {k} field {i} at {s}..{e}, expected to start at {at} (record {}..{})",
+                    r.start,
+                    r.end
+                );
+                at = e + 1;
+            }
+            if r.field_count <= MAX_FIELDS {
+                let joined: Vec<u8> = r.fields.iter().map(|&(s, e)| &buf[s..e]).collect::<Vec<_>>().join(&b","[..]);
+                assert_eq!(joined, raw, "record {k}: fields do not rebuild the record");
+            }
+        }
+        prev_end = r.end;
+    }
+
+    // Chunked scanning gives the same records.
+    let target = 1 + usize::from(first & 0x7f);
+    let mut chunker = Chunker::new(buf, 1, target);
+    let mut chunked = Vec::new();
+    let mut pos = 0usize;
+    for c in chunker.by_ref() {
+        assert_eq!(c.start, pos, "chunks are not contiguous");
+        assert!(c.start < c.end && c.end <= buf.len(), "bad chunk {c:?} of {}", buf.len());
+        assert_eq!(c.first_line, prefix.line(c.start), "chunk {c:?} has the wrong first line");
+        if c.end < buf.len() {
+            assert!(prefix.boundary(buf, c.end), "chunk {c:?} does not end at a record boundary");
+        }
+        chunked.extend(scan(buf, c.start..c.end, c.first_line, max_len));
+        pos = c.end;
+    }
+    assert_eq!(pos, buf.len(), "chunks do not cover the buffer");
+    assert_eq!(chunker.line(), prefix.line(buf.len()), "chunker ends on the wrong line");
+    assert_eq!(chunked, whole, "chunked scan (target {target}) differs from one scan");
+
+    // The streaming cut point.
+    let cut = csvscan::last_boundary(buf);
+    assert!(cut <= buf.len());
+    if cut > 0 {
+        assert!(prefix.boundary(buf, cut), "last_boundary {cut} is not a record boundary");
+    }
+    let before = scan(buf, 0..cut, 1, max_len);
+    let expected: Vec<_> = whole.iter().filter(|r| r.start < cut).cloned().collect();
+    assert_eq!(before, expected, "records before last_boundary {cut} differ");
+    assert!(whole.len() - expected.len() <= 1, "more than one record after last_boundary {cut}");
+}
+
+// ----------------------------------------------------------------- formats
+
+/// Longest record the format checks accept (the config minimum is 64).
+pub const FORMAT_MAX_LINE: usize = 512;
+
+struct Fixture {
+    tariff: Tariff,
+    numbering: Numbering,
+}
+
+/// The shipped `rates/`, loaded once.
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = rates_dir();
+        let (tariff, _) = tariff::load(&dir, "NL").unwrap_or_else(|e| panic!("cannot load {}: {e}", dir.display()));
+        Fixture { tariff, numbering: Numbering::default() }
+    })
+}
+
+/// Rates `input` in memory with chunks of `chunk_bytes`.
+pub fn rate(format: FormatName, input: &[u8], chunk_bytes: usize) -> Result<(MemorySink, Totals), FileError> {
+    let f = fixture();
+    let job = Job {
+        // A comma makes `FILE:LINE` call ids take the quoted path.
+        name: "fuzz,input.csv".into(),
+        format,
+        rater: Rater { tariff: &f.tariff, numbering: &f.numbering, decimals: 4, default_customer: None },
+        timezone: amsterdam(),
+        max_line_bytes: FORMAT_MAX_LINE,
+        chunk_bytes,
+        cancel: None,
+    };
+    let mut sink = MemorySink::default();
+    let totals = pipeline::rate_buffer(input, &job, &mut sink)?;
+    Ok((sink, totals))
+}
+
+/// `format_generic`: see [`check_format`].
+pub fn check_format_generic(data: &[u8]) {
+    check_format(FormatName::Generic, data);
+}
+
+/// `format_asterisk`: see [`check_format`].
+pub fn check_format_asterisk(data: &[u8]) {
+    check_format(FormatName::Asterisk, data);
+}
+
+/// Byte 0 picks the chunk size, the rest is a CDR file rated against the
+/// shipped `rates/`.
+///
+/// - a header without the required columns is a `Format` error, and the
+///   only acceptable error;
+/// - every record is counted once: rows = rated + unrated + rejected = the
+///   records (header excluded) the scanner finds; reasons add up;
+/// - without quotes in the input (no multi-line fields), each output has
+///   one header line plus one line per row it counts;
+/// - buy and sell totals are not negative;
+/// - rating again with other chunks gives the same bytes and totals.
+pub fn check_format(format: FormatName, data: &[u8]) {
+    let Some((&first, input)) = data.split_first() else {
+        return;
+    };
+    let chunk = 1 + usize::from(first) * 4;
+    let (sink, t) = match rate(format, input, chunk) {
+        Ok(r) => r,
+        Err(FileError::Format(_)) => return,
+        Err(e) => panic!("rating failed: {e}"),
+    };
+    assert_eq!(t.rows, t.rated + t.unrated + t.rejected, "rows are lost or counted twice: {t:?}");
+    assert_eq!(t.by_reject.iter().sum::<u64>(), t.rejected, "{t:?}");
+    assert_eq!(t.by_unrated.iter().sum::<u64>(), t.unrated, "{t:?}");
+    assert!(t.buy >= 0 && t.sell >= 0, "negative money: {t:?}");
+
+    let mut scanner = Scanner::new(input, 1, FORMAT_MAX_LINE, b',');
+    let mut fields = Fields::default();
+    let mut records = 0u64;
+    while scanner.next_record(&mut fields).is_some() {
+        records += 1;
+    }
+    if format == FormatName::Generic {
+        records = records.saturating_sub(1);
+    }
+    assert_eq!(t.rows, records, "rows differ from the records in the input");
+
+    for (i, file) in sink.files.iter().enumerate() {
+        assert!(file.ends_with(b"\n"), "output {i} does not end in a newline");
+    }
+    if !input.contains(&b'"') {
+        for (i, want) in [t.rated, t.unrated, t.rejected].into_iter().enumerate() {
+            let lines = newlines(&sink.files[i]);
+            assert_eq!(
+                lines,
+                want + 1,
+                "output {i} has {lines} lines for {want} rows: {:?}",
+                String::from_utf8_lossy(&sink.files[i])
+            );
+        }
+    }
+
+    let other = if chunk == 1 { input.len() + 1 } else { 1 };
+    let (sink2, t2) =
+        rate(format, input, other).unwrap_or_else(|e| panic!("chunk size {other} fails where {chunk} did not: {e}"));
+    assert_eq!(t2, t, "totals differ between chunk sizes {chunk} and {other}");
+    for i in 0..3 {
+        assert!(
+            sink2.files[i] == sink.files[i],
+            "output {i} differs between chunk sizes {chunk} and {other}:\n{:?}\n{:?}",
+            String::from_utf8_lossy(&sink.files[i]),
+            String::from_utf8_lossy(&sink2.files[i])
+        );
+    }
+}
+
+// ----------------------------------------------------------------- numbers
+
+/// `numbers`: the input is a dialled number for the default (Dutch) plan.
+/// Never panics; an E.164 result is 1-15 ASCII digits, and normalising
+/// `+digits` gives the same number.
+pub fn check_numbers(data: &[u8]) {
+    let plan = default_numbering();
+    let result = plan.normalise(data);
+    let _ = plan.normalise_caller(data);
+    if let Ok(Number::E164(n)) = result {
+        let d = n.as_bytes();
+        assert!((1..=15).contains(&d.len()) && d.iter().all(u8::is_ascii_digit), "bad E.164 {d:?} from {data:?}");
+        let mut plus = b"+".to_vec();
+        plus.extend_from_slice(d);
+        assert_eq!(plan.normalise(&plus), Ok(Number::E164(n)), "{:?} is not stable", n.as_str());
+    }
+}
+
+// ----------------------------------------------------------------- timefmt
+
+/// Local time resolved by jiff alone (no day cache): the earlier instant of
+/// a repeated time, a skipped time moved forward by the gap.
+fn resolve_exact(s: &Stamp, tz: &jiff::tz::TimeZone) -> Option<Stamp> {
+    let dt = jiff::civil::DateTime::new(
+        i16::try_from(s.year).ok()?,
+        s.month as i8,
+        s.day as i8,
+        s.hour as i8,
+        s.minute as i8,
+        s.second as i8,
+        0,
+    )
+    .ok()?;
+    let ts = tz.to_ambiguous_timestamp(dt).compatible().ok()?;
+    let offset = tz.to_offset(ts);
+    let local = offset.to_datetime(ts);
+    Some(Stamp {
+        year: local.year() as u16,
+        month: local.month() as u8,
+        day: local.day() as u8,
+        hour: local.hour() as u8,
+        minute: local.minute() as u8,
+        second: local.second() as u8,
+        offset: offset.seconds(),
+    })
+}
+
+/// `timefmt`: the input is a start time, local times in Europe/Amsterdam.
+/// Never panics; a parsed time printed as RFC 3339 parses back to the same
+/// instant; a local time is resolved as jiff resolves it without the cache.
+pub fn check_timefmt(data: &[u8]) {
+    let tz = amsterdam();
+    let mut zone = ZoneCache::new(tz.clone());
+    let Some(s) = timefmt::parse_start(data, &mut zone) else {
+        return;
+    };
+    let mut printed = Vec::new();
+    s.write_rfc3339(&mut printed);
+    let text = String::from_utf8_lossy(&printed).into_owned();
+    let again =
+        timefmt::parse_start(&printed, &mut zone).unwrap_or_else(|| panic!("{s:?} printed as {text:?} does not parse"));
+    assert_eq!(again.epoch_seconds(), s.epoch_seconds(), "{s:?} printed as {text:?} parses as {again:?}");
+    // A local time: the day cache must agree with jiff. (jiff refuses the
+    // last hours of year 9999, which the cache still resolves; only times
+    // jiff can resolve are compared.)
+    if let Some((civil, [])) = timefmt::parse_civil(data.trim_ascii(), b'-') {
+        if let Some(exact) = resolve_exact(&civil, &tz) {
+            assert_eq!(s, exact, "cached zone differs from jiff for {civil:?}");
+        }
+    }
+}
+
+// ------------------------------------------------------------ tariff_files
+
+/// Separates the four files in a `tariff_files` input.
+pub const TARIFF_SEPARATOR: &[u8] = b"\n%%\n";
+
+/// Splits `data` at the first `n - 1` separators.
+pub fn split_parts<'a>(data: &'a [u8], sep: &[u8], n: usize) -> Vec<&'a [u8]> {
+    let mut parts = Vec::with_capacity(n);
+    let mut rest = data;
+    while parts.len() + 1 < n {
+        match rest.windows(sep.len()).position(|w| w == sep) {
+            Some(i) => {
+                parts.push(&rest[..i]);
+                rest = &rest[i + sep.len()..];
+            }
+            None => break,
+        }
+    }
+    parts.push(rest);
+    parts
+}
+
+/// `tariff_files`: the input is `wholesale.csv`, `plans/standard.toml`,
+/// `customers.csv` and `numbers.csv` separated by [`TARIFF_SEPARATOR`]
+/// (missing parts: an empty file, no plan file, no `numbers.csv`).
+/// Loading never panics; a failed load names at least one problem; a
+/// loaded tariff finds every prefix and customer, and its precomputed sell
+/// prices match what `lookup` explains.
+pub fn check_tariff_files(data: &[u8]) {
+    let parts = split_parts(data, TARIFF_SEPARATOR, 4);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let plans = root.join("plans");
+    std::fs::create_dir(&plans).expect("plans dir");
+    std::fs::write(root.join("wholesale.csv"), parts[0]).expect("write");
+    if let Some(p) = parts.get(1) {
+        std::fs::write(plans.join("standard.toml"), p).expect("write");
+    }
+    std::fs::write(root.join("customers.csv"), parts.get(2).unwrap_or(&&[][..])).expect("write");
+    if let Some(p) = parts.get(3) {
+        std::fs::write(root.join("numbers.csv"), p).expect("write");
+    }
+    let t = match tariff::load(root, "NL") {
+        Ok((t, _report)) => t,
+        Err(errors) => {
+            assert!(!errors.0.is_empty(), "a failed load names no problem");
+            let _ = errors.to_string();
+            return;
+        }
+    };
+    for (i, d) in t.destinations.iter().enumerate() {
+        assert_eq!(t.destination(d.prefix.as_bytes()), Some(i as u32), "prefix {} does not find its own row", d.prefix);
+        for plan in &t.plans {
+            let r = plan.explain(d, d.prefix.as_bytes(), &t.home_country);
+            let explained = FixedPrice::new(r.start_fee, r.rate);
+            let used = plan.sell_price(i as u32, d.prefix.as_bytes());
+            assert_eq!(explained, Some(used), "plan {} prices {} other than it explains", plan.name, d.prefix);
+        }
+    }
+    for (i, c) in t.customers.iter().enumerate() {
+        assert_eq!(t.customer_by_id(c.id.as_bytes()), Some(i as u32));
+        assert!((c.plan as usize) < t.plans.len());
+    }
+}
+
+// ------------------------------------------------------------------ config
+
+/// `config`: the input is a config file (invalid UTF-8 replaced).
+/// Parsing never panics, nor does using what it accepted.
+pub fn check_config(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match Config::parse(&text, Path::new("fuzz.toml")) {
+        Ok(c) => {
+            let _ = c.format_name();
+            let _ = c.time_zone();
+            let mut plans = vec![c.numbering.clone()];
+            plans.extend(c.source.iter().map(|s| c.numbering_for(s)));
+            for plan in plans {
+                for n in ["0201234567", "+44 20 7946 0000", "00491701234567", "201"] {
+                    let _ = plan.normalise(n.as_bytes());
+                }
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
