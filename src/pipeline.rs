@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use crate::csvscan::{self, unquote, Chunker, Fields, Record, Scanner};
 use crate::formats::{Call, CallId, FormatError, FormatName, ParseContext, Parser, Reject, RowParser};
-use crate::money::write_units;
+use crate::money::{put, write_units};
 use crate::numbers::Number;
 use crate::output::{RATED_HEADER, REJECTED_HEADER};
 use crate::rating::{Priced, Rater};
@@ -405,7 +405,7 @@ fn write_line_reason(out: &mut Vec<u8>, rec: &Record<'_>, reason: &str) {
 #[inline]
 fn write_raw_field(out: &mut Vec<u8>, raw: &[u8], plain: bool) {
     if plain {
-        out.extend_from_slice(raw);
+        put(out, raw);
     } else if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' && properly_escaped(unquote(raw)) {
         // Quoted: the inner text may only be printed bare if it is plain.
         let inner = unquote(raw);
@@ -454,18 +454,18 @@ fn write_rated(
                 id.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
                 csv_field(out, &id);
             } else {
-                out.extend_from_slice(&state.name_csv);
+                put(out, &state.name_csv);
                 out.push(b':');
-                out.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+                put(out, itoa::Buffer::new().format(line).as_bytes());
             }
         }
     }
     out.push(b',');
     call.start.write_rfc3339(out);
     out.push(b',');
-    out.extend_from_slice(&customer.csv_id);
+    put(out, &customer.csv_id);
     out.push(b',');
-    out.extend_from_slice(&plan.csv_name);
+    put(out, &plan.csv_name);
     out.push(b',');
     write_raw_field(out, call.caller, plain);
     out.push(b',');
@@ -473,17 +473,17 @@ fn write_rated(
     out.push(b',');
     match (call.number, p.destination) {
         (Number::E164(n), Some(d)) => {
-            out.extend_from_slice(n.as_bytes());
+            put(out, n.as_bytes());
             out.push(b',');
-            out.extend_from_slice(tariff.destination_csv(d));
+            put(out, tariff.destination_csv(d));
         }
-        _ => out.extend_from_slice(b",,Internal,,internal"),
+        _ => put(out, b",,Internal,,internal"),
     }
     out.push(b',');
     let mut buf = itoa::Buffer::new();
-    out.extend_from_slice(buf.format(call.billsec).as_bytes());
+    put(out, buf.format(call.billsec).as_bytes());
     out.push(b',');
-    out.extend_from_slice(buf.format(p.billed_sell).as_bytes());
+    put(out, buf.format(p.billed_sell).as_bytes());
     out.push(b',');
     write_units(out, p.buy as i64, decimals);
     out.push(b',');
@@ -491,7 +491,7 @@ fn write_rated(
     out.push(b',');
     write_units(out, p.margin(), decimals);
     out.push(b',');
-    out.extend_from_slice(&plan.csv_currency);
+    put(out, &plan.csv_currency);
     out.push(b'\n');
 }
 
