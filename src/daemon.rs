@@ -158,6 +158,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                             on_incoming_event(&spool, &mut pending, &event.kind, &path);
                         }
                     }
+                    // Files renamed in go to the worker now, not at the next tick.
+                    dispatch(&mut pending, settle, &work_tx, true)?;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "file watcher error; rescanning");
@@ -173,12 +175,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 }
             }
             _ = tick.tick() => {
-                for (path, p) in pending.iter_mut() {
-                    if !p.queued && ready(path, p, settle) {
-                        p.queued = true;
-                        work_tx.send(Work::Incoming(path.clone()))?;
-                    }
-                }
+                dispatch(&mut pending, settle, &work_tx, false)?;
                 if last_rescan.elapsed() >= RESCAN {
                     last_rescan = Instant::now();
                     rescan(&spool, &mut pending, settle);
@@ -213,6 +210,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     drop(watcher);
     tokio::task::spawn_blocking(move || worker.join()).await?.map_err(|_| anyhow::anyhow!("the worker panicked"))?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Hands ready files to the worker (with `renamed_only`, just the files
+/// renamed in, which need no stat).
+fn dispatch(
+    pending: &mut HashMap<PathBuf, Pending>,
+    settle: Duration,
+    work: &std_mpsc::Sender<Work>,
+    renamed_only: bool,
+) -> anyhow::Result<()> {
+    for (path, p) in pending.iter_mut() {
+        if !p.queued && (!renamed_only || p.renamed) && ready(path, p, settle) {
+            p.queued = true;
+            work.send(Work::Incoming(path.clone())).context("the worker stopped")?;
+        }
+    }
     Ok(())
 }
 
