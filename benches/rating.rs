@@ -127,6 +127,7 @@ fn benches(c: &mut Criterion) {
                     max_line_bytes: 1 << 16,
                     chunk_bytes: cdr_rater::pipeline::CHUNK_BYTES,
                     cancel: None,
+                    ids: false,
                 };
                 rate_buffer(&file, &job, &mut sink).unwrap()
             },

@@ -26,6 +26,8 @@ pub enum Command {
     Lookup(LookupArgs),
     /// Write generated data for benchmarks (CDR files, large rate decks).
     Generate(GenerateArgs),
+    /// IDS view: customers by spend on a day, with baseline, threshold and excess.
+    Ids(IdsArgs),
 }
 
 /// `--config` shared by every command.
@@ -66,6 +68,10 @@ pub struct RateArgs {
     /// Rating threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Apply the files to the IDS state like the daemon does (backfill);
+    /// files already in the ledger are refused.
+    #[arg(long)]
+    pub ids: bool,
     /// Bytes of input per parallel chunk (results never depend on it).
     #[arg(long, value_name = "BYTES", hide = true)]
     pub chunk_bytes: Option<usize>,
@@ -105,6 +111,22 @@ pub struct LookupArgs {
     /// The dialled number, as a switch would write it.
     #[arg(value_name = "NUMBER", allow_hyphen_values = true)]
     pub number: String,
+}
+
+/// `cdr-rater ids`.
+#[derive(Debug, Args)]
+pub struct IdsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Day to show, YYYY-MM-DD (default: today in the configured zone).
+    #[arg(long)]
+    pub day: Option<String>,
+    /// Customers to list.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cdr-rater generate`.

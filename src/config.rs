@@ -112,13 +112,35 @@ impl Default for MetricsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdsConfig {
+    /// Whether the daemon tracks daily spend and raises alerts.
+    pub enabled: bool,
     /// Days in the baseline average.
     pub window_days: u32,
+    /// Command run per alert with the alert JSON on stdin (empty = none).
+    pub on_alert: Vec<String>,
+    /// How long `on_alert` may run before it is killed, in milliseconds.
+    pub on_alert_timeout_ms: u64,
 }
 
 impl Default for IdsConfig {
     fn default() -> Self {
-        IdsConfig { window_days: 28 }
+        IdsConfig { enabled: true, window_days: 28, on_alert: Vec::new(), on_alert_timeout_ms: 10_000 }
+    }
+}
+
+impl Config {
+    /// The IDS settings of the daemon and `rate --ids` (`None` when disabled).
+    /// `CDR_RATER_NOW` (RFC 3339) fixes "now", for tests and replays.
+    pub fn ids_settings(&self) -> Option<crate::spool::process::IdsSettings> {
+        self.ids.enabled.then(|| crate::spool::process::IdsSettings {
+            window_days: self.ids.window_days,
+            alerts: crate::alerts::AlertLog {
+                path: self.alerts.clone(),
+                hook: self.ids.on_alert.clone(),
+                hook_timeout: std::time::Duration::from_millis(self.ids.on_alert_timeout_ms),
+            },
+            now: std::env::var("CDR_RATER_NOW").ok().and_then(|s| s.parse().ok()),
+        })
     }
 }
 

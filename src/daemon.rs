@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::spool::process::{FileOutcome, Processor};
+use crate::spool::process::{FileOutcome, FileRater, Processor};
 use crate::spool::{ignored_name, Entry, Spool};
 use crate::state::RedbLedger;
 use crate::tariff::{self, Tariff};
@@ -384,15 +384,18 @@ fn worker_loop(
 ) {
     let processor = Processor {
         spool,
-        ledger,
-        tariffs,
-        numbering: &config.numbering,
-        format: config.format_name(),
-        timezone: config.time_zone(),
-        decimals: config.price_decimals,
-        max_line_bytes: config.limits.max_line_bytes,
-        default_customer: None,
-        cancel,
+        rater: FileRater {
+            ledger,
+            tariffs,
+            numbering: &config.numbering,
+            format: config.format_name(),
+            timezone: config.time_zone(),
+            decimals: config.price_decimals,
+            max_line_bytes: config.limits.max_line_bytes,
+            default_customer: None,
+            cancel,
+            ids: config.ids_settings(),
+        },
     };
     while let Ok(item) = work.recv() {
         if cancel.load(Ordering::Relaxed) {
@@ -416,7 +419,12 @@ fn worker_loop(
                 .unwrap_or_default();
             match processor.process(&claimed) {
                 Ok(FileOutcome::Rated { totals, seconds, .. }) => {
-                    telemetry::emit(&Event::FileRated { name: &name, totals: &totals, seconds })
+                    telemetry::emit(&Event::FileRated { name: &name, totals: &totals, seconds });
+                    if processor.rater.ids.is_some() {
+                        if let Err(e) = crate::state::write_ids_snapshot(&config.state, ledger) {
+                            tracing::warn!(error = %e, "cannot write the IDS snapshot");
+                        }
+                    }
                 }
                 Ok(FileOutcome::Duplicate { of }) => telemetry::emit(&Event::FileDuplicate { name: &name, of: &of }),
                 Ok(FileOutcome::Archived) => tracing::info!(file = %name, "finished an interrupted file"),

@@ -74,7 +74,7 @@ pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) ->
         // Calls spread over 30 days; a third with local times.
         let t = (day0 * 86_400) as u64 + i * 30 * 86_400 / rows.max(1) + rng.below(60);
         let (days, secs) = ((t / 86_400) as i64, t % 86_400);
-        let (y, m, d) = civil_from_days(days);
+        let (y, m, d) = crate::timefmt::civil_from_days(days);
         let local = rng.chance(33);
         let stamp = format!(
             "{y:04}-{m:02}-{d:02}{}{:02}:{:02}:{:02}{}",
@@ -149,20 +149,6 @@ pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) ->
     w.flush()
 }
 
-/// Inverse of [`crate::timefmt::days_from_civil`].
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Writes a wholesale deck of `prefixes` rows: the deck of `tariff`, plus
 /// sub-prefixes of its rows (same country and kind, a slightly different
 /// rate) until the count is reached.
@@ -229,17 +215,4 @@ pub fn write_deck(tariff: &Tariff, prefixes: usize, seed: u64, out: &mut dyn Wri
         count += 1;
     }
     w.flush()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_round_trip() {
-        for days in [-1000i64, 0, 1, 20_000, 20_782, 100_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(crate::timefmt::days_from_civil(y as i32, m as u8, d as u8), days);
-        }
-    }
 }

@@ -13,6 +13,7 @@
 //! and rejected outputs; money is exact decimal; results do not depend on
 //! the thread count or chunk size.
 
+pub mod alerts;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod csvscan;
 pub mod daemon;
 pub mod formats;
 pub mod generate;
+pub mod ids;
 pub mod input;
 pub mod money;
 pub mod numbers;

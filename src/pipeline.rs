@@ -25,7 +25,7 @@ use crate::numbers::Number;
 use crate::output::{RATED_HEADER, REJECTED_HEADER};
 use crate::rating::{Priced, Rater};
 use crate::tariff::csv_field;
-use crate::timefmt::ZoneCache;
+use crate::timefmt::{DayMapper, ZoneCache};
 
 /// Default bytes of input per parallel chunk.
 pub const CHUNK_BYTES: usize = 512 * 1024;
@@ -127,6 +127,8 @@ pub struct Job<'t> {
     pub chunk_bytes: usize,
     /// Set to abandon the file between batches (daemon shutdown).
     pub cancel: Option<&'t AtomicBool>,
+    /// Add up spend per customer day for IDS.
+    pub ids: bool,
 }
 
 /// Where a file's bytes come from.
@@ -141,26 +143,52 @@ pub enum Input {
 
 /// Rates one input into `sink`; returns the totals.
 pub fn rate_input(input: Input, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
+    rate_input_tally(input, job, sink).map(|t| t.totals)
+}
+
+/// Rates one input into `sink`; returns the totals and, with `job.ids`, the
+/// spend per customer and day.
+pub fn rate_input_tally(input: Input, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tally, FileError> {
     match input {
-        Input::Bytes(m) => rate_buffer(&m, job, sink),
-        Input::Slice(v) => rate_buffer(&v, job, sink),
+        Input::Bytes(m) => rate_buffer_tally(&m, job, sink),
+        Input::Slice(v) => rate_buffer_tally(&v, job, sink),
         Input::Stream(r) => rate_stream(r, job, sink),
     }
 }
 
 /// Rates a whole in-memory file.
 pub fn rate_buffer(buf: &[u8], job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
+    rate_buffer_tally(buf, job, sink).map(|t| t.totals)
+}
+
+fn rate_buffer_tally(buf: &[u8], job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tally, FileError> {
     let mut state = FileState::new(job);
     let (rest, line) = state.start(buf, sink)?;
-    let mut totals = Totals::default();
+    let mut totals = Tally::default();
     let mut chunker = Chunker::new(&buf[rest..], line, job.chunk_bytes);
     run_batches(&buf[rest..], &mut chunker, &state, sink, &mut totals)?;
     Ok(totals)
 }
 
-fn rate_stream(mut reader: Box<dyn Read + Send>, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
+/// Everything a file's rating adds up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Counts and money.
+    pub totals: Totals,
+    /// Sell per customer and customer day (customers with an IDS range only).
+    pub spend: crate::ids::SpendAgg,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.totals.add(&o.totals);
+        self.spend.merge(&o.spend);
+    }
+}
+
+fn rate_stream(mut reader: Box<dyn Read + Send>, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tally, FileError> {
     let mut state = FileState::new(job);
-    let mut totals = Totals::default();
+    let mut totals = Tally::default();
     // A batch of chunks per read (8 MiB by default; tiny in tests).
     let window_bytes = job.chunk_bytes.saturating_mul(BATCH_CHUNKS).clamp(64, WINDOW_BYTES);
     let mut window: Vec<u8> = Vec::with_capacity(window_bytes);
@@ -279,7 +307,7 @@ const MAX_FREE_BUFFERS: usize = 3 * BATCH_CHUNKS;
 #[derive(Default)]
 struct ChunkOut {
     files: [Vec<u8>; 3],
-    totals: Totals,
+    tally: Tally,
 }
 
 /// Rates `chunks` of `buf` in parallel batches and writes them in order,
@@ -289,7 +317,7 @@ fn run_batches(
     chunker: &mut Chunker<'_>,
     state: &FileState<'_, '_>,
     sink: &mut dyn Sink,
-    totals: &mut Totals,
+    totals: &mut Tally,
 ) -> Result<(), FileError> {
     let Some(parser) = &state.parser else {
         return Ok(());
@@ -301,8 +329,8 @@ fn run_batches(
     let pool = &BUFFERS;
     let (to_writer, from_rater) = mpsc::sync_channel::<Vec<ChunkOut>>(1);
     std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> Result<Totals, FileError> {
-            let mut t = Totals::default();
+        let writer = scope.spawn(move || -> Result<Tally, FileError> {
+            let mut t = Tally::default();
             for batch in from_rater {
                 for out in batch {
                     for (i, f) in out.files.iter().enumerate() {
@@ -310,7 +338,7 @@ fn run_batches(
                             sink.write(i, f).map_err(FileError::Write)?;
                         }
                     }
-                    t.add(&out.totals);
+                    t.add(&out.tally);
                     let mut free = pool.lock().unwrap_or_else(|e| e.into_inner());
                     if free.len() < MAX_FREE_BUFFERS {
                         free.push(out);
@@ -336,7 +364,8 @@ fn run_batches(
                             for f in &mut out.files {
                                 f.clear();
                             }
-                            out.totals = Totals::default();
+                            out.tally.totals = Totals::default();
+                            out.tally.spend.clear();
                             rate_chunk(&buf[c.start..c.end], c.first_line, parser, state, &mut out);
                             out
                         })
@@ -368,7 +397,16 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     let mut fields = Fields::default();
     let mut scanner = Scanner::new(buf, first_line, job.max_line_bytes, b',');
     let decimals = job.rater.decimals;
-    let t = &mut out.totals;
+    let tariff = job.rater.tariff;
+    // Customer days: one mapper per customer zone, the last for the default zone.
+    let mut days: Vec<DayMapper> = if job.ids {
+        tariff.zones.iter().chain(std::iter::once(&job.timezone)).map(|z| DayMapper::new(z.clone())).collect()
+    } else {
+        Vec::new()
+    };
+    let default_zone = tariff.zones.len();
+    let t = &mut out.tally.totals;
+    let spend = &mut out.tally.spend;
     let [rated, unrated, rejected] = &mut out.files;
     while let Some(rec) = scanner.next_record(&mut fields) {
         t.rows += 1;
@@ -387,6 +425,15 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                     t.buy += i128::from(p.buy);
                     t.sell += i128::from(p.sell);
                     write_rated(rated, &call, &p, &rec, state, decimals);
+                    if job.ids {
+                        let customer = &tariff.customers[p.customer as usize];
+                        if customer.ids_range.is_some() {
+                            let zone = customer.zone.map_or(default_zone, usize::from);
+                            let day = days[zone].day_of(call.start.epoch_seconds());
+                            let country = p.destination.map_or(*b"--", |d| tariff.hot(d).country);
+                            spend.add(p.customer, day, p.sell as i64, country);
+                        }
+                    }
                 }
                 Err(reason) => {
                     t.unrated += 1;

@@ -64,6 +64,11 @@ pub enum Event<'a> {
         /// The errors, one per line.
         errors: &'a str,
     },
+    /// A customer's daily spend crossed an IDS level.
+    IdsAlert {
+        /// The alert as logged.
+        alert: &'a crate::ids::Alert,
+    },
 }
 
 /// Money totals in units of `10^-decimals` (metrics counters are integers;
@@ -95,6 +100,11 @@ impl Telemetry {
         describe_gauge!("cdr_rater_tariff_prefixes", "Wholesale prefixes in the tariff tables in force.");
         describe_counter!("cdr_rater_tariff_reloads_total", "Tariff reloads by result: ok, error.");
         describe_gauge!("cdr_rater_last_file_timestamp_seconds", "Unix time the last file was rated.");
+        describe_counter!(
+            "cdr_rater_ids_alerts_total",
+            "IDS alerts raised (a customer's daily spend crossed a level)."
+        );
+        counter!("cdr_rater_ids_alerts_total").absolute(0);
         for result in ["rated", "duplicate", "failed", "error"] {
             counter!("cdr_rater_files_total", "result" => result).absolute(0);
         }
@@ -168,6 +178,19 @@ pub fn emit(event: &Event<'_>) {
                 counter!("cdr_rater_tariff_reloads_total", "result" => "ok").increment(1);
             }
             tracing::info!(prefixes, reload, "tariff tables in force");
+        }
+        Event::IdsAlert { alert } => {
+            counter!("cdr_rater_ids_alerts_total").increment(1);
+            tracing::warn!(
+                customer = %alert.customer_id,
+                day = %alert.day,
+                level = alert.level,
+                spend = %alert.spend,
+                threshold = %alert.level_threshold,
+                late = alert.late,
+                warm_up = alert.warm_up,
+                "IDS alert: daily spend above the customer's range"
+            );
         }
         Event::TariffRefused { errors } => {
             counter!("cdr_rater_tariff_reloads_total", "result" => "error").increment(1);

@@ -92,6 +92,81 @@ pub fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Inverse of [`days_from_civil`]: (year, month, day).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A day number as `YYYY-MM-DD`.
+pub fn format_day(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Parses `YYYY-MM-DD` into a day number.
+pub fn parse_day(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = u16::from(num2(b, 0)?) * 100 + u16::from(num2(b, 2)?);
+    let (month, day) = (num2(b, 5)?, num2(b, 8)?);
+    ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month))
+        .then(|| days_from_civil(i32::from(year), month, day))
+}
+
+/// Maps instants to the local day number in one zone (a customer's day),
+/// asking jiff once per UTC day unless a transition is near.
+pub struct DayMapper {
+    tz: TimeZone,
+    slots: [(i64, i32); 16],
+}
+
+impl DayMapper {
+    /// A mapper for `tz`.
+    pub fn new(tz: TimeZone) -> Self {
+        DayMapper { tz, slots: [(EMPTY_DAY, 0); 16] }
+    }
+
+    /// The local day (days since 1970-01-01) of `epoch` seconds.
+    #[inline]
+    pub fn day_of(&mut self, epoch: i64) -> i64 {
+        let utc_day = epoch.div_euclid(86_400);
+        let slot = &mut self.slots[utc_day.rem_euclid(16) as usize];
+        if slot.0 != utc_day {
+            let first = utc_day * 86_400 - MAX_OFFSET;
+            let last = (utc_day + 1) * 86_400 + MAX_OFFSET;
+            let offset = match Timestamp::from_second(first) {
+                Ok(ts) => {
+                    let change = self.tz.following(ts).next().map(|t| t.timestamp().as_second());
+                    if change.is_some_and(|c| c <= last) {
+                        VARIES
+                    } else {
+                        self.tz.to_offset(ts).seconds()
+                    }
+                }
+                Err(_) => 0,
+            };
+            *slot = (utc_day, offset);
+        }
+        let offset = if slot.1 == VARIES {
+            Timestamp::from_second(epoch).map_or(0, |ts| self.tz.to_offset(ts).seconds())
+        } else {
+            slot.1
+        };
+        (epoch + i64::from(offset)).div_euclid(86_400)
+    }
+}
+
 fn days_in_month(y: u16, m: u8) -> u8 {
     match m {
         4 | 6 | 9 | 11 => 30,
@@ -304,6 +379,41 @@ mod tests {
         // Amsterdam mean time (+00:19:32) cannot be written in RFC 3339.
         assert!(parse_start(b"1900-01-01 00:00:00", &mut z).is_none());
         assert!(parse_start(b"2100-02-29 10:00:00", &mut z).is_none());
+    }
+
+    #[test]
+    fn day_mapper_follows_dst_and_zones() {
+        let mut ams = DayMapper::new(TimeZone::get("Europe/Amsterdam").unwrap());
+        let mut ny = DayMapper::new(TimeZone::get("America/New_York").unwrap());
+        let mut z = ams_cache();
+        for (local, day) in [
+            ("2026-11-24 23:59:59", "2026-11-24"),
+            ("2026-11-25 00:00:00", "2026-11-25"),
+            ("2026-03-29 01:59:59", "2026-03-29"),
+            ("2026-03-29 23:59:59", "2026-03-29"),
+            ("2026-10-25 23:30:00", "2026-10-25"),
+            ("2026-10-26 00:00:01", "2026-10-26"),
+        ] {
+            let s = parse_start(local.as_bytes(), &mut z).unwrap();
+            assert_eq!(format_day(ams.day_of(s.epoch_seconds())), day, "{local}");
+        }
+        // 05:00 in Amsterdam is still the previous day in New York.
+        let s = parse_start(b"2026-11-25 05:00:00", &mut z).unwrap();
+        assert_eq!(format_day(ny.day_of(s.epoch_seconds())), "2026-11-24");
+        assert_eq!(parse_day("2026-11-25").map(format_day).as_deref(), Some("2026-11-25"));
+        assert_eq!(parse_day("2026-02-30"), None);
+    }
+
+    fn ams_cache() -> ZoneCache {
+        ZoneCache::new(TimeZone::get("Europe/Amsterdam").unwrap())
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for days in [-1000i64, 0, 1, 20_000, 20_782, 100_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y as i32, m as u8, d as u8), days);
+        }
     }
 
     #[test]

@@ -45,7 +45,9 @@ impl Daemon {
         let port = free_port();
         fs::write(
             root.path().join("cdr-rater.toml"),
-            format!("settle_ms = 300\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+            format!(
+                "settle_ms = 300\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n[ids]\non_alert = [\"sh\", \"-c\", \"cat >> hook.out\"]\n"
+            ),
         )
         .unwrap();
         fs::create_dir_all(root.path().join("spool/incoming")).unwrap();
@@ -61,6 +63,8 @@ impl Daemon {
         let log = fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
             .current_dir(self.root.path())
+            // The test calls are on 2026-11-24: keep that day current whatever the clock says.
+            .env("CDR_RATER_NOW", "2026-11-24T20:00:00Z")
             .args(["run", "--config", "cdr-rater.toml"])
             .stdout(Stdio::null())
             .stderr(log)
@@ -418,6 +422,58 @@ fn kill_9_at_random_moments_never_loses_or_doubles_a_row() {
         assert_eq!(rated_rows, r.counts[1], "{}", r.stem);
     }
     assert_eq!(counted, [rated.len() as u64, unrated.len() as u64, rejected.len() as u64]);
+    // IDS spend per customer day equals a recomputation from the rated outputs.
+    let mut recomputed: HashMap<String, i64> = HashMap::new();
+    for f in d.files_in("spool/rated") {
+        for r in read_csv(&d.path(&format!("spool/rated/{f}"))).iter().skip(1) {
+            assert!(r[1].starts_with("2026-11-24T"), "{r:?}");
+            let sell: rust_decimal::Decimal = r[14].parse().unwrap();
+            *recomputed.entry(r[2].clone()).or_default() += (sell * rust_decimal::Decimal::from(10_000)).mantissa()
+                as i64
+                / 10i64.pow((sell * rust_decimal::Decimal::from(10_000)).scale());
+        }
+    }
+    let day = cdr_rater::timefmt::days_from_civil(2026, 11, 24);
+    for (customer, units) in &recomputed {
+        let stored = ledger.customer_days(customer).unwrap().days.get(&day).map_or(0, |s| s.units);
+        assert_eq!(stored, *units, "spend of {customer}");
+    }
+    assert!(!recomputed.is_empty());
+}
+
+#[test]
+fn ids_alerts_are_logged_counted_and_sent_to_the_hook() {
+    let mut d = Daemon::new();
+    d.start();
+    // C0001 (standard plan, IDS range 25.00, no history): ten one-hour calls to a Dutch
+    // mobile at 0.09/min are 54.10 with start fees: level 1 (> 25) and level 2 (> 50).
+    let mut content = String::from(HEADER);
+    for i in 0..10 {
+        content.push_str(&format!("big-{i},2026-11-24T1{i}:00:00+01:00,C0001,0201234501,0612345678,3600,ANSWERED\n"));
+    }
+    d.drop_file("big.csv", &content);
+    wait_for("alerts", Duration::from_secs(20), || d.metric("cdr_rater_ids_alerts_total") == 2.0);
+    let log = fs::read_to_string(d.path("spool/alerts.jsonl")).unwrap();
+    let alerts: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!((alerts[0]["level"].as_u64(), alerts[0]["trigger_call_id"].as_str()), (Some(1), Some("big-4")));
+    assert_eq!((alerts[1]["level"].as_u64(), alerts[1]["trigger_call_id"].as_str()), (Some(2), Some("big-9")));
+    assert_eq!(alerts[0]["warm_up"], true);
+    wait_for("hook", Duration::from_secs(20), || {
+        fs::read_to_string(d.path("hook.out")).map(|t| t.lines().count() == 2).unwrap_or(false)
+    });
+    assert!(d.log().contains("IDS alert"));
+    // The operator's view reads the daemon's snapshot while the daemon holds the state.
+    let out = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
+        .current_dir(d.root.path())
+        .args(["ids", "--config", "cdr-rater.toml", "--day", "2026-11-24", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["customers"][0]["customer_id"], "C0001");
+    assert_eq!(view["customers"][0]["level"], 2);
+    assert_eq!(d.stop().0, Some(0));
 }
 
 #[test]

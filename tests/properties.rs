@@ -30,6 +30,7 @@ fn job(chunk_bytes: usize, format: FormatName) -> Job<'static> {
         max_line_bytes: 300,
         chunk_bytes,
         cancel: None,
+        ids: false,
     }
 }
 

@@ -323,6 +323,7 @@ pub fn rate(format: FormatName, input: &[u8], chunk_bytes: usize) -> Result<(Mem
         max_line_bytes: FORMAT_MAX_LINE,
         chunk_bytes,
         cancel: None,
+        ids: false,
     };
     let mut sink = MemorySink::default();
     let totals = pipeline::rate_buffer(input, &job, &mut sink)?;

@@ -4,6 +4,7 @@
 
 mod check;
 mod generate;
+mod ids;
 mod lookup;
 mod rate;
 mod run;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => check::run(args),
         Command::Lookup(args) => lookup::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Ids(args) => ids::run(args),
     }
 }
 

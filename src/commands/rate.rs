@@ -39,6 +39,9 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
     let out_root = args.out.clone().unwrap_or_else(|| config.spool.clone());
     let dirs = OutputDirs::create(&out_root)
         .with_context(|| format!("cannot create output folders under {}", out_root.display()))?;
+    if args.ids {
+        return pool.install(|| with_ids(&args, &config, tariff, &dirs));
+    }
     let rater =
         Rater { tariff: &tariff, numbering: &config.numbering, decimals: config.price_decimals, default_customer };
     let decimals = config.price_decimals;
@@ -59,6 +62,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
                 max_line_bytes: config.limits.max_line_bytes,
                 chunk_bytes: args.chunk_bytes.unwrap_or(pipeline::CHUNK_BYTES),
                 cancel: None,
+                ids: false,
             };
             let totals = pool.install(|| pipeline::rate_input(input, &job, &mut outputs))?;
             let published = outputs.publish().context("cannot publish outputs")?;
@@ -103,4 +107,70 @@ fn summary(name: &str, t: &Totals, seconds: f64, decimals: u32) -> String {
         format_units(t.sell - t.buy, decimals),
         rate
     )
+}
+
+/// `rate --ids`: like the daemon, through the ledger and the IDS state.
+fn with_ids(
+    args: &RateArgs,
+    config: &crate::config::Config,
+    tariff: crate::tariff::Tariff,
+    dirs: &OutputDirs,
+) -> anyhow::Result<()> {
+    use crate::spool::process::{hash_file, FileRater, Rated};
+    use crate::state::{Ledger, RedbLedger};
+    let settings =
+        config.ids_settings().ok_or_else(|| Invalid("--ids: IDS is disabled ([ids] enabled = false)".into()))?;
+    std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
+    let ledger = RedbLedger::open(&config.state.join("ledger.redb"))
+        .context("cannot open the state (is a daemon running on it?)")?;
+    let tmp = dirs.root.join(".tmp");
+    std::fs::create_dir_all(&tmp)?;
+    let tariffs = arc_swap::ArcSwap::from_pointee(tariff);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let rater = FileRater {
+        ledger: &ledger,
+        tariffs: &tariffs,
+        numbering: &config.numbering,
+        format: config.format_name(),
+        timezone: config.time_zone(),
+        decimals: config.price_decimals,
+        max_line_bytes: config.limits.max_line_bytes,
+        default_customer: args.customer.clone(),
+        cancel: &cancel,
+        ids: Some(settings),
+    };
+    let mut failed = 0;
+    for path in &args.files {
+        let name = crate::input::display_name(path);
+        let t0 = Instant::now();
+        let result = (|| -> anyhow::Result<Totals> {
+            anyhow::ensure!(path.as_os_str() != "-", "--ids needs files, not standard input");
+            let key = hash_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+            if let Some(r) = ledger.get(&key)? {
+                anyhow::bail!("already in the ledger as {} (outputs {}): not applied twice", r.name, r.stem);
+            }
+            let record = ledger
+                .begin(&key, &name, &path.display().to_string(), &stem_of(&name), &|s| !OutputFiles::taken(dirs, s))?;
+            match rater.rate_and_commit(path, &key, record, false, dirs, &tmp)? {
+                Rated::Done(t) => Ok(t),
+                Rated::Unreadable(reason) => {
+                    ledger.forget(&key)?;
+                    anyhow::bail!("{reason}")
+                }
+                Rated::Cancelled => anyhow::bail!("cancelled"),
+            }
+        })();
+        match result {
+            Ok(t) => eprintln!("{}", summary(&name, &t, t0.elapsed().as_secs_f64(), config.price_decimals)),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{name}: not rated: {e:#}");
+            }
+        }
+    }
+    crate::state::write_ids_snapshot(&config.state, &ledger)?;
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} file(s) could not be rated", args.files.len());
+    }
+    Ok(())
 }

@@ -1,21 +1,26 @@
-//! One claimed file, start to finish, exactly once across crashes.
+//! One claimed file, start to finish, exactly once across crashes, with
+//! its IDS spend committed in the same transaction as its ledger entry.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use rust_decimal::Decimal;
 
 use super::{original_name, Spool};
+use crate::alerts::AlertLog;
 use crate::formats::FormatName;
+use crate::ids::{self, Alert, CountrySpend, CustomerDays, SpendAgg};
 use crate::money::format_units;
 use crate::numbers::Numbering;
-use crate::output::{stem_of, OutputFiles};
+use crate::output::{stem_of, OutputDirs, OutputFiles};
 use crate::pipeline::{self, FileError, Job, Totals};
 use crate::rating::Rater;
 use crate::state::{ContentKey, FileRecord, Ledger, Phase, StateError};
 use crate::tariff::Tariff;
+use crate::timefmt::{self, DayMapper, ZoneCache};
 
 /// How one file ended.
 #[derive(Debug)]
@@ -45,23 +50,40 @@ pub enum FileOutcome {
     Abandoned,
 }
 
-/// A failure that stops this file but not the daemon; the claimed file stays
-/// and is retried.
+/// A failure that stops this file but not the daemon; the file stays
+/// claimed and is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     /// The ledger failed.
     #[error(transparent)]
     State(#[from] StateError),
-    /// The spool or an output could not be written.
+    /// The spool, an output or the alert log could not be written.
     #[error("{0}")]
     Io(String),
 }
 
-/// Everything needed to rate claimed files.
+/// IDS settings.
+#[derive(Debug, Clone)]
+pub struct IdsSettings {
+    /// Days in the baseline.
+    pub window_days: u32,
+    /// The alert sinks.
+    pub alerts: AlertLog,
+    /// "Now" for the customer's current day (`None` = the clock).
+    pub now: Option<jiff::Timestamp>,
+}
+
+/// The daemon's handling of claimed files in a spool.
 pub struct Processor<'a> {
     /// The folders.
     pub spool: &'a Spool,
-    /// The file ledger.
+    /// Rating with state.
+    pub rater: FileRater<'a>,
+}
+
+/// Rates a file into its outputs and commits it, with IDS, to the state.
+pub struct FileRater<'a> {
+    /// The file ledger and IDS state.
     pub ledger: &'a dyn Ledger,
     /// The tariff tables in force (swapped whole on reload).
     pub tariffs: &'a ArcSwap<Tariff>,
@@ -69,21 +91,38 @@ pub struct Processor<'a> {
     pub numbering: &'a Numbering,
     /// CDR format of the source.
     pub format: FormatName,
-    /// Zone of local times.
+    /// Zone of local times, and of the day of customers without their own.
     pub timezone: jiff::tz::TimeZone,
     /// Decimal places of prices.
     pub decimals: u32,
     /// Longest row.
     pub max_line_bytes: usize,
-    /// Default customer of the source (index into the tariff's customers is
-    /// looked up per file, by id).
+    /// Default customer id of the source.
     pub default_customer: Option<String>,
     /// Set on shutdown.
     pub cancel: &'a AtomicBool,
+    /// IDS, when on.
+    pub ids: Option<IdsSettings>,
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> ProcessError {
     ProcessError::Io(format!("{what} {}: {e}", path.display()))
+}
+
+/// Customers whose IDS days a file changed, by id.
+type IdsChanges = Vec<(String, CustomerDays)>;
+
+/// A call of a customer day that crossed a level: (start, row, call id, sell).
+type TracedCall = (i64, usize, String, i64);
+
+/// How rating a file into its outputs ended.
+pub enum Rated {
+    /// Published and committed.
+    Done(Totals),
+    /// Not readable as CDRs.
+    Unreadable(String),
+    /// Abandoned on request.
+    Cancelled,
 }
 
 impl Processor<'_> {
@@ -99,7 +138,7 @@ impl Processor<'_> {
                 return Ok(FileOutcome::Failed { reason: format!("cannot read: {e}") });
             }
         };
-        let record = match self.ledger.get(&key)? {
+        let (record, redo) = match self.rater.ledger.get(&key)? {
             Some(r) if r.phase == Phase::Done => {
                 self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
                 return Ok(if r.claimed == claimed_name {
@@ -114,68 +153,286 @@ impl Processor<'_> {
                 self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
                 return Ok(FileOutcome::Duplicate { of: r.name });
             }
-            Some(r) => r, // a redo after a crash: same stem, outputs replaced
+            Some(r) => (r, true), // a redo after a crash: same stem, outputs replaced
             None => {
                 let outputs = &self.spool.outputs;
-                self.ledger.begin(&key, &name, &claimed_name, &stem_of(&name), &|s| !OutputFiles::taken(outputs, s))?
+                let r = self
+                    .rater
+                    .ledger
+                    .begin(&key, &name, &claimed_name, &stem_of(&name), &|s| !OutputFiles::taken(outputs, s))?;
+                (r, false)
             }
         };
+        let stem = record.stem.clone();
+        match self.rater.rate_and_commit(claimed, &key, record, redo, &self.spool.outputs, &self.spool.tmp)? {
+            Rated::Done(totals) => {
+                self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
+                Ok(FileOutcome::Rated { totals, stem, seconds: started.elapsed().as_secs_f64() })
+            }
+            Rated::Cancelled => Ok(FileOutcome::Abandoned),
+            Rated::Unreadable(reason) => {
+                self.spool.fail(claimed, &reason).map_err(|e| io_err("fail", claimed, e))?;
+                self.rater.ledger.forget(&key)?;
+                Ok(FileOutcome::Failed { reason })
+            }
+        }
+    }
+}
+
+impl FileRater<'_> {
+    /// Rates `input` into the outputs of `record.stem`, applies its spend to
+    /// IDS (alerts logged first), and commits the file as done with its
+    /// spend in one transaction. Shared by the daemon and `rate --ids`.
+    pub fn rate_and_commit(
+        &self,
+        input: &Path,
+        key: &ContentKey,
+        record: FileRecord,
+        redo: bool,
+        outputs: &OutputDirs,
+        tmp: &Path,
+    ) -> Result<Rated, ProcessError> {
         let tariff = self.tariffs.load_full();
-        let default_customer = match &self.default_customer {
-            Some(id) => tariff.customer_by_id(id.as_bytes()),
-            None => None,
-        };
+        let default_customer = self.default_customer.as_ref().and_then(|id| tariff.customer_by_id(id.as_bytes()));
         let job = Job {
-            name: name.clone(),
+            name: record.name.clone(),
             format: self.format,
             rater: Rater { tariff: &tariff, numbering: self.numbering, decimals: self.decimals, default_customer },
             timezone: self.timezone.clone(),
             max_line_bytes: self.max_line_bytes,
             chunk_bytes: pipeline::CHUNK_BYTES,
             cancel: Some(self.cancel),
+            ids: self.ids.is_some(),
         };
         let result = (|| {
-            let input = crate::input::open(claimed).map_err(FileError::Read)?;
-            let mut outputs = OutputFiles::create_owned(&self.spool.outputs, &self.spool.tmp, &record.stem)
-                .map_err(FileError::Write)?;
-            let totals = pipeline::rate_input(input, &job, &mut outputs)?;
-            outputs.publish().map_err(FileError::Write)?;
-            Ok::<_, FileError>(totals)
+            let input = crate::input::open(input).map_err(FileError::Read)?;
+            let mut files = OutputFiles::create_owned(outputs, tmp, &record.stem).map_err(FileError::Write)?;
+            let tally = pipeline::rate_input_tally(input, &job, &mut files)?;
+            files.publish().map_err(FileError::Write)?;
+            Ok::<_, FileError>(tally)
         })();
-        let totals = match result {
+        let tally = match result {
             Ok(t) => t,
-            Err(FileError::Cancelled) => return Ok(FileOutcome::Abandoned),
-            Err(e @ (FileError::Read(_) | FileError::Format(_))) => {
-                let reason = e.to_string();
-                self.spool.fail(claimed, &reason).map_err(|e| io_err("fail", claimed, e))?;
-                self.ledger.forget(&key)?;
-                return Ok(FileOutcome::Failed { reason });
+            Err(FileError::Cancelled) => return Ok(Rated::Cancelled),
+            Err(e @ (FileError::Read(_) | FileError::Format(_))) => return Ok(Rated::Unreadable(e.to_string())),
+            Err(FileError::Write(e)) => {
+                return Err(ProcessError::Io(format!("writing outputs of {}: {e}", record.name)))
             }
-            Err(FileError::Write(e)) => return Err(ProcessError::Io(format!("writing outputs of {name}: {e}"))),
         };
+        let totals = tally.totals;
+        let (ids_days, alerts) = match &self.ids {
+            Some(settings) => {
+                let rated = outputs.root.join("rated").join(format!("{}.rated.csv", record.stem));
+                self.apply_ids(settings, &tariff, &record.name, &rated, &tally.spend)?
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        if let Some(settings) = &self.ids {
+            let fresh: Vec<Alert> = if redo {
+                let logged = settings.alerts.logged_ids().map_err(|e| io_err("read", &settings.alerts.path, e))?;
+                alerts.into_iter().filter(|a| !logged.contains(&a.alert_id)).collect()
+            } else {
+                alerts
+            };
+            settings.alerts.append(&fresh).map_err(|e| io_err("append to", &settings.alerts.path, e))?;
+            for a in &fresh {
+                settings.alerts.announce(a);
+            }
+        }
         let done = FileRecord {
             counts: [totals.rows, totals.rated, totals.unrated, totals.rejected],
             buy: format_units(totals.buy, self.decimals),
             sell: format_units(totals.sell, self.decimals),
             ..record
         };
-        self.ledger.finish(&key, &done)?;
-        self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
-        Ok(FileOutcome::Rated { totals, stem: done.stem, seconds: started.elapsed().as_secs_f64() })
+        self.ledger.finish(key, &done, &ids_days)?;
+        Ok(Rated::Done(totals))
+    }
+
+    /// Adds a file's spend to its customers' days; returns the changed
+    /// customers and the alerts their new spend raises.
+    fn apply_ids(
+        &self,
+        settings: &IdsSettings,
+        tariff: &Tariff,
+        file: &str,
+        rated: &Path,
+        spend: &SpendAgg,
+    ) -> Result<(IdsChanges, Vec<Alert>), ProcessError> {
+        let now = settings.now.unwrap_or_else(jiff::Timestamp::now).as_second();
+        let window = settings.window_days;
+        let scale = Decimal::from(10i64.pow(self.decimals));
+        let mut by_customer: BTreeMap<u32, Vec<(i64, &ids::DayAgg)>> = BTreeMap::new();
+        for (&(c, day), agg) in &spend.days {
+            by_customer.entry(c).or_default().push((day, agg));
+        }
+        let mut changed = Vec::new();
+        // Customer days whose new spend crosses a level: (customer, day) -> state before this file.
+        let mut to_trace: BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)> = BTreeMap::new();
+        let mut states: BTreeMap<u32, CustomerDays> = BTreeMap::new();
+        for (c, mut days) in by_customer {
+            days.sort_by_key(|d| d.0);
+            let customer = &tariff.customers[c as usize];
+            let Some(range) = customer.ids_range else { continue };
+            let range = (range * scale).round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            let range = i64::try_from(range.mantissa() / 10i128.pow(range.scale())).unwrap_or(i64::MAX);
+            let mut cd = self.ledger.customer_days(&customer.id)?;
+            let zone = self.zone_of(tariff, customer);
+            let today = DayMapper::new(zone).day_of(now);
+            for (day, agg) in days {
+                let base = cd.baseline(day, window);
+                let before = cd.days.get(&day).cloned().unwrap_or_default();
+                let state = cd.days.entry(day).or_default();
+                state.units += agg.units;
+                state.calls += agg.calls;
+                for (country, units) in &agg.countries {
+                    *state.countries.entry(String::from_utf8_lossy(country).into_owned()).or_default() += units;
+                }
+                let reached = ids::level_reached(state.units, base, range);
+                // Days older than the window are counted but not judged.
+                if reached > before.level && day >= today - i64::from(window) {
+                    to_trace.insert((c, day), (before, base, range, today));
+                    state.level = reached;
+                }
+                cd.first_day = Some(cd.first_day.map_or(day, |f| f.min(day)));
+            }
+            // Keep two windows: a late call for a day up to a window ago still
+            // needs that day's whole baseline.
+            cd.prune(today - 2 * i64::from(window));
+            states.insert(c, cd);
+        }
+        let alerts = if to_trace.is_empty() {
+            Vec::new()
+        } else {
+            self.trace_alerts(tariff, file, rated, &to_trace, &states, now)?
+        };
+        for (c, cd) in states {
+            changed.push((tariff.customers[c as usize].id.clone(), cd));
+        }
+        Ok((changed, alerts))
+    }
+
+    fn zone_of(&self, tariff: &Tariff, customer: &crate::tariff::Customer) -> jiff::tz::TimeZone {
+        customer.zone.map_or_else(|| self.timezone.clone(), |z| tariff.zones[usize::from(z)].clone())
+    }
+
+    /// Re-reads the rated output for the customer days that crossed a level,
+    /// orders their calls by start time (then line), and names the call that
+    /// crossed each level.
+    fn trace_alerts(
+        &self,
+        tariff: &Tariff,
+        file: &str,
+        rated: &Path,
+        to_trace: &BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)>,
+        states: &BTreeMap<u32, CustomerDays>,
+        now: i64,
+    ) -> Result<Vec<Alert>, ProcessError> {
+        let wanted: HashSet<u32> = to_trace.keys().map(|k| k.0).collect();
+        let mut mappers: BTreeMap<u32, DayMapper> = BTreeMap::new();
+        let mut calls: BTreeMap<(u32, i64), Vec<TracedCall>> = BTreeMap::new();
+        let mut reader = csv::ReaderBuilder::new().from_path(rated).map_err(|e| ProcessError::Io(e.to_string()))?;
+        let mut zone = ZoneCache::new(self.timezone.clone());
+        for (i, rec) in reader.records().enumerate() {
+            let rec = rec.map_err(|e| ProcessError::Io(format!("re-reading {}: {e}", rated.display())))?;
+            let Some(c) = tariff.customer_by_id(rec[2].as_bytes()) else { continue };
+            if !wanted.contains(&c) {
+                continue;
+            }
+            let Some(start) = timefmt::parse_start(rec[1].as_bytes(), &mut zone) else { continue };
+            let epoch = start.epoch_seconds();
+            let mapper =
+                mappers.entry(c).or_insert_with(|| DayMapper::new(self.zone_of(tariff, &tariff.customers[c as usize])));
+            let day = mapper.day_of(epoch);
+            if !to_trace.contains_key(&(c, day)) {
+                continue;
+            }
+            let sell = parse_units(&rec[14], self.decimals);
+            calls.entry((c, day)).or_default().push((epoch, i, rec[0].to_string(), sell));
+        }
+        let units = |u: i64| format_units(i128::from(u), self.decimals);
+        let emitted_at = jiff::Timestamp::from_second(now).map(|t| t.to_string()).unwrap_or_default();
+        let mut alerts = Vec::new();
+        for (&(c, day), (before, base, range, today)) in to_trace {
+            let Some(list) = calls.get_mut(&(c, day)) else { continue };
+            list.sort_by_key(|x| (x.0, x.1));
+            let sells: Vec<i64> = list.iter().map(|x| x.3).collect();
+            let customer = &tariff.customers[c as usize];
+            let state = &states[&c].days[&day];
+            let mut top: Vec<(&String, &i64)> = state.countries.iter().collect();
+            top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let top_destinations: Vec<CountrySpend> =
+                top.iter().take(5).map(|(c, u)| CountrySpend { country: (*c).clone(), spend: units(**u) }).collect();
+            let currency = tariff.plans[customer.plan as usize].levels.currency.clone();
+            let baseline = base.rounded();
+            for x in ids::crossings(before.units, before.calls, &sells, *base, *range, before.level) {
+                let extra = ids::level_extra(*range, x.level);
+                let level_threshold = format_units(i128::from(baseline) + extra, self.decimals);
+                alerts.push(Alert {
+                    kind: "ids_threshold".into(),
+                    alert_id: format!("{}/{}/{}", customer.id, timefmt::format_day(day), x.level),
+                    customer_id: customer.id.clone(),
+                    customer_name: customer.name.clone(),
+                    day: timefmt::format_day(day),
+                    spend: units(x.spend),
+                    baseline: units(baseline),
+                    range: units(*range),
+                    threshold: units(baseline + range),
+                    level_threshold,
+                    level: x.level,
+                    currency: currency.clone(),
+                    calls: x.calls,
+                    trigger_call_id: list[x.call].2.clone(),
+                    file: file.to_string(),
+                    top_destinations: top_destinations.clone(),
+                    emitted_at: emitted_at.clone(),
+                    warm_up: base.n < ids::WARM_UP_DAYS,
+                    late: day < *today,
+                });
+            }
+        }
+        Ok(alerts)
+    }
+}
+
+/// Parses a price we wrote (`12.3400`) back into units.
+fn parse_units(text: &str, decimals: u32) -> i64 {
+    let negative = text.starts_with('-');
+    let t = text.trim_start_matches('-');
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let mut v: i64 = int.parse().unwrap_or(0);
+    for k in 0..decimals as usize {
+        v = v * 10 + frac.as_bytes().get(k).map_or(0, |b| i64::from(b - b'0'));
+    }
+    if negative {
+        -v
+    } else {
+        v
     }
 }
 
 /// Hashes a file's bytes without reading it into memory.
-fn hash_file(path: &Path) -> std::io::Result<ContentKey> {
+pub fn hash_file(path: &Path) -> std::io::Result<ContentKey> {
     let file = std::fs::File::open(path)?;
     if file.metadata()?.len() == 0 {
         return Ok(ContentKey::of(b""));
     }
     // SAFETY: a claimed file is private to the daemon (renamed out of
-    // incoming/), so nobody truncates it while it is mapped.
+    // incoming/), and `rate --ids` inputs belong to the operator's run; a
+    // concurrent truncation would raise SIGBUS, not produce a wrong hash.
     let map = unsafe { memmap2::Mmap::map(&file)? };
     Ok(ContentKey::of(&map))
 }
 
-/// Shares a tariff snapshot.
-pub type Tariffs = Arc<ArcSwap<Tariff>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_read_back_exactly() {
+        assert_eq!(parse_units("12.3400", 4), 123_400);
+        assert_eq!(parse_units("0.0005", 4), 5);
+        assert_eq!(parse_units("-1.5", 4), -15_000);
+        assert_eq!(parse_units("7", 2), 700);
+    }
+}

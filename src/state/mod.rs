@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use redb_ledger::RedbLedger;
 
+use crate::ids::CustomerDays;
+
 /// The identity of an input: a 128-bit hash of its bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContentKey(pub [u8; 16]);
@@ -96,8 +98,16 @@ pub trait Ledger: Send + Sync {
         is_free: &dyn Fn(&str) -> bool,
     ) -> Result<FileRecord, StateError>;
 
-    /// Marks an input done with its totals. Durable when it returns.
-    fn finish(&self, key: &ContentKey, record: &FileRecord) -> Result<(), StateError>;
+    /// Marks an input done with its totals and stores the customers' IDS
+    /// days it changed, in one durable commit: spend is counted exactly when
+    /// the file is.
+    fn finish(&self, key: &ContentKey, record: &FileRecord, ids: &[(String, CustomerDays)]) -> Result<(), StateError>;
+
+    /// The IDS days of one customer (empty when unknown).
+    fn customer_days(&self, customer: &str) -> Result<CustomerDays, StateError>;
+
+    /// The IDS days of every customer.
+    fn all_customer_days(&self) -> Result<Vec<(String, CustomerDays)>, StateError>;
 
     /// Forgets an input that could not be rated (it went to `failed/`),
     /// releasing its stem.
@@ -105,4 +115,26 @@ pub trait Ledger: Send + Sync {
 
     /// Every record, for recovery, reports and tests.
     fn all(&self) -> Result<Vec<(ContentKey, FileRecord)>, StateError>;
+}
+
+/// File name of the IDS snapshot in the state folder: what `cdr-rater ids`
+/// reads while a daemon holds the ledger.
+pub const IDS_SNAPSHOT: &str = "ids.json";
+
+/// The IDS state of every customer, as written to the snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdsSnapshot {
+    /// Customer id to its days.
+    pub customers: std::collections::BTreeMap<String, CustomerDays>,
+}
+
+/// Writes `state/ids.json` atomically from the ledger.
+pub fn write_ids_snapshot(state_dir: &std::path::Path, ledger: &dyn Ledger) -> Result<(), StateError> {
+    let snapshot = IdsSnapshot { customers: ledger.all_customer_days()?.into_iter().collect() };
+    let json = serde_json::to_vec(&snapshot).map_err(|e| StateError(e.to_string()))?;
+    let io = |e: std::io::Error| StateError(format!("{}: {e}", state_dir.join(IDS_SNAPSHOT).display()));
+    let mut file = crate::output::AtomicFile::create_in(state_dir, state_dir.join(IDS_SNAPSHOT), true).map_err(io)?;
+    file.write_all(&json).map_err(io)?;
+    file.publish().map_err(io)?;
+    Ok(())
 }

@@ -5,11 +5,14 @@ use std::path::Path;
 use redb::{Database, ReadableTable, TableDefinition};
 
 use super::{ContentKey, FileRecord, Ledger, Phase, StateError};
+use crate::ids::CustomerDays;
 
 /// Content key -> JSON of [`FileRecord`].
 const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
 /// Output stem -> owning content key.
 const STEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("stems");
+/// Customer id -> JSON of [`CustomerDays`] (IDS spend).
+const IDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ids");
 
 /// A ledger in `state/ledger.redb`.
 pub struct RedbLedger {
@@ -32,6 +35,7 @@ impl RedbLedger {
         {
             txn.open_table(FILES).map_err(err)?;
             txn.open_table(STEMS).map_err(err)?;
+            txn.open_table(IDS).map_err(err)?;
         }
         txn.commit().map_err(err)?;
         Ok(RedbLedger { db })
@@ -95,7 +99,7 @@ impl Ledger for RedbLedger {
         Ok(record)
     }
 
-    fn finish(&self, key: &ContentKey, record: &FileRecord) -> Result<(), StateError> {
+    fn finish(&self, key: &ContentKey, record: &FileRecord, ids: &[(String, CustomerDays)]) -> Result<(), StateError> {
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut files = txn.open_table(FILES).map_err(err)?;
@@ -103,8 +107,34 @@ impl Ledger for RedbLedger {
             done.phase = Phase::Done;
             done.finished_at = Some(now());
             files.insert(key.0.as_slice(), encode(&done).as_slice()).map_err(err)?;
+            let mut table = txn.open_table(IDS).map_err(err)?;
+            for (customer, days) in ids {
+                let json = serde_json::to_vec(days).map_err(err)?;
+                table.insert(customer.as_str(), json.as_slice()).map_err(err)?;
+            }
         }
         txn.commit().map_err(err)
+    }
+
+    fn customer_days(&self, customer: &str) -> Result<CustomerDays, StateError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(IDS).map_err(err)?;
+        let value = table.get(customer).map_err(err)?;
+        match value {
+            Some(v) => serde_json::from_slice(v.value()).map_err(err),
+            None => Ok(CustomerDays::default()),
+        }
+    }
+
+    fn all_customer_days(&self) -> Result<Vec<(String, CustomerDays)>, StateError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(IDS).map_err(err)?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            out.push((k.value().to_string(), serde_json::from_slice(v.value()).map_err(err)?));
+        }
+        Ok(out)
     }
 
     fn forget(&self, key: &ContentKey) -> Result<(), StateError> {
@@ -155,7 +185,7 @@ mod tests {
             assert_eq!(rb.stem, "Master.2");
             // A redo of `a` keeps its stem.
             assert_eq!(l.begin(&a, "Master.csv", "1-Master.csv", "Master", &|_| true).unwrap().stem, "Master");
-            l.finish(&a, &ra).unwrap();
+            l.finish(&a, &ra, &[]).unwrap();
         }
         let l = RedbLedger::open(&path).unwrap();
         assert_eq!(l.get(&a).unwrap().unwrap().phase, Phase::Done);

@@ -100,9 +100,28 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
                 }
                 csv_field(&mut csv_arena, v.as_bytes());
             }
-            DestHot { buy: d.buy, increment: d.increment, csv: (at as u32, (csv_arena.len() - at) as u32) }
+            let c = d.country.as_bytes();
+            DestHot {
+                buy: d.buy,
+                increment: d.increment,
+                csv: (at as u32, (csv_arena.len() - at) as u32),
+                country: [c[0], c.get(1).copied().unwrap_or(b'X')],
+            }
         })
         .collect();
+    let mut zones: Vec<jiff::tz::TimeZone> = Vec::new();
+    let mut zone_names: Vec<String> = Vec::new();
+    let mut customers = customers;
+    for c in &mut customers {
+        if let Some(name) = &c.timezone {
+            let at = zone_names.iter().position(|n| n == name).unwrap_or_else(|| {
+                zone_names.push(name.clone());
+                zones.push(jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC));
+                zone_names.len() - 1
+            });
+            c.zone = Some(at as u16);
+        }
+    }
     let (mut trie, mut numbers) = (trie, numbers);
     trie.freeze();
     numbers.freeze();
@@ -117,6 +136,7 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
         numbers,
         number_blocks,
         home_country: home_country.to_string(),
+        zones,
     };
     Ok((tariff, LoadReport { warnings: c.warnings }))
 }
@@ -389,6 +409,7 @@ fn load_customers(
             plan: plan_idx as u32,
             ids_range,
             timezone: (!tz.is_empty()).then(|| tz.to_string()),
+            zone: None,
             csv_id: csv_id.into_boxed_slice(),
         });
     });

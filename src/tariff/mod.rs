@@ -106,6 +106,8 @@ pub struct DestHot {
     pub increment: Increment,
     /// `prefix,name,country,kind` CSV bytes in [`Tariff::csv_fields`].
     csv: (u32, u32),
+    /// ISO country of the destination, for IDS statistics.
+    pub country: [u8; 2],
 }
 
 /// A plan with its per-destination sell prices.
@@ -187,6 +189,8 @@ pub struct Customer {
     pub ids_range: Option<Decimal>,
     /// IANA zone of the customer's day; `None` = configured default.
     pub timezone: Option<String>,
+    /// Index of `timezone` in [`Tariff::zones`].
+    pub zone: Option<u16>,
     /// The id as a CSV field.
     pub csv_id: Box<[u8]>,
 }
@@ -214,6 +218,8 @@ pub struct Tariff {
     pub number_blocks: Vec<(String, u32)>,
     /// Home country of the numbering plan the tables were built for.
     pub home_country: String,
+    /// The distinct customer time zones (`Customer::zone` indexes).
+    pub zones: Vec<jiff::tz::TimeZone>,
 }
 
 impl std::fmt::Debug for PrefixTrie {

@@ -1,0 +1,120 @@
+//! `cdr-rater ids`: the operator's view of daily spend against IDS ranges.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::cli::IdsArgs;
+use crate::ids::{self, CustomerDays};
+use crate::money::format_units;
+use crate::state::{IdsSnapshot, Ledger, RedbLedger, IDS_SNAPSHOT};
+use crate::timefmt;
+
+use super::{load_config, load_tariff, Invalid};
+
+/// One customer's line.
+#[derive(Debug, Serialize)]
+struct Row {
+    customer_id: String,
+    name: String,
+    spend: String,
+    baseline: String,
+    range: String,
+    threshold: String,
+    excess: String,
+    level: u32,
+    calls: u64,
+    warm_up: bool,
+    abroad: String,
+    top_countries: Vec<(String, String)>,
+}
+
+pub fn run(args: IdsArgs) -> anyhow::Result<()> {
+    let config = load_config(args.config.config.as_deref())?;
+    let tariff = load_tariff(&config, None)?;
+    let decimals = config.price_decimals;
+    let units = |u: i128| format_units(u, decimals);
+    // The ledger when no daemon holds it, else the daemon's snapshot.
+    let customers: BTreeMap<String, CustomerDays> = match RedbLedger::open(&config.state.join("ledger.redb"))
+        .and_then(|l| l.all_customer_days())
+    {
+        Ok(v) => v.into_iter().collect(),
+        Err(_) => {
+            let path = config.state.join(IDS_SNAPSHOT);
+            let text = std::fs::read(&path).map_err(|e| Invalid(format!("no IDS state: {}: {e}", path.display())))?;
+            serde_json::from_slice::<IdsSnapshot>(&text)?.customers
+        }
+    };
+    let day = match &args.day {
+        Some(d) => timefmt::parse_day(d).ok_or_else(|| Invalid(format!("--day {d:?} is not YYYY-MM-DD")))?,
+        None => {
+            let now =
+                std::env::var("CDR_RATER_NOW").ok().and_then(|s| s.parse().ok()).unwrap_or_else(jiff::Timestamp::now);
+            timefmt::DayMapper::new(config.time_zone()).day_of(now.as_second())
+        }
+    };
+    let scale = rust_decimal::Decimal::from(10i64.pow(decimals));
+    let home = &config.numbering.home_country;
+    let mut rows = Vec::new();
+    for (id, cd) in &customers {
+        let Some(idx) = tariff.customer_by_id(id.as_bytes()) else { continue };
+        let customer = &tariff.customers[idx as usize];
+        let range = customer.ids_range.map_or(0, |r| {
+            let v = (r * scale).round();
+            i64::try_from(v.mantissa() / 10i128.pow(v.scale())).unwrap_or(0)
+        });
+        let base = cd.baseline(day, config.ids.window_days);
+        let state = cd.days.get(&day).cloned().unwrap_or_default();
+        let baseline = i128::from(base.rounded());
+        let threshold = baseline + i128::from(range);
+        let abroad: i64 = state.countries.iter().filter(|(c, _)| *c != home && *c != "--").map(|(_, u)| u).sum();
+        let mut top: Vec<(&String, &i64)> = state.countries.iter().filter(|(c, _)| *c != home && *c != "--").collect();
+        top.sort_by(|a, b| b.1.cmp(a.1));
+        rows.push((
+            state.units,
+            Row {
+                customer_id: id.clone(),
+                name: customer.name.clone(),
+                spend: units(i128::from(state.units)),
+                baseline: units(baseline),
+                range: units(i128::from(range)),
+                threshold: units(threshold),
+                excess: units(i128::from(state.units) - threshold),
+                level: state.level,
+                calls: state.calls,
+                warm_up: base.n < ids::WARM_UP_DAYS,
+                abroad: units(i128::from(abroad)),
+                top_countries: top.iter().take(3).map(|(c, u)| ((*c).clone(), units(i128::from(**u)))).collect(),
+            },
+        ));
+    }
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.customer_id.cmp(&b.1.customer_id)));
+    let rows: Vec<Row> = rows.into_iter().take(args.top).map(|r| r.1).collect();
+    if args.json {
+        println!("{}", serde_json::json!({ "day": timefmt::format_day(day), "customers": rows }));
+        return Ok(());
+    }
+    println!("IDS {} (baseline: mean of up to {} days before)", timefmt::format_day(day), config.ids.window_days);
+    println!(
+        "{:<10} {:<28} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12}  top abroad",
+        "customer", "name", "spend", "baseline", "threshold", "excess", "level", "abroad"
+    );
+    for r in &rows {
+        let name: String = r.name.chars().take(28).collect();
+        let top: Vec<String> = r.top_countries.iter().map(|(c, u)| format!("{c} {u}")).collect();
+        println!(
+            "{:<10} {:<28} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12}  {}{}",
+            r.customer_id,
+            name,
+            r.spend,
+            r.baseline,
+            r.threshold,
+            r.excess,
+            r.level,
+            r.abroad,
+            top.join(", "),
+            if r.warm_up { "  (warm-up)" } else { "" }
+        );
+    }
+    Ok(())
+}
