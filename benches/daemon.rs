@@ -24,12 +24,15 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(rates: &Path) -> Daemon {
+    fn start(rates: &Path, ids: bool) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         fs::write(
             dir.path().join("cdr-rater.toml"),
-            format!("rates = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n", rates.display()),
+            format!(
+                "rates = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n[ids]\nenabled = {ids}\n",
+                rates.display()
+            ),
         )
         .unwrap();
         fs::create_dir_all(dir.path().join("staging")).unwrap();
@@ -106,13 +109,39 @@ fn benches(c: &mut Criterion) {
         let e = e.unwrap();
         fs::copy(e.path(), rates.join("plans").join(e.file_name())).unwrap();
     }
+    // A second rates folder whose customers' IDS ranges are so wide that the
+    // traffic never crosses them: IDS bookkeeping without alerts (normal
+    // operation). The first one, with the shipped ranges, is a runaway: the
+    // generated traffic crosses new levels in nearly every file.
+    let quiet = deck.path().join("rates-quiet");
+    fs::create_dir_all(quiet.join("plans")).unwrap();
+    for e in fs::read_dir(&rates).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            fs::copy(e.path(), quiet.join(e.file_name())).unwrap();
+        }
+    }
+    for e in fs::read_dir(rates.join("plans")).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), quiet.join("plans").join(e.file_name())).unwrap();
+    }
+    let customers = fs::read_to_string(rates.join("customers.csv")).unwrap();
+    let mut wide = csv::Writer::from_writer(Vec::new());
+    for (i, rec) in csv::Reader::from_reader(customers.as_bytes()).records().enumerate() {
+        let rec = rec.unwrap();
+        if i == 0 {
+            wide.write_record(["customer_id", "name", "email", "plan", "ids_range", "timezone"]).unwrap();
+        }
+        wide.write_record([&rec[0], &rec[1], &rec[2], &rec[3], "1000000.00", &rec[5]]).unwrap();
+    }
+    fs::write(quiet.join("customers.csv"), wide.into_inner().unwrap()).unwrap();
     let (t, _) = tariff::load(&rates, "NL").unwrap();
     let mut small = Vec::new();
     generate::write_cdrs(&t, 10_000, 1, &mut small).unwrap();
     let mut big = Vec::new();
     generate::write_cdrs(&t, 100_000, 2, &mut big).unwrap();
 
-    let mut daemon = Daemon::start(&rates);
+    let mut daemon = Daemon::start(&rates, true);
     let mut g = c.benchmark_group("latency");
     g.sample_size(30);
     g.bench_function("rename_to_published_10k_rows", |b| {
@@ -134,21 +163,29 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("throughput");
     g.sample_size(10);
     g.throughput(Throughput::Elements(10 * 100_001));
-    g.bench_function("daemon_10x100k_rows", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let names: Vec<String> = (0..10).map(|_| daemon.stage(&big)).collect();
-                let started = Instant::now();
-                for n in &names {
-                    daemon.drop_staged(n);
-                }
-                wait(Duration::from_millis(5), || names.iter().all(|n| daemon.archived(n)));
-                total += started.elapsed();
+    let stream = |daemon: &mut Daemon, iters: u64| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let names: Vec<String> = (0..10).map(|_| daemon.stage(&big)).collect();
+            let started = Instant::now();
+            for n in &names {
+                daemon.drop_staged(n);
             }
-            total
-        })
-    });
+            wait(Duration::from_millis(5), || names.iter().all(|n| daemon.archived(n)));
+            total += started.elapsed();
+        }
+        total
+    };
+    // IDS on (the default) with the shipped ranges: a runaway, alerts in nearly every file.
+    g.bench_function("daemon_ids_runaway_10x100k_rows", |b| b.iter_custom(|iters| stream(&mut daemon, iters)));
+    drop(daemon);
+    // IDS on, normal operation: spend tracked, no range crossed.
+    let mut quiet_daemon = Daemon::start(&quiet, true);
+    g.bench_function("daemon_10x100k_rows", |b| b.iter_custom(|iters| stream(&mut quiet_daemon, iters)));
+    drop(quiet_daemon);
+    let mut no_ids = Daemon::start(&rates, false);
+    g.bench_function("daemon_ids_off_10x100k_rows", |b| b.iter_custom(|iters| stream(&mut no_ids, iters)));
+    drop(no_ids);
     let batch_dir = tempfile::tempdir().unwrap();
     let files: Vec<PathBuf> = (0..10)
         .map(|i| {

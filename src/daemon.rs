@@ -32,6 +32,8 @@ use crate::state::RedbLedger;
 use crate::tariff::{self, Tariff};
 use crate::telemetry::{self, Event, Telemetry};
 
+/// Worker threads: files rated at the same time.
+const WORKERS: usize = 2;
 /// How often pending files are re-examined.
 const TICK: Duration = Duration::from_millis(50);
 /// A full rescan of `incoming/` even without events, so no lost event strands a file.
@@ -112,12 +114,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for claimed in spool.leftover_claims()? {
         work_tx.send(Work::Claimed(claimed))?;
     }
-    let worker = {
+    // Two workers: while one waits on fsyncs, the other rates.
+    let ledger = Arc::new(ledger);
+    let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
+    let mut workers = Vec::new();
+    for i in 0..WORKERS {
         let (spool, tariffs, cancel, config) = (spool.clone(), tariffs.clone(), cancel.clone(), config.clone());
-        std::thread::Builder::new().name("worker".into()).spawn(move || {
-            worker_loop(&config, &spool, &ledger, &tariffs, &cancel, work_rx, done_tx);
-        })?
-    };
+        let (ledger, work_rx, done_tx) = (ledger.clone(), work_rx.clone(), done_tx.clone());
+        workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
+            worker_loop(&config, &spool, &ledger, &tariffs, &cancel, &work_rx, done_tx);
+        })?);
+    }
+    drop(done_tx);
 
     let settle = Duration::from_millis(config.settle_ms);
     let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
@@ -191,8 +199,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
                     }
                 }
-                if worker.is_finished() {
-                    anyhow::bail!("the worker thread stopped");
+                if workers.iter().any(|w| w.is_finished()) {
+                    anyhow::bail!("a worker thread stopped");
                 }
             }
             _ = sighup.recv() => {
@@ -208,7 +216,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     cancel.store(true, Ordering::Relaxed);
     drop(work_tx);
     drop(watcher);
-    tokio::task::spawn_blocking(move || worker.join()).await?.map_err(|_| anyhow::anyhow!("the worker panicked"))?;
+    for worker in workers {
+        tokio::task::spawn_blocking(move || worker.join()).await?.map_err(|_| anyhow::anyhow!("a worker panicked"))?;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -379,7 +389,7 @@ fn worker_loop(
     ledger: &RedbLedger,
     tariffs: &ArcSwap<Tariff>,
     cancel: &AtomicBool,
-    work: std_mpsc::Receiver<Work>,
+    work: &std::sync::Mutex<std_mpsc::Receiver<Work>>,
     done: mpsc::UnboundedSender<PathBuf>,
 ) {
     let processor = Processor {
@@ -397,7 +407,23 @@ fn worker_loop(
             ids: config.ids_settings(),
         },
     };
-    while let Ok(item) = work.recv() {
+    let mut snapshot_due = false;
+    let mut last_snapshot: Option<Instant> = None;
+    loop {
+        // Wait for work; when idle, flush a pending snapshot first.
+        let next = work.lock().unwrap_or_else(|e| e.into_inner()).recv_timeout(SNAPSHOT_EVERY);
+        let item = match next {
+            Ok(item) => item,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                if snapshot_due {
+                    write_snapshot(config, ledger, &processor);
+                    snapshot_due = false;
+                    last_snapshot = Some(Instant::now());
+                }
+                continue;
+            }
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         if cancel.load(Ordering::Relaxed) {
             break;
         }
@@ -420,11 +446,7 @@ fn worker_loop(
             match processor.process(&claimed) {
                 Ok(FileOutcome::Rated { totals, seconds, .. }) => {
                     telemetry::emit(&Event::FileRated { name: &name, totals: &totals, seconds });
-                    if processor.rater.ids.is_some() {
-                        if let Err(e) = crate::state::write_ids_snapshot(&config.state, ledger) {
-                            tracing::warn!(error = %e, "cannot write the IDS snapshot");
-                        }
-                    }
+                    snapshot_due = true;
                 }
                 Ok(FileOutcome::Duplicate { of }) => telemetry::emit(&Event::FileDuplicate { name: &name, of: &of }),
                 Ok(FileOutcome::Archived) => tracing::info!(file = %name, "finished an interrupted file"),
@@ -437,6 +459,26 @@ fn worker_loop(
         }
         if let Some(path) = incoming {
             let _ = done.send(path);
+        }
+        // The IDS snapshot for `cdr-rater ids`: at most once a second.
+        if snapshot_due && last_snapshot.is_none_or(|t: Instant| t.elapsed() >= SNAPSHOT_EVERY) {
+            write_snapshot(config, ledger, &processor);
+            snapshot_due = false;
+            last_snapshot = Some(Instant::now());
+        }
+    }
+    if snapshot_due {
+        write_snapshot(config, ledger, &processor);
+    }
+}
+
+/// How often the worker refreshes `state/ids.json` while files keep coming.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+
+fn write_snapshot(config: &Config, ledger: &RedbLedger, processor: &Processor<'_>) {
+    if processor.rater.ids.is_some() {
+        if let Err(e) = crate::state::write_ids_snapshot(&config.state, ledger) {
+            tracing::warn!(error = %e, "cannot write the IDS snapshot");
         }
     }
 }

@@ -129,6 +129,7 @@ impl Spool {
 
     /// Moves `path` to `failed/` (under a free name) with a `.reason` file.
     pub fn fail(&self, path: &Path, reason: &str) -> io::Result<PathBuf> {
+        let _guard = NAMING.lock().unwrap_or_else(|e| e.into_inner());
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("input");
         let name = original_name(name);
         let target = free_name(&self.failed, name, |p| p.exists() || reason_path(p).exists());
@@ -176,6 +177,7 @@ impl Spool {
     /// Moves a claimed input to `archive/` under its original name (or the
     /// first free `NAME.N`).
     pub fn archive(&self, claimed: &Path) -> io::Result<PathBuf> {
+        let _guard = NAMING.lock().unwrap_or_else(|e| e.into_inner());
         let name = claimed.file_name().and_then(|n| n.to_str()).unwrap_or("input");
         let target = free_name(&self.archive, original_name(name), |p| p.exists());
         fs::rename(claimed, &target)?;
@@ -183,6 +185,9 @@ impl Spool {
         Ok(target)
     }
 }
+
+/// Choosing a free name and renaming to it is one step for every worker.
+static NAMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn reason_path(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();

@@ -20,6 +20,7 @@ use crate::pipeline::{self, FileError, Job, Totals};
 use crate::rating::Rater;
 use crate::state::{ContentKey, FileRecord, Ledger, Phase, StateError};
 use crate::tariff::Tariff;
+use crate::csvscan::{unescape, Fields, Scanner};
 use crate::timefmt::{self, DayMapper, ZoneCache};
 
 /// How one file ended.
@@ -109,6 +110,10 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> ProcessError {
     ProcessError::Io(format!("{what} {}: {e}", path.display()))
 }
 
+/// Serialises the short ledger sections of concurrent workers (lookups with
+/// reservations, and IDS read-modify-commit); rating itself runs in parallel.
+static COMMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Customers whose IDS days a file changed, by id.
 type IdsChanges = Vec<(String, CustomerDays)>;
 
@@ -138,6 +143,9 @@ impl Processor<'_> {
                 return Ok(FileOutcome::Failed { reason: format!("cannot read: {e}") });
             }
         };
+        // Looking the content up and reserving it is one step across workers,
+        // so the same content claimed twice at once is rated once.
+        let section = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
         let (record, redo) = match self.rater.ledger.get(&key)? {
             Some(r) if r.phase == Phase::Done => {
                 self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
@@ -163,6 +171,7 @@ impl Processor<'_> {
                 (r, false)
             }
         };
+        drop(section);
         let stem = record.stem.clone();
         match self.rater.rate_and_commit(claimed, &key, record, redo, &self.spool.outputs, &self.spool.tmp)? {
             Rated::Done(totals) => {
@@ -220,6 +229,9 @@ impl FileRater<'_> {
             }
         };
         let totals = tally.totals;
+        // Reading the customers' days, adding this file and committing is one
+        // step across workers: no update of a customer's spend is lost.
+        let _section = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
         let (ids_days, alerts) = match &self.ids {
             Some(settings) => {
                 let rated = outputs.root.join("rated").join(format!("{}.rated.csv", record.stem));
@@ -328,18 +340,29 @@ impl FileRater<'_> {
         states: &BTreeMap<u32, CustomerDays>,
         now: i64,
     ) -> Result<Vec<Alert>, ProcessError> {
-        let wanted: HashSet<u32> = to_trace.keys().map(|k| k.0).collect();
+        // Our own output, read back with the rating scanner: the customer
+        // column is checked first, so other customers' rows cost a compare.
+        let wanted: HashSet<&[u8]> =
+            to_trace.keys().map(|k| tariff.customers[k.0 as usize].id.as_bytes()).collect();
         let mut mappers: BTreeMap<u32, DayMapper> = BTreeMap::new();
         let mut calls: BTreeMap<(u32, i64), Vec<TracedCall>> = BTreeMap::new();
-        let mut reader = csv::ReaderBuilder::new().from_path(rated).map_err(|e| ProcessError::Io(e.to_string()))?;
+        let rated_file = std::fs::File::open(rated).map_err(|e| io_err("re-read", rated, e))?;
+        // SAFETY: the rated file was just published by this process under a
+        // name this input owns; nothing else writes it.
+        let map = unsafe { memmap2::Mmap::map(&rated_file) }.map_err(|e| io_err("re-read", rated, e))?;
+        let mut scanner = Scanner::new(&map, 1, usize::MAX, b',');
+        let mut fields = Fields::default();
         let mut zone = ZoneCache::new(self.timezone.clone());
-        for (i, rec) in reader.records().enumerate() {
-            let rec = rec.map_err(|e| ProcessError::Io(format!("re-reading {}: {e}", rated.display())))?;
-            let Some(c) = tariff.customer_by_id(rec[2].as_bytes()) else { continue };
-            if !wanted.contains(&c) {
+        let _header = scanner.next_record(&mut fields);
+        let mut row = 0usize;
+        while let Some(rec) = scanner.next_record(&mut fields) {
+            row += 1;
+            let id = fields.get(rec.raw, 2);
+            if !wanted.contains(id) {
                 continue;
             }
-            let Some(start) = timefmt::parse_start(rec[1].as_bytes(), &mut zone) else { continue };
+            let Some(c) = tariff.customer_by_id(&unescape(fields.raw(rec.raw, 2))) else { continue };
+            let Some(start) = timefmt::parse_start(fields.get(rec.raw, 1), &mut zone) else { continue };
             let epoch = start.epoch_seconds();
             let mapper =
                 mappers.entry(c).or_insert_with(|| DayMapper::new(self.zone_of(tariff, &tariff.customers[c as usize])));
@@ -347,8 +370,9 @@ impl FileRater<'_> {
             if !to_trace.contains_key(&(c, day)) {
                 continue;
             }
-            let sell = parse_units(&rec[14], self.decimals);
-            calls.entry((c, day)).or_default().push((epoch, i, rec[0].to_string(), sell));
+            let sell = parse_units(std::str::from_utf8(fields.get(rec.raw, 14)).unwrap_or("0"), self.decimals);
+            let call_id = String::from_utf8_lossy(&unescape(fields.raw(rec.raw, 0))).into_owned();
+            calls.entry((c, day)).or_default().push((epoch, row, call_id, sell));
         }
         let units = |u: i64| format_units(i128::from(u), self.decimals);
         let emitted_at = jiff::Timestamp::from_second(now).map(|t| t.to_string()).unwrap_or_default();
