@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 
 use super::{original_name, Spool};
 use crate::alerts::AlertLog;
+use crate::csvscan::{unescape, Fields, Scanner};
 use crate::formats::FormatName;
 use crate::ids::{self, Alert, CountrySpend, CustomerDays, SpendAgg};
 use crate::money::format_units;
@@ -20,7 +21,6 @@ use crate::pipeline::{self, FileError, Job, Totals};
 use crate::rating::Rater;
 use crate::state::{ContentKey, FileRecord, Ledger, Phase, StateError};
 use crate::tariff::Tariff;
-use crate::csvscan::{unescape, Fields, Scanner};
 use crate::timefmt::{self, DayMapper, ZoneCache};
 
 /// How one file ended.
@@ -342,8 +342,7 @@ impl FileRater<'_> {
     ) -> Result<Vec<Alert>, ProcessError> {
         // Our own output, read back with the rating scanner: the customer
         // column is checked first, so other customers' rows cost a compare.
-        let wanted: HashSet<&[u8]> =
-            to_trace.keys().map(|k| tariff.customers[k.0 as usize].id.as_bytes()).collect();
+        let wanted: HashSet<&[u8]> = to_trace.keys().map(|k| tariff.customers[k.0 as usize].id.as_bytes()).collect();
         let mut mappers: BTreeMap<u32, DayMapper> = BTreeMap::new();
         let mut calls: BTreeMap<(u32, i64), Vec<TracedCall>> = BTreeMap::new();
         let rated_file = std::fs::File::open(rated).map_err(|e| io_err("re-read", rated, e))?;
