@@ -78,7 +78,8 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, o: &Totals) {
+    /// Adds another file's or chunk's totals.
+    pub fn add(&mut self, o: &Totals) {
         self.rows += o.rows;
         self.rated += o.rated;
         self.unrated += o.unrated;

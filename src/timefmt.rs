@@ -124,6 +124,17 @@ pub fn parse_day(s: &str) -> Option<i64> {
         .then(|| days_from_civil(i32::from(year), month, day))
 }
 
+/// The UTC offset in force throughout day `day` and the `MAX_OFFSET`
+/// around it, or `None` when a transition falls in that span (or the day
+/// is out of range). Used for both local days and UTC days: with the margin,
+/// one answer covers every instant either can hold.
+fn steady_offset(tz: &TimeZone, day: i64) -> Option<i32> {
+    let first = Timestamp::from_second(day * 86_400 - MAX_OFFSET).ok()?;
+    let last = (day + 1) * 86_400 + MAX_OFFSET;
+    let change = tz.following(first).next().map(|t| t.timestamp().as_second());
+    change.is_none_or(|c| c > last).then(|| tz.to_offset(first).seconds())
+}
+
 /// Maps instants to the local day number in one zone (a customer's day),
 /// asking jiff once per UTC day unless a transition is near.
 pub struct DayMapper {
@@ -143,19 +154,7 @@ impl DayMapper {
         let utc_day = epoch.div_euclid(86_400);
         let slot = &mut self.slots[utc_day.rem_euclid(16) as usize];
         if slot.0 != utc_day {
-            let first = utc_day * 86_400 - MAX_OFFSET;
-            let last = (utc_day + 1) * 86_400 + MAX_OFFSET;
-            let offset = match Timestamp::from_second(first) {
-                Ok(ts) => {
-                    let change = self.tz.following(ts).next().map(|t| t.timestamp().as_second());
-                    if change.is_some_and(|c| c <= last) {
-                        VARIES
-                    } else {
-                        self.tz.to_offset(ts).seconds()
-                    }
-                }
-                Err(_) => 0,
-            };
+            let offset = steady_offset(&self.tz, utc_day).unwrap_or(VARIES);
             *slot = (utc_day, offset);
         }
         let offset = if slot.1 == VARIES {
@@ -205,19 +204,7 @@ impl ZoneCache {
     fn day_offset(&mut self, day: i64) -> Option<i32> {
         let slot = &mut self.slots[day.rem_euclid(64) as usize];
         if slot.0 != day {
-            let first = day * 86_400 - MAX_OFFSET;
-            let last = (day + 1) * 86_400 + MAX_OFFSET;
-            let offset = match Timestamp::from_second(first) {
-                Ok(ts) => {
-                    let change = self.tz.following(ts).next().map(|t| t.timestamp().as_second());
-                    if change.is_some_and(|c| c <= last) {
-                        VARIES
-                    } else {
-                        self.tz.to_offset(ts).seconds()
-                    }
-                }
-                Err(_) => VARIES,
-            };
+            let offset = steady_offset(&self.tz, day).unwrap_or(VARIES);
             *slot = (day, offset);
         }
         (slot.1 != VARIES).then_some(slot.1)

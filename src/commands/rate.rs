@@ -72,12 +72,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
             Ok((t, published)) => {
                 eprintln!("{}", summary(&name, &t, t0.elapsed().as_secs_f64(), decimals));
                 eprintln!("  -> {}", published.paths[0].display());
-                all.rows += t.rows;
-                all.rated += t.rated;
-                all.unrated += t.unrated;
-                all.rejected += t.rejected;
-                all.buy += t.buy;
-                all.sell += t.sell;
+                all.add(&t);
             }
             Err(e) => {
                 failed += 1;
