@@ -149,16 +149,6 @@ impl FixedPrice {
         Some(FixedPrice { fee: widen(fee)?, rate: widen(rate)?, scale: scale as u8 })
     }
 
-    /// The fee as a decimal.
-    pub fn fee_decimal(&self) -> Decimal {
-        Decimal::from_i128_with_scale(i128::from(self.fee), u32::from(self.scale))
-    }
-
-    /// The per-minute rate as a decimal.
-    pub fn rate_decimal(&self) -> Decimal {
-        Decimal::from_i128_with_scale(i128::from(self.rate), u32::from(self.scale))
-    }
-
     /// `fee + rate × billed_seconds / 60`, rounded half away from zero to
     /// `decimals` places, in units of `10^-decimals`. Zero when nothing is
     /// billed: fees apply to answered calls only.

@@ -194,11 +194,6 @@ impl ZoneCache {
         ZoneCache { tz, slots: [(EMPTY_DAY, 0); 64] }
     }
 
-    /// The zone.
-    pub fn zone(&self) -> &TimeZone {
-        &self.tz
-    }
-
     /// Offset of a local day when it is the same all day, else `None`.
     #[inline]
     fn day_offset(&mut self, day: i64) -> Option<i32> {
