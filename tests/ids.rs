@@ -261,3 +261,31 @@ fn customer_days_follow_their_zone_across_midnight_and_dst() {
     assert_eq!(spend("2026-11-24", "Y", now), "3.0000");
     assert_eq!(spend("2026-11-25", "Y", now), "3.0000");
 }
+
+#[test]
+fn ids_refuses_what_it_cannot_account_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    // No state yet: a clear error, exit 2.
+    let out = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
+        .current_dir(d)
+        .args(["ids", "--day", "2026-11-24"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no IDS state"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Standard input has no content identity to keep it from being applied twice.
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_cdr-rater")).current_dir(d).args(["rate", "--ids", "-"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs files"));
+    // A bad day is a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
+        .current_dir(d)
+        .args(["ids", "--day", "2026-02-30"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
+}

@@ -34,6 +34,14 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     let tariff = load_tariff(&config, None)?;
     let decimals = config.price_decimals;
     let units = |u: i128| format_units(u, decimals);
+    let day = match &args.day {
+        Some(d) => timefmt::parse_day(d).ok_or_else(|| Invalid(format!("--day {d:?} is not YYYY-MM-DD")))?,
+        None => {
+            let now =
+                std::env::var("CDR_RATER_NOW").ok().and_then(|s| s.parse().ok()).unwrap_or_else(jiff::Timestamp::now);
+            timefmt::DayMapper::new(config.time_zone()).day_of(now.as_second())
+        }
+    };
     // The ledger when no daemon holds it, else the daemon's snapshot.
     let customers: BTreeMap<String, CustomerDays> = match RedbLedger::open(&config.state.join("ledger.redb"))
         .and_then(|l| l.all_customer_days())
@@ -43,14 +51,6 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
             let path = config.state.join(IDS_SNAPSHOT);
             let text = std::fs::read(&path).map_err(|e| Invalid(format!("no IDS state: {}: {e}", path.display())))?;
             serde_json::from_slice::<IdsSnapshot>(&text)?.customers
-        }
-    };
-    let day = match &args.day {
-        Some(d) => timefmt::parse_day(d).ok_or_else(|| Invalid(format!("--day {d:?} is not YYYY-MM-DD")))?,
-        None => {
-            let now =
-                std::env::var("CDR_RATER_NOW").ok().and_then(|s| s.parse().ok()).unwrap_or_else(jiff::Timestamp::now);
-            timefmt::DayMapper::new(config.time_zone()).day_of(now.as_second())
         }
     };
     let scale = rust_decimal::Decimal::from(10i64.pow(decimals));
