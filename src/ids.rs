@@ -23,47 +23,207 @@ pub struct DayAgg {
     /// Rated calls.
     pub calls: u64,
     /// Sell per destination country, sorted by country.
-    pub countries: Vec<([u8; 2], i64)>,
+    pub countries: Vec<(Country, i64)>,
 }
 
-/// Spend per (customer index, customer day) of one file or chunk.
+/// Spend per (customer index, customer day) and per destination country of
+/// one file or chunk.
+///
+/// Hot path: calls of a CDR file come in runs of one customer and one day,
+/// so each customer (of a small direct-mapped set) has an open day with a
+/// dense array over country codes; a call is one array add. An open day is
+/// folded into the maps when its slot is needed for another day or customer,
+/// and by [`SpendAgg::flush`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpendAgg {
-    /// The sums.
-    pub days: HashMap<(u32, i64), DayAgg>,
+    /// (customer, day) to (sum of sell, calls).
+    days: HashMap<(u32, i64), (i64, u64)>,
+    /// (customer, day, country) to sum of sell.
+    countries: HashMap<(u32, i64, [u8; 2]), i64>,
+    /// Open days, by `customer % OPEN_SLOTS` (allocated on first use).
+    open: Vec<Option<OpenDay>>,
+}
+
+/// Open days kept at once (each 5.4 KiB).
+const OPEN_SLOTS: usize = 64;
+/// `AA`..`ZZ`, then `--`.
+const DENSE_COUNTRIES: usize = 26 * 26 + 1;
+
+/// The running spend of one customer day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OpenDay {
+    customer: u32,
+    day: i64,
+    units: i64,
+    calls: u64,
+    /// Sell per dense country index.
+    by_country: Box<[i64; DENSE_COUNTRIES]>,
+    /// Dense indexes with calls, in first-call order.
+    touched: Vec<u16>,
+    /// Bitmap of `touched`.
+    seen: [u64; DENSE_COUNTRIES.div_ceil(64)],
+}
+
+fn dense_country(c: [u8; 2]) -> Option<u16> {
+    match c {
+        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => Some(u16::from(a - b'A') * 26 + u16::from(b - b'A')),
+        [b'-', b'-'] => Some(26 * 26),
+        _ => None,
+    }
+}
+
+fn country_of_dense(i: u16) -> [u8; 2] {
+    if usize::from(i) == 26 * 26 {
+        *b"--"
+    } else {
+        [b'A' + (i / 26) as u8, b'A' + (i % 26) as u8]
+    }
 }
 
 impl SpendAgg {
     /// Adds one rated call.
     #[inline]
     pub fn add(&mut self, customer: u32, day: i64, units: i64, country: [u8; 2]) {
-        let d = self.days.entry((customer, day)).or_default();
-        d.units += units;
-        d.calls += 1;
-        match d.countries.binary_search_by_key(&country, |c| c.0) {
-            Ok(i) => d.countries[i].1 += units,
-            Err(i) => d.countries.insert(i, (country, units)),
+        let Some(dense) = dense_country(country) else {
+            // Not a country code the tariff loader produces; kept exactly all the same.
+            let d = self.days.entry((customer, day)).or_default();
+            d.0 += units;
+            d.1 += 1;
+            *self.countries.entry((customer, day, country)).or_default() += units;
+            return;
+        };
+        if self.open.is_empty() {
+            self.open.resize_with(OPEN_SLOTS, || None);
         }
-    }
-
-    /// Adds another aggregate.
-    pub fn merge(&mut self, o: &SpendAgg) {
-        for (k, v) in &o.days {
-            let d = self.days.entry(*k).or_default();
-            d.units += v.units;
-            d.calls += v.calls;
-            for &(c, u) in &v.countries {
-                match d.countries.binary_search_by_key(&c, |x| x.0) {
-                    Ok(i) => d.countries[i].1 += u,
-                    Err(i) => d.countries.insert(i, (c, u)),
+        let slot = &mut self.open[customer as usize % OPEN_SLOTS];
+        match slot {
+            Some(o) if o.customer == customer && o.day == day => {}
+            _ => {
+                if let Some(o) = slot.as_mut() {
+                    Self::fold(&mut self.days, &mut self.countries, o);
+                    o.customer = customer;
+                    o.day = day;
+                } else {
+                    *slot = Some(OpenDay {
+                        customer,
+                        day,
+                        units: 0,
+                        calls: 0,
+                        by_country: Box::new([0; DENSE_COUNTRIES]),
+                        touched: Vec::new(),
+                        seen: [0; DENSE_COUNTRIES.div_ceil(64)],
+                    });
                 }
             }
         }
+        let Some(o) = slot.as_mut() else { return };
+        o.units += units;
+        o.calls += 1;
+        let (word, bit) = (usize::from(dense / 64), 1u64 << (dense % 64));
+        if o.seen[word] & bit == 0 {
+            o.seen[word] |= bit;
+            o.touched.push(dense);
+        }
+        o.by_country[usize::from(dense)] += units;
     }
 
-    /// Empties it, keeping the allocation.
+    /// Folds an open day into the maps and empties it.
+    fn fold(
+        days: &mut HashMap<(u32, i64), (i64, u64)>,
+        countries: &mut HashMap<(u32, i64, [u8; 2]), i64>,
+        o: &mut OpenDay,
+    ) {
+        if o.calls == 0 {
+            return;
+        }
+        let d = days.entry((o.customer, o.day)).or_default();
+        d.0 += o.units;
+        d.1 += o.calls;
+        for &i in &o.touched {
+            let units = std::mem::take(&mut o.by_country[usize::from(i)]);
+            *countries.entry((o.customer, o.day, country_of_dense(i))).or_default() += units;
+        }
+        o.touched.clear();
+        o.seen = [0; DENSE_COUNTRIES.div_ceil(64)];
+        o.units = 0;
+        o.calls = 0;
+    }
+
+    /// Folds every open day into the maps; call before [`SpendAgg::merge`]
+    /// and [`SpendAgg::days`] read them.
+    pub fn flush(&mut self) {
+        for o in self.open.iter_mut().flatten() {
+            Self::fold(&mut self.days, &mut self.countries, o);
+        }
+    }
+
+    /// Adds another (flushed) aggregate.
+    pub fn merge(&mut self, o: &SpendAgg) {
+        debug_assert!(o.open.iter().flatten().all(|d| d.calls == 0), "merging an unflushed aggregate");
+        for (k, v) in &o.days {
+            let d = self.days.entry(*k).or_default();
+            d.0 += v.0;
+            d.1 += v.1;
+        }
+        for (k, v) in &o.countries {
+            *self.countries.entry(*k).or_default() += v;
+        }
+    }
+
+    /// Empties it, keeping the allocations.
     pub fn clear(&mut self) {
+        self.flush();
         self.days.clear();
+        self.countries.clear();
+    }
+
+    /// The sums per (customer, day), in that order (of a flushed aggregate).
+    pub fn days(&self) -> BTreeMap<(u32, i64), DayAgg> {
+        let mut days: BTreeMap<(u32, i64), DayAgg> =
+            self.days.iter().map(|(&k, &(units, calls))| (k, DayAgg { units, calls, countries: Vec::new() })).collect();
+        for (&(customer, day, country), &units) in &self.countries {
+            if let Some(d) = days.get_mut(&(customer, day)) {
+                d.countries.push((Country(country), units));
+            }
+        }
+        for d in days.values_mut() {
+            d.countries.sort_unstable();
+        }
+        days
+    }
+}
+
+/// A destination country: two ASCII letters (`--` for internal calls).
+/// Written as a two-letter string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Country(pub [u8; 2]);
+
+impl Country {
+    /// As text (lossy for bytes that are not UTF-8, which tariffs never load).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl std::fmt::Display for Country {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        match s.as_bytes() {
+            &[a, b] => Ok(Country([a, b])),
+            _ => Err(serde::de::Error::custom(format!("country {s:?} is not two letters"))),
+        }
     }
 }
 
@@ -75,7 +235,7 @@ pub struct DayState {
     /// Rated calls so far.
     pub calls: u64,
     /// Sell per destination country.
-    pub countries: BTreeMap<String, i64>,
+    pub countries: BTreeMap<Country, i64>,
     /// Highest alert level already raised (0 = none).
     pub level: u32,
 }
@@ -303,11 +463,60 @@ mod tests {
         let mut b = SpendAgg::default();
         b.add(1, 10, 7, *b"BE");
         b.add(2, 11, 1, *b"NL");
+        // Same customer slot, other customers and days in between: folds.
+        b.add(65, 11, 3, *b"DE");
+        b.add(1, 10, 0, *b"--");
+        b.add(1, 10, 2, *b"x1");
+        a.flush();
+        b.flush();
         let mut ab = a.clone();
         ab.merge(&b);
         let mut ba = b.clone();
         ba.merge(&a);
-        assert_eq!(ab, ba);
-        assert_eq!(ab.days[&(1, 10)].countries, vec![(*b"BE", 14), (*b"NL", 5)]);
+        assert_eq!(ab.days(), ba.days());
+        let days = ab.days();
+        assert_eq!(
+            days[&(1, 10)].countries,
+            vec![(Country(*b"--"), 0), (Country(*b"BE"), 14), (Country(*b"NL"), 5), (Country(*b"x1"), 2)]
+        );
+        assert_eq!((days[&(1, 10)].units, days[&(1, 10)].calls), (21, 5));
+        assert_eq!((days[&(65, 11)].units, days[&(65, 11)].calls), (3, 1));
+        assert_eq!((days[&(2, 11)].units, days[&(2, 11)].calls), (1, 1));
+    }
+
+    proptest::proptest! {
+        /// The open-day fast path adds up exactly like a plain map, for any
+        /// interleaving of customers (sharing slots), days and countries.
+        #[test]
+        fn aggregate_equals_a_plain_sum(calls in proptest::collection::vec(
+            (0u32..200, 0i64..4, 0i64..1000, proptest::sample::select(vec![*b"NL", *b"BE", *b"--", *b"ZZ", *b"n1"])),
+            0..400,
+        ), split in 0usize..400) {
+            let mut want: BTreeMap<(u32, i64), (i64, u64, BTreeMap<Country, i64>)> = BTreeMap::new();
+            for &(c, d, u, country) in &calls {
+                let e = want.entry((c, d)).or_default();
+                e.0 += u;
+                e.1 += 1;
+                *e.2.entry(Country(country)).or_default() += u;
+            }
+            // Two chunks, merged, as the pipeline does.
+            let split = split.min(calls.len());
+            let (mut a, mut b) = (SpendAgg::default(), SpendAgg::default());
+            for &(c, d, u, country) in &calls[..split] {
+                a.add(c, d, u, country);
+            }
+            for &(c, d, u, country) in &calls[split..] {
+                b.add(c, d, u, country);
+            }
+            a.flush();
+            b.flush();
+            a.merge(&b);
+            let got: BTreeMap<(u32, i64), (i64, u64, BTreeMap<Country, i64>)> = a
+                .days()
+                .into_iter()
+                .map(|(k, d)| (k, (d.units, d.calls, d.countries.into_iter().collect())))
+                .collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }

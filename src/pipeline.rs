@@ -446,6 +446,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
             },
         }
     }
+    spend.flush();
 }
 
 #[inline]

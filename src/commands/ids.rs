@@ -67,8 +67,9 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
         let state = cd.days.get(&day).cloned().unwrap_or_default();
         let baseline = i128::from(base.rounded());
         let threshold = baseline + i128::from(range);
-        let abroad: i64 = state.countries.iter().filter(|(c, _)| *c != home && *c != "--").map(|(_, u)| u).sum();
-        let mut top: Vec<(&String, &i64)> = state.countries.iter().filter(|(c, _)| *c != home && *c != "--").collect();
+        let abroad_only = |(c, _): &(&ids::Country, &i64)| c.as_str() != home && c.as_str() != "--";
+        let abroad: i64 = state.countries.iter().filter(abroad_only).map(|(_, u)| u).sum();
+        let mut top: Vec<(&ids::Country, &i64)> = state.countries.iter().filter(abroad_only).collect();
         top.sort_by(|a, b| b.1.cmp(a.1));
         rows.push((
             state.units,
@@ -84,7 +85,7 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
                 calls: state.calls,
                 warm_up: base.n < ids::WARM_UP_DAYS,
                 abroad: units(i128::from(abroad)),
-                top_countries: top.iter().take(3).map(|(c, u)| ((*c).clone(), units(i128::from(**u)))).collect(),
+                top_countries: top.iter().take(3).map(|(c, u)| (c.to_string(), units(i128::from(**u)))).collect(),
             },
         ));
     }

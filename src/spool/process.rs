@@ -274,8 +274,9 @@ impl FileRater<'_> {
         let now = settings.now.unwrap_or_else(jiff::Timestamp::now).as_second();
         let window = settings.window_days;
         let scale = Decimal::from(10i64.pow(self.decimals));
+        let spend_days = spend.days();
         let mut by_customer: BTreeMap<u32, Vec<(i64, &ids::DayAgg)>> = BTreeMap::new();
-        for (&(c, day), agg) in &spend.days {
+        for (&(c, day), agg) in &spend_days {
             by_customer.entry(c).or_default().push((day, agg));
         }
         let mut changed = Vec::new();
@@ -298,7 +299,7 @@ impl FileRater<'_> {
                 state.units += agg.units;
                 state.calls += agg.calls;
                 for (country, units) in &agg.countries {
-                    *state.countries.entry(String::from_utf8_lossy(country).into_owned()).or_default() += units;
+                    *state.countries.entry(*country).or_default() += units;
                 }
                 let reached = ids::level_reached(state.units, base, range);
                 // Days older than the window are counted but not judged.
@@ -382,10 +383,10 @@ impl FileRater<'_> {
             let sells: Vec<i64> = list.iter().map(|x| x.3).collect();
             let customer = &tariff.customers[c as usize];
             let state = &states[&c].days[&day];
-            let mut top: Vec<(&String, &i64)> = state.countries.iter().collect();
+            let mut top: Vec<(&ids::Country, &i64)> = state.countries.iter().collect();
             top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             let top_destinations: Vec<CountrySpend> =
-                top.iter().take(5).map(|(c, u)| CountrySpend { country: (*c).clone(), spend: units(**u) }).collect();
+                top.iter().take(5).map(|(c, u)| CountrySpend { country: c.to_string(), spend: units(**u) }).collect();
             let currency = tariff.plans[customer.plan as usize].levels.currency.clone();
             let baseline = base.rounded();
             for x in ids::crossings(before.units, before.calls, &sells, *base, *range, before.level) {

@@ -1,6 +1,8 @@
 //! The embedded [`Ledger`]: one redb file, every commit fsynced.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use redb::{Database, ReadableTable, TableDefinition};
 
@@ -16,7 +18,11 @@ const IDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ids");
 
 /// A ledger in `state/ledger.redb`.
 pub struct RedbLedger {
+    /// The store.
     db: Database,
+    /// Customers' IDS days as last committed: every file reads them, so they
+    /// are decoded once, not per file. Updated only after a commit succeeds.
+    ids_cache: Mutex<HashMap<String, CustomerDays>>,
 }
 
 fn err(e: impl std::fmt::Display) -> StateError {
@@ -38,7 +44,7 @@ impl RedbLedger {
             txn.open_table(IDS).map_err(err)?;
         }
         txn.commit().map_err(err)?;
-        Ok(RedbLedger { db })
+        Ok(RedbLedger { db, ids_cache: Mutex::new(HashMap::new()) })
     }
 }
 
@@ -113,17 +119,36 @@ impl Ledger for RedbLedger {
                 table.insert(customer.as_str(), json.as_slice()).map_err(err)?;
             }
         }
-        txn.commit().map_err(err)
+        let mut cache = self.ids_cache.lock().unwrap_or_else(|e| e.into_inner());
+        match txn.commit() {
+            Ok(()) => {
+                for (customer, days) in ids {
+                    cache.insert(customer.clone(), days.clone());
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // What was committed is unknown: read it again next time.
+                cache.clear();
+                Err(err(e))
+            }
+        }
     }
 
     fn customer_days(&self, customer: &str) -> Result<CustomerDays, StateError> {
+        let mut cache = self.ids_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(days) = cache.get(customer) {
+            return Ok(days.clone());
+        }
         let txn = self.db.begin_read().map_err(err)?;
         let table = txn.open_table(IDS).map_err(err)?;
         let value = table.get(customer).map_err(err)?;
-        match value {
-            Some(v) => serde_json::from_slice(v.value()).map_err(err),
-            None => Ok(CustomerDays::default()),
-        }
+        let days: CustomerDays = match value {
+            Some(v) => serde_json::from_slice(v.value()).map_err(err)?,
+            None => CustomerDays::default(),
+        };
+        cache.insert(customer.to_string(), days.clone());
+        Ok(days)
     }
 
     fn all_customer_days(&self) -> Result<Vec<(String, CustomerDays)>, StateError> {
