@@ -484,6 +484,9 @@ mod tests {
         assert_eq!((days[&(2, 11)].units, days[&(2, 11)].calls), (1, 1));
     }
 
+    /// (customer, day) to (units, calls, units per country).
+    type Sums = BTreeMap<(u32, i64), (i64, u64, BTreeMap<Country, i64>)>;
+
     proptest::proptest! {
         /// The open-day fast path adds up exactly like a plain map, for any
         /// interleaving of customers (sharing slots), days and countries.
@@ -492,7 +495,7 @@ mod tests {
             (0u32..200, 0i64..4, 0i64..1000, proptest::sample::select(vec![*b"NL", *b"BE", *b"--", *b"ZZ", *b"n1"])),
             0..400,
         ), split in 0usize..400) {
-            let mut want: BTreeMap<(u32, i64), (i64, u64, BTreeMap<Country, i64>)> = BTreeMap::new();
+            let mut want: Sums = BTreeMap::new();
             for &(c, d, u, country) in &calls {
                 let e = want.entry((c, d)).or_default();
                 e.0 += u;
@@ -511,7 +514,7 @@ mod tests {
             a.flush();
             b.flush();
             a.merge(&b);
-            let got: BTreeMap<(u32, i64), (i64, u64, BTreeMap<Country, i64>)> = a
+            let got: Sums = a
                 .days()
                 .into_iter()
                 .map(|(k, d)| (k, (d.units, d.calls, d.countries.into_iter().collect())))
