@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 /// Highest alert level ever evaluated (the excess doubled 40 times).
@@ -32,16 +31,28 @@ pub struct DayAgg {
 /// Hot path: calls of a CDR file come in runs of one customer and one day,
 /// so each customer (of a small direct-mapped set) has an open day with a
 /// dense array over country codes; a call is one array add. An open day is
-/// folded into the maps when its slot is needed for another day or customer,
-/// and by [`SpendAgg::flush`].
+/// folded (appended, no hashing) into a flat list when its slot is needed for
+/// another day or customer, and by [`SpendAgg::flush`]; chunks merge by
+/// appending; [`SpendAgg::days`] groups once per file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpendAgg {
-    /// (customer, day) to (sum of sell, calls).
-    days: HashMap<(u32, i64), (i64, u64)>,
-    /// (customer, day, country) to sum of sell.
-    countries: HashMap<(u32, i64, [u8; 2]), i64>,
+    /// Folded runs, in any order; a (customer, day) may appear many times.
+    runs: Vec<Run>,
+    /// The runs' countries: `runs[i]` owns `countries[start..start + len]`.
+    countries: Vec<([u8; 2], i64)>,
     /// Open days, by `customer % OPEN_SLOTS` (allocated on first use).
     open: Vec<Option<OpenDay>>,
+}
+
+/// Spend of one customer day over a run of calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    customer: u32,
+    day: i64,
+    units: i64,
+    calls: u64,
+    start: usize,
+    len: usize,
 }
 
 /// Open days kept at once (each 5.4 KiB).
@@ -86,10 +97,9 @@ impl SpendAgg {
     pub fn add(&mut self, customer: u32, day: i64, units: i64, country: [u8; 2]) {
         let Some(dense) = dense_country(country) else {
             // Not a country code the tariff loader produces; kept exactly all the same.
-            let d = self.days.entry((customer, day)).or_default();
-            d.0 += units;
-            d.1 += 1;
-            *self.countries.entry((customer, day, country)).or_default() += units;
+            let start = self.countries.len();
+            self.countries.push((country, units));
+            self.runs.push(Run { customer, day, units, calls: 1, start, len: 1 });
             return;
         };
         if self.open.is_empty() {
@@ -100,7 +110,7 @@ impl SpendAgg {
             Some(o) if o.customer == customer && o.day == day => {}
             _ => {
                 if let Some(o) = slot.as_mut() {
-                    Self::fold(&mut self.days, &mut self.countries, o);
+                    Self::fold(&mut self.runs, &mut self.countries, o);
                     o.customer = customer;
                     o.day = day;
                 } else {
@@ -127,67 +137,88 @@ impl SpendAgg {
         o.by_country[usize::from(dense)] += units;
     }
 
-    /// Folds an open day into the maps and empties it.
-    fn fold(
-        days: &mut HashMap<(u32, i64), (i64, u64)>,
-        countries: &mut HashMap<(u32, i64, [u8; 2]), i64>,
-        o: &mut OpenDay,
-    ) {
+    /// Appends an open day to the runs and empties it.
+    fn fold(runs: &mut Vec<Run>, countries: &mut Vec<([u8; 2], i64)>, o: &mut OpenDay) {
         if o.calls == 0 {
             return;
         }
-        let d = days.entry((o.customer, o.day)).or_default();
-        d.0 += o.units;
-        d.1 += o.calls;
+        let start = countries.len();
         for &i in &o.touched {
-            let units = std::mem::take(&mut o.by_country[usize::from(i)]);
-            *countries.entry((o.customer, o.day, country_of_dense(i))).or_default() += units;
+            countries.push((country_of_dense(i), std::mem::take(&mut o.by_country[usize::from(i)])));
         }
+        runs.push(Run {
+            customer: o.customer,
+            day: o.day,
+            units: o.units,
+            calls: o.calls,
+            start,
+            len: o.touched.len(),
+        });
         o.touched.clear();
         o.seen = [0; DENSE_COUNTRIES.div_ceil(64)];
         o.units = 0;
         o.calls = 0;
     }
 
-    /// Folds every open day into the maps; call before [`SpendAgg::merge`]
+    /// Folds every open day into the runs; call before [`SpendAgg::merge`]
     /// and [`SpendAgg::days`] read them.
     pub fn flush(&mut self) {
         for o in self.open.iter_mut().flatten() {
-            Self::fold(&mut self.days, &mut self.countries, o);
+            Self::fold(&mut self.runs, &mut self.countries, o);
         }
     }
 
     /// Adds another (flushed) aggregate.
     pub fn merge(&mut self, o: &SpendAgg) {
         debug_assert!(o.open.iter().flatten().all(|d| d.calls == 0), "merging an unflushed aggregate");
-        for (k, v) in &o.days {
-            let d = self.days.entry(*k).or_default();
-            d.0 += v.0;
-            d.1 += v.1;
-        }
-        for (k, v) in &o.countries {
-            *self.countries.entry(*k).or_default() += v;
-        }
+        let offset = self.countries.len();
+        self.countries.extend_from_slice(&o.countries);
+        self.runs.extend(o.runs.iter().map(|r| Run { start: r.start + offset, ..*r }));
     }
 
     /// Empties it, keeping the allocations.
     pub fn clear(&mut self) {
         self.flush();
-        self.days.clear();
+        self.runs.clear();
         self.countries.clear();
     }
 
     /// The sums per (customer, day), in that order (of a flushed aggregate).
     pub fn days(&self) -> BTreeMap<(u32, i64), DayAgg> {
-        let mut days: BTreeMap<(u32, i64), DayAgg> =
-            self.days.iter().map(|(&k, &(units, calls))| (k, DayAgg { units, calls, countries: Vec::new() })).collect();
-        for (&(customer, day, country), &units) in &self.countries {
-            if let Some(d) = days.get_mut(&(customer, day)) {
-                d.countries.push((Country(country), units));
+        let mut order: Vec<&Run> = self.runs.iter().collect();
+        order.sort_unstable_by_key(|r| (r.customer, r.day));
+        let mut days = BTreeMap::new();
+        let mut dense = vec![0i64; DENSE_COUNTRIES];
+        let mut seen = vec![false; DENSE_COUNTRIES];
+        let mut touched: Vec<u16> = Vec::new();
+        for group in order.chunk_by(|a, b| (a.customer, a.day) == (b.customer, b.day)) {
+            let mut d = DayAgg::default();
+            let mut others: BTreeMap<[u8; 2], i64> = BTreeMap::new();
+            for r in group {
+                d.units += r.units;
+                d.calls += r.calls;
+                for &(c, u) in &self.countries[r.start..r.start + r.len] {
+                    match dense_country(c) {
+                        Some(i) => {
+                            if !std::mem::replace(&mut seen[usize::from(i)], true) {
+                                touched.push(i);
+                            }
+                            dense[usize::from(i)] += u;
+                        }
+                        None => *others.entry(c).or_default() += u,
+                    }
+                }
             }
-        }
-        for d in days.values_mut() {
+            d.countries = touched
+                .drain(..)
+                .map(|i| {
+                    seen[usize::from(i)] = false;
+                    (Country(country_of_dense(i)), std::mem::take(&mut dense[usize::from(i)]))
+                })
+                .chain(others.into_iter().map(|(c, u)| (Country(c), u)))
+                .collect();
             d.countries.sort_unstable();
+            days.insert((group[0].customer, group[0].day), d);
         }
         days
     }

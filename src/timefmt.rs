@@ -140,29 +140,44 @@ fn steady_offset(tz: &TimeZone, day: i64) -> Option<i32> {
 pub struct DayMapper {
     tz: TimeZone,
     slots: [(i64, i32); 16],
+    /// The last answer: instants in `[.0, .1)` are on local day `.2`.
+    last: (i64, i64, i64),
 }
 
 impl DayMapper {
     /// A mapper for `tz`.
     pub fn new(tz: TimeZone) -> Self {
-        DayMapper { tz, slots: [(EMPTY_DAY, 0); 16] }
+        DayMapper { tz, slots: [(EMPTY_DAY, 0); 16], last: (0, 0, 0) }
     }
 
     /// The local day (days since 1970-01-01) of `epoch` seconds.
     #[inline]
     pub fn day_of(&mut self, epoch: i64) -> i64 {
+        if epoch >= self.last.0 && epoch < self.last.1 {
+            return self.last.2;
+        }
+        self.day_of_slow(epoch)
+    }
+
+    fn day_of_slow(&mut self, epoch: i64) -> i64 {
         let utc_day = epoch.div_euclid(86_400);
         let slot = &mut self.slots[utc_day.rem_euclid(16) as usize];
         if slot.0 != utc_day {
             let offset = steady_offset(&self.tz, utc_day).unwrap_or(VARIES);
             *slot = (utc_day, offset);
         }
-        let offset = if slot.1 == VARIES {
-            Timestamp::from_second(epoch).map_or(0, |ts| self.tz.to_offset(ts).seconds())
-        } else {
-            slot.1
-        };
-        (epoch + i64::from(offset)).div_euclid(86_400)
+        if slot.1 == VARIES {
+            let offset = Timestamp::from_second(epoch).map_or(0, |ts| self.tz.to_offset(ts).seconds());
+            return (epoch + i64::from(offset)).div_euclid(86_400);
+        }
+        let offset = i64::from(slot.1);
+        let day = (epoch + offset).div_euclid(86_400);
+        // The offset holds all this UTC day: the answer holds where that
+        // UTC day and the local day overlap.
+        let from = (utc_day * 86_400).max(day * 86_400 - offset);
+        let to = ((utc_day + 1) * 86_400).min((day + 1) * 86_400 - offset);
+        self.last = (from, to, day);
+        day
     }
 }
 
@@ -306,6 +321,24 @@ pub fn parse_start(b: &[u8], zone: &mut ZoneCache) -> Option<Stamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The cached day equals jiff's civil date of the instant, for runs
+        /// of nearby instants (cache hits) across DST changes and zones.
+        #[test]
+        fn day_of_agrees_with_jiff(start in 1_600_000_000i64..1_900_000_000, steps in proptest::collection::vec(-7_200i64..7_200, 1..200), zone in 0usize..4) {
+            let name = ["Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"][zone];
+            let tz = TimeZone::get(name).unwrap();
+            let mut mapper = DayMapper::new(tz.clone());
+            let mut t = start;
+            for step in steps {
+                t += step;
+                let date = tz.to_datetime(Timestamp::from_second(t).unwrap()).date();
+                let want = days_from_civil(i32::from(date.year()), date.month() as u8, date.day() as u8);
+                proptest::prop_assert_eq!(mapper.day_of(t), want, "{} at {}", name, t);
+            }
+        }
+    }
 
     fn ams() -> ZoneCache {
         ZoneCache::new(TimeZone::get("Europe/Amsterdam").unwrap())

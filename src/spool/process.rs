@@ -257,7 +257,7 @@ impl FileRater<'_> {
             sell: format_units(totals.sell, self.decimals),
             ..record
         };
-        self.ledger.finish(key, &done, &ids_days)?;
+        self.ledger.finish(key, &done, ids_days)?;
         Ok(Rated::Done(totals))
     }
 

@@ -101,7 +101,8 @@ pub trait Ledger: Send + Sync {
     /// Marks an input done with its totals and stores the customers' IDS
     /// days it changed, in one durable commit: spend is counted exactly when
     /// the file is.
-    fn finish(&self, key: &ContentKey, record: &FileRecord, ids: &[(String, CustomerDays)]) -> Result<(), StateError>;
+    fn finish(&self, key: &ContentKey, record: &FileRecord, ids: Vec<(String, CustomerDays)>)
+        -> Result<(), StateError>;
 
     /// The IDS days of one customer (empty when unknown).
     fn customer_days(&self, customer: &str) -> Result<CustomerDays, StateError>;

@@ -105,7 +105,12 @@ impl Ledger for RedbLedger {
         Ok(record)
     }
 
-    fn finish(&self, key: &ContentKey, record: &FileRecord, ids: &[(String, CustomerDays)]) -> Result<(), StateError> {
+    fn finish(
+        &self,
+        key: &ContentKey,
+        record: &FileRecord,
+        ids: Vec<(String, CustomerDays)>,
+    ) -> Result<(), StateError> {
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut files = txn.open_table(FILES).map_err(err)?;
@@ -114,7 +119,7 @@ impl Ledger for RedbLedger {
             done.finished_at = Some(now());
             files.insert(key.0.as_slice(), encode(&done).as_slice()).map_err(err)?;
             let mut table = txn.open_table(IDS).map_err(err)?;
-            for (customer, days) in ids {
+            for (customer, days) in &ids {
                 let json = serde_json::to_vec(days).map_err(err)?;
                 table.insert(customer.as_str(), json.as_slice()).map_err(err)?;
             }
@@ -122,9 +127,7 @@ impl Ledger for RedbLedger {
         let mut cache = self.ids_cache.lock().unwrap_or_else(|e| e.into_inner());
         match txn.commit() {
             Ok(()) => {
-                for (customer, days) in ids {
-                    cache.insert(customer.clone(), days.clone());
-                }
+                cache.extend(ids);
                 Ok(())
             }
             Err(e) => {
@@ -210,7 +213,7 @@ mod tests {
             assert_eq!(rb.stem, "Master.2");
             // A redo of `a` keeps its stem.
             assert_eq!(l.begin(&a, "Master.csv", "1-Master.csv", "Master", &|_| true).unwrap().stem, "Master");
-            l.finish(&a, &ra, &[]).unwrap();
+            l.finish(&a, &ra, Vec::new()).unwrap();
         }
         let l = RedbLedger::open(&path).unwrap();
         assert_eq!(l.get(&a).unwrap().unwrap().phase, Phase::Done);
