@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use cdr_rater::csvscan::{Fields, Scanner};
-use cdr_rater::formats::{FormatName, ParseContext, Parser, RowParser};
+use cdr_rater::formats::{Format, FormatName, ParseContext, Parser, RowParser};
 use cdr_rater::generate;
 use cdr_rater::numbers::Numbering;
 use cdr_rater::pipeline::{rate_buffer, Job, MemorySink};
@@ -73,7 +73,8 @@ fn benches(c: &mut Criterion) {
     let header = {
         let mut s = Scanner::new(&input, 1, 1 << 16, b',');
         let r = s.next_record(&mut fields).unwrap();
-        Parser::new(FormatName::Generic, Some((&r, &fields))).unwrap()
+        let names: Vec<&[u8]> = (0..fields.len()).map(|i| fields.get(r.raw, i)).collect();
+        Parser::new(&Format::plain(FormatName::Generic).unwrap(), &[names]).unwrap()
     };
     let tz = jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap();
     let rows = body.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -121,7 +122,7 @@ fn benches(c: &mut Criterion) {
             |mut sink| {
                 let job = Job {
                     name: "bench.csv".into(),
-                    format: FormatName::Generic,
+                    format: Format::plain(FormatName::Generic).unwrap(),
                     rater,
                     timezone: tz.clone(),
                     max_line_bytes: 1 << 16,

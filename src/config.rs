@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::formats::FormatName;
+use crate::formats::{self, Format, FormatName, FormatOptions};
 use crate::numbers::Numbering;
 
 /// The config file read when `--config` is not given, if it exists.
@@ -56,6 +56,13 @@ pub struct Config {
     pub alerts: PathBuf,
     /// CDR format of `spool/incoming`.
     pub format: String,
+    /// `[freeswitch]`: FreeSWITCH options.
+    pub freeswitch: Option<formats::freeswitch::Options>,
+    /// `[3cx]`: the 3CX field order.
+    #[serde(rename = "3cx")]
+    pub threecx: Option<formats::threecx::Options>,
+    /// `[custom]`: the layout of `format = "custom"`.
+    pub custom: Option<formats::custom::Options>,
     /// Zone of local times in CDRs and of a customer's day by default.
     pub timezone: String,
     /// Decimal places of every price.
@@ -82,6 +89,9 @@ impl Default for Config {
             state: "state".into(),
             alerts: "spool/alerts.jsonl".into(),
             format: "generic".into(),
+            freeswitch: None,
+            threecx: None,
+            custom: None,
             timezone: "Europe/Amsterdam".into(),
             price_decimals: 4,
             settle_ms: 1000,
@@ -172,6 +182,13 @@ pub struct SourceConfig {
     pub timezone: Option<String>,
     /// Customer of rows that name none.
     pub customer: Option<String>,
+    /// `[source.freeswitch]` (default: the top-level `[freeswitch]`).
+    pub freeswitch: Option<formats::freeswitch::Options>,
+    /// `[source.3cx]` (default: the top-level `[3cx]`).
+    #[serde(rename = "3cx")]
+    pub threecx: Option<formats::threecx::Options>,
+    /// `[source.custom]` (default: the top-level `[custom]`).
+    pub custom: Option<formats::custom::Options>,
     /// Overrides of `[numbering]`.
     #[serde(default)]
     pub numbering: NumberingOverride,
@@ -243,8 +260,19 @@ impl Config {
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
-        if let Err(e) = self.format.parse::<FormatName>() {
-            problems.push(format!("format: {e}"));
+        match self.format.parse::<FormatName>() {
+            Err(e) => problems.push(format!("format: {e}")),
+            Ok(name) => {
+                if let Err(e) = Format::new(name, &self.format_options()) {
+                    problems.extend(e);
+                }
+            }
+        }
+        // A layout is checked even when no source uses it yet.
+        if let (Some(custom), false) = (&self.custom, self.format == "custom") {
+            if let Err(e) = formats::custom::Layout::compile(custom) {
+                problems.extend(e.into_iter().map(|p| format!("custom.{p}")));
+            }
         }
         if jiff::tz::TimeZone::get(&self.timezone).is_err() {
             problems.push(format!("timezone: unknown time zone {:?}", self.timezone));
@@ -272,8 +300,13 @@ impl Config {
             if !names.insert(&s.name) {
                 problems.push(format!("{at}.name: duplicate source name"));
             }
-            if let Some(Err(e)) = s.format.as_ref().map(|f| f.parse::<FormatName>()) {
-                problems.push(format!("{at}.format: {e}"));
+            match s.format.as_deref().unwrap_or(&self.format).parse::<FormatName>() {
+                Err(e) => problems.push(format!("{at}.format: {e}")),
+                Ok(name) => {
+                    if let Err(e) = Format::new(name, &self.source_format_options(s)) {
+                        problems.extend(e.into_iter().map(|p| format!("{at}.{p}")));
+                    }
+                }
             }
             if let Some(tz) = &s.timezone {
                 if jiff::tz::TimeZone::get(tz).is_err() {
@@ -303,9 +336,43 @@ impl Config {
         }
     }
 
-    /// The configured format.
-    pub fn format_name(&self) -> FormatName {
-        self.format.parse().unwrap_or(FormatName::Generic)
+    /// The top-level option tables.
+    pub fn format_options(&self) -> FormatOptions {
+        FormatOptions {
+            freeswitch: self.freeswitch.clone(),
+            threecx: self.threecx.clone(),
+            custom: self.custom.clone(),
+        }
+    }
+
+    /// A source's option tables, each defaulting to the top-level one.
+    pub fn source_format_options(&self, s: &SourceConfig) -> FormatOptions {
+        let top = self.format_options();
+        FormatOptions {
+            freeswitch: s.freeswitch.clone().or(top.freeswitch),
+            threecx: s.threecx.clone().or(top.threecx),
+            custom: s.custom.clone().or(top.custom),
+        }
+    }
+
+    /// The configured format (checked when the configuration was loaded).
+    pub fn format(&self) -> Format {
+        let name = self.format.parse().unwrap_or(FormatName::Generic);
+        Format::new(name, &self.format_options())
+            .unwrap_or_else(|_| Format::plain(FormatName::Generic).expect("generic"))
+    }
+
+    /// Format `name` (a `--format` override) with the top-level options.
+    pub fn format_named(&self, name: &str) -> Result<Format, Vec<String>> {
+        let name = name.parse::<FormatName>().map_err(|e| vec![e])?;
+        Format::new(name, &self.format_options())
+    }
+
+    /// A source's format (checked when the configuration was loaded).
+    pub fn source_format(&self, s: &SourceConfig) -> Format {
+        let name = s.format.as_deref().unwrap_or(&self.format).parse().unwrap_or(FormatName::Generic);
+        Format::new(name, &self.source_format_options(s))
+            .unwrap_or_else(|_| Format::plain(FormatName::Generic).expect("generic"))
     }
 
     /// The configured default zone.

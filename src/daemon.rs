@@ -398,7 +398,7 @@ fn worker_loop(
             ledger,
             tariffs,
             numbering: &config.numbering,
-            format: config.format_name(),
+            format: config.format(),
             timezone: config.time_zone(),
             decimals: config.price_decimals,
             max_line_bytes: config.limits.max_line_bytes,

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::csvscan::{self, unquote, Chunker, Fields, Record, Scanner};
-use crate::formats::{Call, CallId, FormatError, FormatName, ParseContext, Parser, Reject, RowParser};
+use crate::formats::{Call, CallId, Format, FormatError, NotCall, ParseContext, Parser, Reject, RowParser, Skip};
 use crate::money::{put, write_units};
 use crate::numbers::Number;
 use crate::output::{RATED_HEADER, REJECTED_HEADER};
@@ -67,6 +67,8 @@ pub struct Totals {
     pub unrated: u64,
     /// Rows in the rejected output.
     pub rejected: u64,
+    /// Rows the format marks as not billable (counted, not written).
+    pub skipped: u64,
     /// Sum of buy.
     pub buy: i128,
     /// Sum of sell.
@@ -75,6 +77,8 @@ pub struct Totals {
     pub by_reject: [u64; Reject::ALL.len()],
     /// Unrated rows: unknown customer, no tariff.
     pub by_unrated: [u64; 2],
+    /// Skipped rows per [`Skip`] reason.
+    pub by_skip: [u64; Skip::ALL.len()],
 }
 
 impl Totals {
@@ -84,12 +88,16 @@ impl Totals {
         self.rated += o.rated;
         self.unrated += o.unrated;
         self.rejected += o.rejected;
+        self.skipped += o.skipped;
         self.buy += o.buy;
         self.sell += o.sell;
         for (a, b) in self.by_reject.iter_mut().zip(o.by_reject) {
             *a += b;
         }
         for (a, b) in self.by_unrated.iter_mut().zip(o.by_unrated) {
+            *a += b;
+        }
+        for (a, b) in self.by_skip.iter_mut().zip(o.by_skip) {
             *a += b;
         }
     }
@@ -116,8 +124,8 @@ pub enum FileError {
 pub struct Job<'t> {
     /// Input name used in `FILE:LINE` call ids.
     pub name: String,
-    /// CDR format.
-    pub format: FormatName,
+    /// CDR format with its options.
+    pub format: Format,
     /// Tariff snapshot and rating options.
     pub rater: Rater<'t>,
     /// Zone of local times in the file.
@@ -256,36 +264,46 @@ impl<'j, 't> FileState<'j, 't> {
         FileState { job, parser: None, name_csv }
     }
 
-    /// Reads the header if the format has one, builds the parser and writes
-    /// the output headers. Returns where the data starts and its line.
+    /// Reads the header records if the format has them, builds the parser
+    /// and writes the output headers. Returns where the data starts and its line.
     fn start(&mut self, buf: &[u8], sink: &mut dyn Sink) -> Result<(usize, u64), FileError> {
         let job = self.job;
+        // A UTF-8 byte order mark (Windows switches write one) is not data.
+        let bom = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
         // A header may be longer than a data row may.
-        let mut scanner = Scanner::new(buf, 1, job.max_line_bytes.max(1 << 20), b',');
+        let mut scanner = Scanner::new(&buf[bom..], 1, job.max_line_bytes.max(1 << 20), job.format.delimiter());
         let mut fields = Fields::default();
-        let (parser, unrated_header, rest, line) = if Parser::has_header(job.format) {
-            match scanner.next_record(&mut fields) {
-                Some(rec) => {
-                    let parser = Parser::new(job.format, Some((&rec, &fields)))?;
-                    (parser, rec.raw.to_vec(), scanner.position(), scanner.line())
-                }
-                None => {
-                    // Empty file: empty outputs, with headers.
-                    let parser = Parser::new(job.format, None).ok();
-                    let header = crate::formats::Generic::header_names().join(",").into_bytes();
-                    self.parser = parser;
-                    write_headers(sink, &header)?;
-                    return Ok((buf.len(), 1));
-                }
+        let wanted = job.format.header_records();
+        let mut headers: Vec<Vec<&[u8]>> = Vec::with_capacity(wanted);
+        let mut first_raw: &[u8] = &[];
+        while headers.len() < wanted {
+            let Some(rec) = scanner.next_record(&mut fields) else { break };
+            if headers.is_empty() {
+                first_raw = rec.raw;
             }
-        } else {
-            let parser = Parser::new(job.format, None)?;
-            let header = parser.column_names().unwrap_or(&[]).join(",").into_bytes();
-            (parser, header, 0, 1)
+            headers.push((0..fields.len()).map(|i| fields.get(rec.raw, i)).collect());
+        }
+        if headers.len() < wanted {
+            // No data: empty outputs, with headers.
+            let parser = Parser::new(&job.format, &headers).ok();
+            let names = parser.as_ref().and_then(|p| p.column_names());
+            let header = match names {
+                Some(n) => n.join(",").into_bytes(),
+                None if !first_raw.is_empty() => first_raw.to_vec(),
+                None => crate::formats::Generic::header_names().join(",").into_bytes(),
+            };
+            self.parser = parser;
+            write_headers(sink, &header)?;
+            return Ok((buf.len(), scanner.line()));
+        }
+        let parser = Parser::new(&job.format, &headers)?;
+        let header = match parser.column_names() {
+            Some(n) => n.join(",").into_bytes(),
+            None => first_raw.to_vec(),
         };
-        write_headers(sink, &unrated_header)?;
+        write_headers(sink, &header)?;
         self.parser = Some(parser);
-        Ok((rest, line))
+        Ok((bom + scanner.position(), scanner.line()))
     }
 }
 
@@ -394,9 +412,9 @@ fn run_batches(
 /// Rates the records of one chunk into `out`.
 fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_, '_>, out: &mut ChunkOut) {
     let job = state.job;
-    let mut zone = ZoneCache::new(job.timezone.clone());
+    let mut zone = ZoneCache::new(job.format.timezone().unwrap_or_else(|| job.timezone.clone()));
     let mut fields = Fields::default();
-    let mut scanner = Scanner::new(buf, first_line, job.max_line_bytes, b',');
+    let mut scanner = Scanner::new(buf, first_line, job.max_line_bytes, job.format.delimiter());
     let decimals = job.rater.decimals;
     let tariff = job.rater.tariff;
     // Customer days: one mapper per customer zone, the last for the default zone.
@@ -413,7 +431,11 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
         t.rows += 1;
         let mut cx = ParseContext { zone: &mut zone, numbering: job.rater.numbering };
         match parser.parse(&rec, &fields, &mut cx) {
-            Err(reason) => {
+            Err(NotCall::Skip(reason)) => {
+                t.skipped += 1;
+                t.by_skip[reason as usize] += 1;
+            }
+            Err(NotCall::Reject(reason)) => {
                 t.rejected += 1;
                 t.by_reject[reason as usize] += 1;
                 write_line_reason(rejected, &rec, reason.as_str());

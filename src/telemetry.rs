@@ -94,7 +94,7 @@ impl Telemetry {
             .install_recorder()?;
         let _ = MONEY.set(Money { buy: AtomicI64::new(0), sell: AtomicI64::new(0), decimals });
         describe_counter!("cdr_rater_files_total", "Input files by outcome: rated, duplicate, failed, error.");
-        describe_counter!("cdr_rater_records_total", "Input rows by outcome: rated, unrated, rejected.");
+        describe_counter!("cdr_rater_records_total", "Input rows by outcome: rated, unrated, rejected, skipped.");
         describe_histogram!("cdr_rater_file_seconds", Unit::Seconds, "Time to rate one input file.");
         describe_gauge!("cdr_rater_backlog_files", "Files waiting in incoming/ or claimed and not finished.");
         describe_gauge!("cdr_rater_tariff_prefixes", "Wholesale prefixes in the tariff tables in force.");
@@ -108,7 +108,7 @@ impl Telemetry {
         for result in ["rated", "duplicate", "failed", "error"] {
             counter!("cdr_rater_files_total", "result" => result).absolute(0);
         }
-        for result in ["rated", "unrated", "rejected"] {
+        for result in ["rated", "unrated", "rejected", "skipped"] {
             counter!("cdr_rater_records_total", "result" => result).absolute(0);
         }
         for result in ["ok", "error"] {
@@ -142,6 +142,7 @@ pub fn emit(event: &Event<'_>) {
             counter!("cdr_rater_records_total", "result" => "rated").increment(totals.rated);
             counter!("cdr_rater_records_total", "result" => "unrated").increment(totals.unrated);
             counter!("cdr_rater_records_total", "result" => "rejected").increment(totals.rejected);
+            counter!("cdr_rater_records_total", "result" => "skipped").increment(totals.skipped);
             histogram!("cdr_rater_file_seconds").record(*seconds);
             gauge!("cdr_rater_last_file_timestamp_seconds")
                 .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
@@ -155,6 +156,7 @@ pub fn emit(event: &Event<'_>) {
                 rated = totals.rated,
                 unrated = totals.unrated,
                 rejected = totals.rejected,
+                skipped = totals.skipped,
                 seconds = format_args!("{seconds:.3}"),
                 "file rated"
             );

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use cdr_rater::formats::FormatName;
+use cdr_rater::formats::{Format, FormatName};
 use cdr_rater::numbers::Numbering;
 use cdr_rater::pipeline::{rate_buffer, rate_input, Input, Job, MemorySink, Totals};
 use cdr_rater::rating::Rater;
@@ -24,7 +24,7 @@ fn numbering() -> &'static Numbering {
 fn job(chunk_bytes: usize, format: FormatName) -> Job<'static> {
     Job {
         name: "prop.csv".into(),
-        format,
+        format: Format::plain(format).unwrap(),
         rater: Rater { tariff: tariff(), numbering: numbering(), decimals: 4, default_customer: None },
         timezone: jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap(),
         max_line_bytes: 300,

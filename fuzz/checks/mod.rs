@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use cdr_rater::config::Config;
 use cdr_rater::csvscan::{self, Chunker, Fields, Scanner, MAX_FIELDS};
-use cdr_rater::formats::FormatName;
+use cdr_rater::formats::{Format, FormatName};
 use cdr_rater::money::FixedPrice;
 use cdr_rater::numbers::{Number, Numbering};
 use cdr_rater::pipeline::{self, FileError, Job, MemorySink, Totals};
@@ -312,12 +312,12 @@ fn fixture() -> &'static Fixture {
 }
 
 /// Rates `input` in memory with chunks of `chunk_bytes`.
-pub fn rate(format: FormatName, input: &[u8], chunk_bytes: usize) -> Result<(MemorySink, Totals), FileError> {
+pub fn rate(format: &Format, input: &[u8], chunk_bytes: usize) -> Result<(MemorySink, Totals), FileError> {
     let f = fixture();
     let job = Job {
         // A comma makes `FILE:LINE` call ids take the quoted path.
         name: "fuzz,input.csv".into(),
-        format,
+        format: format.clone(),
         rater: Rater { tariff: &f.tariff, numbering: &f.numbering, decimals: 4, default_customer: None },
         timezone: amsterdam(),
         max_line_bytes: FORMAT_MAX_LINE,
@@ -332,12 +332,12 @@ pub fn rate(format: FormatName, input: &[u8], chunk_bytes: usize) -> Result<(Mem
 
 /// `format_generic`: see [`check_format`].
 pub fn check_format_generic(data: &[u8]) {
-    check_format(FormatName::Generic, data);
+    check_format(&Format::plain(FormatName::Generic).expect("generic"), data);
 }
 
 /// `format_asterisk`: see [`check_format`].
 pub fn check_format_asterisk(data: &[u8]) {
-    check_format(FormatName::Asterisk, data);
+    check_format(&Format::plain(FormatName::Asterisk).expect("asterisk"), data);
 }
 
 /// Byte 0 picks the chunk size, the rest is a CDR file rated against the
@@ -351,7 +351,7 @@ pub fn check_format_asterisk(data: &[u8]) {
 ///   one header line plus one line per row it counts;
 /// - buy and sell totals are not negative;
 /// - rating again with other chunks gives the same bytes and totals.
-pub fn check_format(format: FormatName, data: &[u8]) {
+pub fn check_format(format: &Format, data: &[u8]) {
     let Some((&first, input)) = data.split_first() else {
         return;
     };
@@ -361,20 +361,20 @@ pub fn check_format(format: FormatName, data: &[u8]) {
         Err(FileError::Format(_)) => return,
         Err(e) => panic!("rating failed: {e}"),
     };
-    assert_eq!(t.rows, t.rated + t.unrated + t.rejected, "rows are lost or counted twice: {t:?}");
+    assert_eq!(t.rows, t.rated + t.unrated + t.rejected + t.skipped, "rows are lost or counted twice: {t:?}");
+    assert_eq!(t.by_skip.iter().sum::<u64>(), t.skipped, "{t:?}");
     assert_eq!(t.by_reject.iter().sum::<u64>(), t.rejected, "{t:?}");
     assert_eq!(t.by_unrated.iter().sum::<u64>(), t.unrated, "{t:?}");
     assert!(t.buy >= 0 && t.sell >= 0, "negative money: {t:?}");
 
-    let mut scanner = Scanner::new(input, 1, FORMAT_MAX_LINE, b',');
+    let body = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let mut scanner = Scanner::new(body, 1, FORMAT_MAX_LINE, format.delimiter());
     let mut fields = Fields::default();
     let mut records = 0u64;
     while scanner.next_record(&mut fields).is_some() {
         records += 1;
     }
-    if format == FormatName::Generic {
-        records = records.saturating_sub(1);
-    }
+    records = records.saturating_sub(format.header_records() as u64);
     assert_eq!(t.rows, records, "rows differ from the records in the input");
 
     for (i, file) in sink.files.iter().enumerate() {
@@ -551,7 +551,10 @@ pub fn check_config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match Config::parse(&text, Path::new("fuzz.toml")) {
         Ok(c) => {
-            let _ = c.format_name();
+            let _ = c.format();
+            for s in &c.source {
+                let _ = c.source_format(s);
+            }
             let _ = c.time_zone();
             let mut plans = vec![c.numbering.clone()];
             plans.extend(c.source.iter().map(|s| c.numbering_for(s)));

@@ -5,7 +5,6 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::cli::RateArgs;
-use crate::formats::FormatName;
 use crate::money::format_units;
 use crate::output::{stem_of, OutputDirs, OutputFiles};
 use crate::pipeline::{self, Job, Totals};
@@ -16,7 +15,7 @@ use super::{load_config, load_tariff, Invalid};
 pub fn run(args: RateArgs) -> anyhow::Result<()> {
     let mut config = load_config(args.config.config.as_deref())?;
     if let Some(f) = &args.format {
-        f.parse::<FormatName>().map_err(Invalid)?;
+        config.format_named(f).map_err(|e| Invalid(format!("--format: {}", e.join("; "))))?;
         config.format = f.clone();
     }
     let tariff = load_tariff(&config, args.rates.as_ref())?;
@@ -56,7 +55,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
             let mut outputs = OutputFiles::create(&dirs, &stem_of(&name)).context("cannot create output files")?;
             let job = Job {
                 name: name.clone(),
-                format: config.format_name(),
+                format: config.format(),
                 rater,
                 timezone: config.time_zone(),
                 max_line_bytes: config.limits.max_line_bytes,
@@ -92,11 +91,12 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
 fn summary(name: &str, t: &Totals, seconds: f64, decimals: u32) -> String {
     let rate = if seconds > 0.0 { t.rows as f64 / seconds } else { 0.0 };
     format!(
-        "{name}: {} rows, {} rated, {} unrated, {} rejected; buy {} sell {} margin {}; {:.0} rows/s",
+        "{name}: {} rows, {} rated, {} unrated, {} rejected, {} skipped; buy {} sell {} margin {}; {:.0} rows/s",
         t.rows,
         t.rated,
         t.unrated,
         t.rejected,
+        t.skipped,
         format_units(t.buy, decimals),
         format_units(t.sell, decimals),
         format_units(t.sell - t.buy, decimals),
@@ -126,7 +126,7 @@ fn with_ids(
         ledger: &ledger,
         tariffs: &tariffs,
         numbering: &config.numbering,
-        format: config.format_name(),
+        format: config.format(),
         timezone: config.time_zone(),
         decimals: config.price_decimals,
         max_line_bytes: config.limits.max_line_bytes,

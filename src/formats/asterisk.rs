@@ -1,7 +1,7 @@
 //! `asterisk`: cdr-csv `Master.csv`, no header, 16 standard columns and up
 //! to five optional ones (SPEC §6). Times are local.
 
-use super::{finish, Call, CallId, ParseContext, RawCall, Reject, RowParser};
+use super::{finish, BillsecField, Call, CallId, NotCall, ParseContext, RawCall, Reject, RowParser, StartField};
 use crate::csvscan::{Fields, Record};
 
 /// Column names, in file order (the last five are optional).
@@ -42,9 +42,9 @@ pub struct Asterisk;
 
 impl RowParser for Asterisk {
     #[inline]
-    fn parse<'a>(&self, record: &Record<'a>, f: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject> {
+    fn parse<'a>(&self, record: &Record<'a>, f: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, NotCall> {
         if !(16..=21).contains(&f.len()) {
-            return Err(Reject::FieldCount);
+            return Err(Reject::FieldCount.into());
         }
         let r = record.raw;
         let uniqueid = f.raw(r, UNIQUEID);
@@ -56,13 +56,15 @@ impl RowParser for Asterisk {
         finish(
             RawCall {
                 call_id,
-                start: f.raw(r, START),
+                start: StartField::Text(f.raw(r, START)),
                 account: f.raw(r, ACCOUNT),
                 caller: f.raw(r, SRC),
                 callee: f.raw(r, DST),
-                billsec: f.raw(r, BILLSEC),
+                callee_is_extension: false,
+                billsec: BillsecField::Text(f.raw(r, BILLSEC)),
             },
             cx,
         )
+        .map_err(NotCall::Reject)
     }
 }

@@ -1,6 +1,8 @@
 //! `generic`: a CSV whose header names the columns (SPEC §6).
 
-use super::{finish, Call, CallId, FormatError, ParseContext, RawCall, Reject, RowParser};
+use super::{
+    finish, BillsecField, Call, CallId, FormatError, NotCall, ParseContext, RawCall, Reject, RowParser, StartField,
+};
 use crate::csvscan::{Fields, Record};
 
 /// Columns a generic file must name.
@@ -36,23 +38,25 @@ impl Generic {
 
 impl RowParser for Generic {
     #[inline]
-    fn parse<'a>(&self, record: &Record<'a>, f: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject> {
+    fn parse<'a>(&self, record: &Record<'a>, f: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, NotCall> {
         if f.len() != self.width {
-            return Err(Reject::FieldCount);
+            return Err(Reject::FieldCount.into());
         }
         let r = record.raw;
         let [id, start, account, caller, callee, billsec] = self.columns;
         finish(
             RawCall {
                 call_id: CallId::Field(f.raw(r, id)),
-                start: f.raw(r, start),
+                start: StartField::Text(f.raw(r, start)),
                 account: f.raw(r, account),
                 caller: f.raw(r, caller),
                 callee: f.raw(r, callee),
-                billsec: f.raw(r, billsec),
+                callee_is_extension: false,
+                billsec: BillsecField::Text(f.raw(r, billsec)),
             },
             cx,
         )
+        .map_err(NotCall::Reject)
     }
 }
 

@@ -3,15 +3,26 @@
 //!
 //! A format only parses; it never looks at tariffs or customers. Each
 //! format is a small struct implementing [`RowParser`] so that adding a switch
-//! touches one file.
+//! touches one file. A format's options (3CX field order, FreeSWITCH legs, a
+//! custom layout) come from configuration and are checked once, in
+//! [`Format::new`], so that a bad layout is refused at start.
 
 mod asterisk;
+pub mod cucm;
+pub mod custom;
+pub mod freeswitch;
 mod generic;
+pub mod threecx;
 
 use std::fmt;
+use std::sync::Arc;
 
 pub use asterisk::Asterisk;
+pub use cucm::Cucm;
+pub use custom::Custom;
+pub use freeswitch::Freeswitch;
 pub use generic::Generic;
+pub use threecx::ThreeCx;
 
 use crate::csvscan::{Fields, Record};
 use crate::numbers::{Number, NumberError, Numbering};
@@ -24,17 +35,36 @@ pub enum FormatName {
     Generic,
     /// Asterisk cdr-csv `Master.csv`.
     Asterisk,
+    /// FreeSWITCH mod_cdr_csv, `example` template.
+    Freeswitch,
+    /// The 3CX CDR log.
+    ThreeCx,
+    /// Cisco CUCM CDR flat files.
+    Cucm,
+    /// A CSV layout described in configuration.
+    Custom,
 }
 
 impl FormatName {
     /// Every format, for help texts.
-    pub const ALL: [FormatName; 2] = [FormatName::Generic, FormatName::Asterisk];
+    pub const ALL: [FormatName; 6] = [
+        FormatName::Generic,
+        FormatName::Asterisk,
+        FormatName::Freeswitch,
+        FormatName::ThreeCx,
+        FormatName::Cucm,
+        FormatName::Custom,
+    ];
 
     /// Name as used in configuration.
     pub fn as_str(self) -> &'static str {
         match self {
             FormatName::Generic => "generic",
             FormatName::Asterisk => "asterisk",
+            FormatName::Freeswitch => "freeswitch",
+            FormatName::ThreeCx => "3cx",
+            FormatName::Cucm => "cucm",
+            FormatName::Custom => "custom",
         }
     }
 }
@@ -42,10 +72,102 @@ impl FormatName {
 impl std::str::FromStr for FormatName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        FormatName::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown format {s:?} (known: generic, asterisk)"))
+        FormatName::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
+            let known: Vec<&str> = FormatName::ALL.iter().map(|f| f.as_str()).collect();
+            format!("unknown format {s:?} (known: {})", known.join(", "))
+        })
+    }
+}
+
+/// The option tables a format may take, as written in configuration
+/// (`[freeswitch]`, `[3cx]`, `[custom]`, or the same under a `[[source]]`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatOptions {
+    /// `[freeswitch]`.
+    pub freeswitch: Option<freeswitch::Options>,
+    /// `[3cx]`.
+    #[serde(rename = "3cx")]
+    pub threecx: Option<threecx::Options>,
+    /// `[custom]`.
+    pub custom: Option<custom::Options>,
+}
+
+/// A format with its checked options: what one source is parsed with.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Format {
+    /// Which format.
+    pub name: FormatName,
+    /// What the options compiled to.
+    spec: Arc<Spec>,
+}
+
+#[derive(Debug)]
+enum Spec {
+    Plain,
+    Freeswitch(freeswitch::Options),
+    ThreeCx(ThreeCx),
+    Custom(custom::Layout),
+}
+
+impl Format {
+    /// `name` with its options (those of other formats are ignored).
+    /// Errors name the offending key, e.g. `custom.start.format: ...`.
+    pub fn new(name: FormatName, options: &FormatOptions) -> Result<Format, Vec<String>> {
+        let spec = match name {
+            FormatName::Generic | FormatName::Asterisk | FormatName::Cucm => Spec::Plain,
+            FormatName::Freeswitch => Spec::Freeswitch(options.freeswitch.clone().unwrap_or_default()),
+            FormatName::ThreeCx => Spec::ThreeCx(
+                ThreeCx::new(&options.threecx.clone().unwrap_or_default())
+                    .map_err(|e| e.into_iter().map(|p| format!("3cx.{p}")).collect::<Vec<_>>())?,
+            ),
+            FormatName::Custom => match &options.custom {
+                Some(o) => Spec::Custom(
+                    custom::Layout::compile(o)
+                        .map_err(|e| e.into_iter().map(|p| format!("custom.{p}")).collect::<Vec<_>>())?,
+                ),
+                None => return Err(vec!["custom: format \"custom\" needs a [custom] layout".into()]),
+            },
+        };
+        Ok(Format { name, spec: Arc::new(spec) })
+    }
+
+    /// A format that takes no options (or with its default options).
+    pub fn plain(name: FormatName) -> Result<Format, Vec<String>> {
+        Format::new(name, &FormatOptions::default())
+    }
+
+    /// Header records at the start of a file (0 for headerless formats).
+    pub fn header_records(&self) -> usize {
+        match (&*self.spec, self.name) {
+            (_, FormatName::Generic) => 1,
+            (_, FormatName::Cucm) => 2,
+            (Spec::Custom(l), _) => usize::from(l.has_header()),
+            _ => 0,
+        }
+    }
+
+    /// Field delimiter.
+    pub fn delimiter(&self) -> u8 {
+        match &*self.spec {
+            Spec::Custom(l) => l.delimiter(),
+            _ => b',',
+        }
+    }
+
+    /// The zone of local times when the format names one (else the source's).
+    pub fn timezone(&self) -> Option<jiff::tz::TimeZone> {
+        match &*self.spec {
+            Spec::Custom(l) => l.timezone(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name.as_str())
     }
 }
 
@@ -83,6 +205,47 @@ pub struct Call<'a> {
     pub billsec: u32,
 }
 
+/// Why a row is not a call to rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotCall {
+    /// It did not parse: the rejected file.
+    Reject(Reject),
+    /// It is a record the format does not bill: counted, not written.
+    Skip(Skip),
+}
+
+impl From<Reject> for NotCall {
+    fn from(r: Reject) -> Self {
+        NotCall::Reject(r)
+    }
+}
+
+/// Why a well-formed row is not billed. Skipped rows are counted (summary,
+/// ledger, `records_total{result="skipped"}`) and stay in the archived input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Skip {
+    /// The other leg of a call whose billable leg is rated (FreeSWITCH `legs = "ab"`).
+    BLeg,
+    /// A record of a type that is not a call (CUCM CMR or start records).
+    RecordType,
+    /// A configured skip rule matched (custom layouts).
+    SkipRule,
+}
+
+impl Skip {
+    /// Every reason.
+    pub const ALL: [Skip; 3] = [Skip::BLeg, Skip::RecordType, Skip::SkipRule];
+
+    /// Reason as counted.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::BLeg => "b_leg",
+            Skip::RecordType => "record_type",
+            Skip::SkipRule => "skip_rule",
+        }
+    }
+}
+
 /// Why a row did not parse. Each becomes the `reason` of a rejected row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reject {
@@ -102,11 +265,13 @@ pub enum Reject {
     BadCallee,
     /// Called number has more than 15 digits.
     CalleeTooLong,
+    /// Not a record of the format at all (a 3CX row not starting `Call N`).
+    BadRecord,
 }
 
 impl Reject {
     /// Every reason.
-    pub const ALL: [Reject; 8] = [
+    pub const ALL: [Reject; 9] = [
         Reject::FieldCount,
         Reject::LineTooLong,
         Reject::InvalidUtf8,
@@ -115,6 +280,7 @@ impl Reject {
         Reject::EmptyCallee,
         Reject::BadCallee,
         Reject::CalleeTooLong,
+        Reject::BadRecord,
     ];
 
     /// Reason as written in the rejected file.
@@ -128,6 +294,7 @@ impl Reject {
             Reject::EmptyCallee => "empty_callee",
             Reject::BadCallee => "bad_callee",
             Reject::CalleeTooLong => "callee_too_long",
+            Reject::BadRecord => "bad_record",
         }
     }
 }
@@ -151,7 +318,7 @@ pub struct ParseContext<'z> {
 /// Parses the rows of one format.
 pub trait RowParser: Sync {
     /// Parses one record.
-    fn parse<'a>(&self, record: &Record<'a>, fields: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject>;
+    fn parse<'a>(&self, record: &Record<'a>, fields: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, NotCall>;
 }
 
 /// The parser of one file: a format with whatever it learned from the header.
@@ -161,58 +328,99 @@ pub enum Parser {
     Generic(Generic),
     /// See [`Asterisk`].
     Asterisk(Asterisk),
+    /// See [`Freeswitch`].
+    Freeswitch(Freeswitch),
+    /// See [`ThreeCx`].
+    ThreeCx(ThreeCx),
+    /// See [`Cucm`].
+    Cucm(Cucm),
+    /// See [`Custom`].
+    Custom(Custom),
 }
 
 impl Parser {
-    /// Whether the first record of a file is a header.
-    pub fn has_header(format: FormatName) -> bool {
-        matches!(format, FormatName::Generic)
+    /// Builds the parser for a file from its header records (as many as
+    /// [`Format::header_records`], each a list of unquoted field values).
+    pub fn new(format: &Format, headers: &[Vec<&[u8]>]) -> Result<Parser, FormatError> {
+        let first = headers.first().map_or(&[][..], |h| &h[..]);
+        Ok(match (&*format.spec, format.name) {
+            (_, FormatName::Generic) => Parser::Generic(Generic::from_header(first)?),
+            (_, FormatName::Asterisk) => Parser::Asterisk(Asterisk),
+            (Spec::Freeswitch(o), _) => Parser::Freeswitch(Freeswitch::new(o)),
+            (Spec::ThreeCx(p), _) => Parser::ThreeCx(p.clone()),
+            (_, FormatName::Cucm) => Parser::Cucm(Cucm::from_header(first)?),
+            (Spec::Custom(l), _) => Parser::Custom(Custom::new(l, headers.first().map(|h| &h[..]))?),
+            (Spec::Plain, _) => unreachable!("Format::new gives every other format its spec"),
+        })
     }
 
-    /// Builds the parser for a file, given its header record if the format has one.
-    pub fn new(format: FormatName, header: Option<(&Record<'_>, &Fields)>) -> Result<Parser, FormatError> {
-        match format {
-            FormatName::Generic => {
-                let names: Vec<&[u8]> = match header {
-                    Some((r, f)) => (0..f.len()).map(|i| f.get(r.raw, i)).collect(),
-                    None => Vec::new(),
-                };
-                Generic::from_header(&names).map(Parser::Generic)
-            }
-            FormatName::Asterisk => Ok(Parser::Asterisk(Asterisk)),
-        }
-    }
-
-    /// The column names of the format's rows, for the unrated file's header.
-    pub fn column_names(&self) -> Option<&'static [&'static str]> {
+    /// The column names of the format's rows, for the unrated file's header
+    /// (`None`: the file's own header line is used).
+    pub fn column_names(&self) -> Option<Vec<String>> {
+        let names = |c: &[&str]| Some(c.iter().map(|s| s.to_string()).collect());
         match self {
-            Parser::Generic(_) => None,
-            Parser::Asterisk(_) => Some(&asterisk::COLUMNS),
+            Parser::Generic(_) | Parser::Cucm(_) => None,
+            Parser::Asterisk(_) => names(&asterisk::COLUMNS),
+            Parser::Freeswitch(_) => names(&freeswitch::COLUMNS),
+            Parser::ThreeCx(p) => Some(p.column_names()),
+            Parser::Custom(p) => p.column_names(),
         }
     }
 }
 
 impl RowParser for Parser {
     #[inline]
-    fn parse<'a>(&self, record: &Record<'a>, fields: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject> {
+    fn parse<'a>(&self, record: &Record<'a>, fields: &Fields, cx: &mut ParseContext<'_>) -> Result<Call<'a>, NotCall> {
         if record.too_long {
-            return Err(Reject::LineTooLong);
+            return Err(Reject::LineTooLong.into());
         }
         match self {
             Parser::Generic(p) => p.parse(record, fields, cx),
             Parser::Asterisk(p) => p.parse(record, fields, cx),
+            Parser::Freeswitch(p) => p.parse(record, fields, cx),
+            Parser::ThreeCx(p) => p.parse(record, fields, cx),
+            Parser::Cucm(p) => p.parse(record, fields, cx),
+            Parser::Custom(p) => p.parse(record, fields, cx),
         }
     }
+}
+
+/// A start time as a format found it.
+#[allow(dead_code)] // TEMPORARY: the formats being written construct every variant
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StartField<'a> {
+    /// Raw text for [`crate::timefmt::parse_start`] (RFC 3339, or local `YYYY-MM-DD HH:MM:SS`).
+    Text(&'a [u8]),
+    /// A wall-clock time the format parsed, to resolve in the source's zone.
+    Local(Stamp),
+    /// An instant the format parsed exactly (offset set), e.g. from epoch seconds.
+    Exact(Stamp),
+    /// The format could not parse it.
+    Bad,
+}
+
+/// Answered seconds as a format found them.
+#[allow(dead_code)] // TEMPORARY: the formats being written construct every variant
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BillsecField<'a> {
+    /// Raw text: a whole number of seconds.
+    Text(&'a [u8]),
+    /// Seconds the format computed (e.g. end minus answer).
+    Seconds(u32),
+    /// The format could not compute them.
+    Bad,
 }
 
 /// Raw fields of a call in the order the common checks want them.
 pub(crate) struct RawCall<'a> {
     pub call_id: CallId<'a>,
-    pub start: &'a [u8],
+    pub start: StartField<'a>,
     pub account: &'a [u8],
     pub caller: &'a [u8],
     pub callee: &'a [u8],
-    pub billsec: &'a [u8],
+    /// The format marks the callee as an extension (3CX `Ext.610`): internal.
+    pub callee_is_extension: bool,
+    pub billsec: BillsecField<'a>,
 }
 
 /// The checks every format shares: UTF-8 of used fields, start time,
@@ -224,18 +432,41 @@ pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<
         CallId::Field(f) => f,
         CallId::FileLine => &[],
     };
-    for f in [id, raw.start, raw.account, raw.caller, raw.callee, raw.billsec] {
+    let start_text = match raw.start {
+        StartField::Text(t) => t,
+        _ => &[],
+    };
+    let billsec_text = match raw.billsec {
+        BillsecField::Text(t) => t,
+        _ => &[],
+    };
+    for f in [id, start_text, raw.account, raw.caller, raw.callee, billsec_text] {
         if !f.is_ascii() && std::str::from_utf8(f).is_err() {
             return Err(Reject::InvalidUtf8);
         }
     }
-    let start = crate::timefmt::parse_start(unquote(raw.start), cx.zone).ok_or(Reject::BadStartTime)?;
-    let billsec = parse_seconds(unquote(raw.billsec)).ok_or(Reject::BadBillsec)?;
-    let number = cx.numbering.normalise(unquote(raw.callee)).map_err(|e| match e {
-        NumberError::Empty => Reject::EmptyCallee,
-        NumberError::BadCharacter => Reject::BadCallee,
-        NumberError::TooLong => Reject::CalleeTooLong,
-    })?;
+    let start = match raw.start {
+        StartField::Text(t) => crate::timefmt::parse_start(unquote(t), cx.zone),
+        StartField::Local(s) => cx.zone.resolve(s),
+        StartField::Exact(s) => Some(s),
+        StartField::Bad => None,
+    }
+    .ok_or(Reject::BadStartTime)?;
+    let billsec = match raw.billsec {
+        BillsecField::Text(t) => parse_seconds(unquote(t)),
+        BillsecField::Seconds(s) => Some(s),
+        BillsecField::Bad => None,
+    }
+    .ok_or(Reject::BadBillsec)?;
+    let number = if raw.callee_is_extension {
+        Number::Internal
+    } else {
+        cx.numbering.normalise(unquote(raw.callee)).map_err(|e| match e {
+            NumberError::Empty => Reject::EmptyCallee,
+            NumberError::BadCharacter => Reject::BadCallee,
+            NumberError::TooLong => Reject::CalleeTooLong,
+        })?
+    };
     Ok(Call {
         call_id: raw.call_id,
         start,

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use super::{original_name, Spool};
 use crate::alerts::AlertLog;
 use crate::csvscan::{unescape, Fields, Scanner};
-use crate::formats::FormatName;
+use crate::formats::Format;
 use crate::ids::{self, Alert, CountrySpend, CustomerDays, SpendAgg};
 use crate::money::format_units;
 use crate::numbers::Numbering;
@@ -91,7 +91,7 @@ pub struct FileRater<'a> {
     /// Numbering plan of the source.
     pub numbering: &'a Numbering,
     /// CDR format of the source.
-    pub format: FormatName,
+    pub format: Format,
     /// Zone of local times, and of the day of customers without their own.
     pub timezone: jiff::tz::TimeZone,
     /// Decimal places of prices.
@@ -205,7 +205,7 @@ impl FileRater<'_> {
         let default_customer = self.default_customer.as_ref().and_then(|id| tariff.customer_by_id(id.as_bytes()));
         let job = Job {
             name: record.name.clone(),
-            format: self.format,
+            format: self.format.clone(),
             rater: Rater { tariff: &tariff, numbering: self.numbering, decimals: self.decimals, default_customer },
             timezone: self.timezone.clone(),
             max_line_bytes: self.max_line_bytes,
@@ -253,6 +253,7 @@ impl FileRater<'_> {
         }
         let done = FileRecord {
             counts: [totals.rows, totals.rated, totals.unrated, totals.rejected],
+            skipped: totals.skipped,
             buy: format_units(totals.buy, self.decimals),
             sell: format_units(totals.sell, self.decimals),
             ..record

@@ -66,6 +66,9 @@ pub struct FileRecord {
     pub phase: Phase,
     /// Rows, rated, unrated, rejected (when done).
     pub counts: [u64; 4],
+    /// Rows skipped as not billable (when done).
+    #[serde(default)]
+    pub skipped: u64,
     /// Sum of buy and of sell, as decimal text (when done).
     pub buy: String,
     /// See `buy`.

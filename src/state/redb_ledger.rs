@@ -93,6 +93,7 @@ impl Ledger for RedbLedger {
                 stem,
                 phase: Phase::InProgress,
                 counts: [0; 4],
+                skipped: 0,
                 buy: String::new(),
                 sell: String::new(),
                 started_at: now(),
