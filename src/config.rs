@@ -160,11 +160,28 @@ impl Config {
 pub struct Limits {
     /// Longest record in bytes; longer rows are rejected as `line_too_long`.
     pub max_line_bytes: usize,
+    /// Most bytes a compressed drop may expand to; beyond, it goes to `failed/`.
+    pub max_decompressed_bytes: u64,
+    /// Most decompressed bytes per compressed byte (past the first 16 MiB);
+    /// beyond, the drop is taken for a compression bomb and goes to `failed/`.
+    pub max_compression_ratio: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_line_bytes: 64 * 1024 }
+        let expansion = crate::input::Expansion::default();
+        Limits {
+            max_line_bytes: 64 * 1024,
+            max_decompressed_bytes: expansion.max_bytes,
+            max_compression_ratio: expansion.max_ratio,
+        }
+    }
+}
+
+impl Limits {
+    /// The expansion bounds of compressed drops.
+    pub fn expansion(&self) -> crate::input::Expansion {
+        crate::input::Expansion { max_bytes: self.max_decompressed_bytes, max_ratio: self.max_compression_ratio }
     }
 }
 
@@ -287,6 +304,9 @@ impl Config {
         problems.extend(self.numbering.validate().into_iter().map(|p| format!("numbering.{p}")));
         if self.limits.max_line_bytes < 64 {
             problems.push("limits.max_line_bytes: must be at least 64".into());
+        }
+        if self.limits.max_compression_ratio < 2 {
+            problems.push("limits.max_compression_ratio: must be at least 2".into());
         }
         if self.ids.window_days == 0 {
             problems.push("ids.window_days: must be at least 1".into());

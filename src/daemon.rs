@@ -8,6 +8,10 @@
 //! /metrics listener ─> telemetry::render
 //! ```
 //!
+//! Several sources (`[[source]]`): one intake watches every drop folder;
+//! each file is rated with its source's format, zone, numbering and
+//! default customer, and its outputs go under the source's name.
+//!
 //! Shutdown (SIGTERM/SIGINT): stop taking files, let the worker finish or
 //! abandon (between batches) the file in hand, then exit 0. An abandoned file
 //! stays claimed and is redone on the next start.
@@ -41,16 +45,72 @@ const RESCAN: Duration = Duration::from_secs(30);
 /// Quiet time after a change in `rates/` before reloading (editors write in steps).
 const RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// Work for the worker thread.
+/// Work for the worker thread: a source (index) and a file.
 enum Work {
-    /// A settled file in `incoming/`.
-    Incoming(PathBuf),
+    /// A settled file in the source's `incoming/`.
+    Incoming(usize, PathBuf),
     /// A claimed file from an earlier run.
-    Claimed(PathBuf),
+    Claimed(usize, PathBuf),
 }
 
-/// A file in `incoming/` that is not ready yet.
+/// One drop folder and how its files are read.
+#[derive(Clone)]
+struct Source {
+    /// Metric label and log field: the source's name, or `default`.
+    label: String,
+    /// Its folders.
+    spool: Spool,
+    /// Its incoming folder, canonical (watcher events name it so).
+    incoming_canonical: PathBuf,
+    /// CDR format with options.
+    format: crate::formats::Format,
+    /// Zone of local times.
+    timezone: jiff::tz::TimeZone,
+    /// Number plan.
+    numbering: crate::numbers::Numbering,
+    /// Customer of rows that name none.
+    customer: Option<String>,
+}
+
+/// The configured sources: each `[[source]]`, or `spool/incoming` alone.
+fn sources(config: &Config) -> anyhow::Result<Vec<Source>> {
+    let open = |incoming: &Path, name: Option<&str>| {
+        Spool::open_source(&config.spool, incoming, name)
+            .with_context(|| format!("cannot open the spool {} for {}", config.spool.display(), incoming.display()))
+    };
+    let mut out = Vec::new();
+    if config.source.is_empty() {
+        let spool = open(&config.spool.join("incoming"), None)?;
+        out.push(Source {
+            label: "default".into(),
+            incoming_canonical: std::fs::canonicalize(&spool.incoming).unwrap_or(spool.incoming.clone()),
+            spool,
+            format: config.format(),
+            timezone: config.time_zone(),
+            numbering: config.numbering.clone(),
+            customer: None,
+        });
+    }
+    for s in &config.source {
+        let spool = open(&s.incoming, Some(&s.name))?;
+        let timezone = s.timezone.as_deref().and_then(|z| jiff::tz::TimeZone::get(z).ok());
+        out.push(Source {
+            label: s.name.clone(),
+            incoming_canonical: std::fs::canonicalize(&spool.incoming).unwrap_or(spool.incoming.clone()),
+            spool,
+            format: config.source_format(s),
+            timezone: timezone.unwrap_or_else(|| config.time_zone()),
+            numbering: config.numbering_for(s),
+            customer: s.customer.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// A file in an `incoming/` that is not ready yet.
 struct Pending {
+    /// Index of its source.
+    source: usize,
     size: u64,
     modified: SystemTime,
     /// When it last changed (or when we first saw it).
@@ -75,9 +135,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let telemetry = Arc::new(Telemetry::install(config.price_decimals)?);
-    let spool = Spool::open(&config.spool, &config.spool.join("incoming"))
-        .with_context(|| format!("cannot open the spool {}", config.spool.display()))?;
+    let sources = sources(&config)?;
+    let labels: Vec<String> = sources.iter().map(|s| s.label.clone()).collect();
+    let telemetry = Arc::new(Telemetry::install(config.price_decimals, &labels)?);
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
     let ledger = RedbLedger::open(&config.state.join("ledger.redb"))?;
     let (tariff, report) = tariff::load(&config.rates, &config.numbering.home_country)
@@ -98,38 +158,43 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut watcher = notify::recommended_watcher(move |e| {
         let _ = events_tx.send(e);
     })?;
-    watcher.watch(&spool.incoming, RecursiveMode::NonRecursive)?;
+    for s in &sources {
+        watcher
+            .watch(&s.spool.incoming, RecursiveMode::NonRecursive)
+            .with_context(|| format!("cannot watch {}", s.spool.incoming.display()))?;
+    }
     watcher.watch(&config.rates, RecursiveMode::Recursive)?;
     let rates_dir = std::fs::canonicalize(&config.rates).unwrap_or(config.rates.clone());
-    let incoming_dir = std::fs::canonicalize(&spool.incoming).unwrap_or(spool.incoming.clone());
 
     // The worker: recovery first, then files as they settle.
     let cancel = Arc::new(AtomicBool::new(false));
     let (work_tx, work_rx) = std_mpsc::channel::<Work>();
-    let (done_tx, mut done) = mpsc::unbounded_channel::<PathBuf>();
-    let removed = spool.clean_tmp()?;
+    let (done_tx, mut done) = mpsc::unbounded_channel::<(usize, PathBuf)>();
+    let removed = sources[0].spool.clean_tmp()?;
     if removed > 0 {
         tracing::info!(removed, "removed output temp files of an interrupted run");
     }
-    for claimed in spool.leftover_claims()? {
-        work_tx.send(Work::Claimed(claimed))?;
+    for (i, s) in sources.iter().enumerate() {
+        for claimed in s.spool.leftover_claims()? {
+            work_tx.send(Work::Claimed(i, claimed))?;
+        }
     }
     // Two workers: while one waits on fsyncs, the other rates.
     let ledger = Arc::new(ledger);
     let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
     let mut workers = Vec::new();
     for i in 0..WORKERS {
-        let (spool, tariffs, cancel, config) = (spool.clone(), tariffs.clone(), cancel.clone(), config.clone());
+        let (sources, tariffs, cancel, config) = (sources.clone(), tariffs.clone(), cancel.clone(), config.clone());
         let (ledger, work_rx, done_tx) = (ledger.clone(), work_rx.clone(), done_tx.clone());
         workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
-            worker_loop(&config, &spool, &ledger, &tariffs, &cancel, &work_rx, done_tx);
+            worker_loop(&config, &sources, &ledger, &tariffs, &cancel, &work_rx, done_tx);
         })?);
     }
     drop(done_tx);
 
     let settle = Duration::from_millis(config.settle_ms);
     let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
-    rescan(&spool, &mut pending, settle);
+    rescan_all(&sources, &mut pending, settle);
     let mut tick = tokio::time::interval(TICK);
     let mut last_rescan = Instant::now();
     let mut reload_at: Option<Instant> = None;
@@ -141,14 +206,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         sd_notify::watchdog_enabled(false, &mut watchdog_usec).then(|| Duration::from_micros(watchdog_usec / 2));
     let mut last_ping = Instant::now();
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    tracing::info!(incoming = %spool.incoming.display(), rates = %config.rates.display(), "cdr-rater running");
+    for s in &sources {
+        tracing::info!(source = %s.label, incoming = %s.spool.incoming.display(), format = %s.format, "watching");
+    }
+    tracing::info!(rates = %config.rates.display(), "cdr-rater running");
 
     loop {
         tokio::select! {
             Some(event) = events.recv() => match event {
                 Ok(event) => {
                     if event.need_rescan() {
-                        rescan(&spool, &mut pending, settle);
+                        rescan_all(&sources, &mut pending, settle);
                     }
                     for path in &event.paths {
                         if path.starts_with(&rates_dir) || path.starts_with(&config.rates) {
@@ -161,9 +229,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                             if change {
                                 reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
                             }
-                        } else if path.parent() == Some(&incoming_dir) || path.parent() == Some(&spool.incoming) {
-                            let path = spool.incoming.join(path.file_name().unwrap_or_default());
-                            on_incoming_event(&spool, &mut pending, &event.kind, &path);
+                        } else if let Some(i) = sources.iter().position(|s| {
+                            path.parent() == Some(&s.incoming_canonical) || path.parent() == Some(&s.spool.incoming)
+                        }) {
+                            let path = sources[i].spool.incoming.join(path.file_name().unwrap_or_default());
+                            on_incoming_event(&sources[i].spool, i, &mut pending, &event.kind, &path);
                         }
                     }
                     // Files renamed in go to the worker now, not at the next tick.
@@ -171,22 +241,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "file watcher error; rescanning");
-                    rescan(&spool, &mut pending, settle);
+                    rescan_all(&sources, &mut pending, settle);
                 }
             },
-            Some(path) = done.recv() => {
+            Some((i, path)) = done.recv() => {
                 pending.remove(&path);
                 // A new file may have arrived under the same name while the
                 // worker had the old one (a daily Master.csv): track it.
-                if let Ok(Some(entry)) = spool.classify(&path) {
-                    track(&spool, &mut pending, entry, settle);
+                if let Ok(Some(entry)) = sources[i].spool.classify(&path) {
+                    track(&sources[i].spool, i, &mut pending, entry, settle);
                 }
             }
             _ = tick.tick() => {
                 dispatch(&mut pending, settle, &work_tx, false)?;
                 if last_rescan.elapsed() >= RESCAN {
                     last_rescan = Instant::now();
-                    rescan(&spool, &mut pending, settle);
+                    rescan_all(&sources, &mut pending, settle);
                 }
                 if reload_at.is_some_and(|at| Instant::now() >= at) {
                     reload_at = None;
@@ -234,34 +304,38 @@ fn dispatch(
     for (path, p) in pending.iter_mut() {
         if !p.queued && (!renamed_only || p.renamed) && ready(path, p, settle) {
             p.queued = true;
-            work.send(Work::Incoming(path.clone())).context("the worker stopped")?;
+            work.send(Work::Incoming(p.source, path.clone())).context("the worker stopped")?;
         }
     }
     Ok(())
 }
 
-/// Adds every file of `incoming/` not yet known; moves irregular entries to `failed/`.
-fn rescan(spool: &Spool, pending: &mut HashMap<PathBuf, Pending>, settle: Duration) {
-    let entries = match spool.scan_incoming() {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot scan incoming/");
-            return;
+/// Adds every file of every `incoming/` not yet known; moves irregular
+/// entries to `failed/`.
+fn rescan_all(sources: &[Source], pending: &mut HashMap<PathBuf, Pending>, settle: Duration) {
+    for (i, s) in sources.iter().enumerate() {
+        let entries = match s.spool.scan_incoming() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(source = %s.label, error = %e, "cannot scan incoming/");
+                continue;
+            }
+        };
+        for entry in entries {
+            track(&s.spool, i, pending, entry, settle);
         }
-    };
-    for entry in entries {
-        track(spool, pending, entry, settle);
     }
 }
 
 /// Starts tracking a file found by a scan (not by an event).
-fn track(spool: &Spool, pending: &mut HashMap<PathBuf, Pending>, entry: Entry, settle: Duration) {
+fn track(spool: &Spool, source: usize, pending: &mut HashMap<PathBuf, Pending>, entry: Entry, settle: Duration) {
     match entry {
         Entry::File { path, size, modified } => {
             // A file already there counts as closed; its age counts toward settling.
             let age = SystemTime::now().duration_since(modified).unwrap_or_default().min(settle);
             let since = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
             pending.entry(path).or_insert(Pending {
+                source,
                 size,
                 modified,
                 since,
@@ -276,13 +350,20 @@ fn track(spool: &Spool, pending: &mut HashMap<PathBuf, Pending>, entry: Entry, s
 
 fn refuse(spool: &Spool, path: &Path, what: &str) {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let source = spool.source.as_deref().unwrap_or("default");
     match spool.fail(path, &format!("refused: {what}; only regular files are rated")) {
-        Ok(_) => telemetry::emit(&Event::FileFailed { name: &name, reason: what }),
+        Ok(_) => telemetry::emit(&Event::FileFailed { source, name: &name, reason: what }),
         Err(e) => tracing::error!(file = %name, error = %e, "cannot move to failed/"),
     }
 }
 
-fn on_incoming_event(spool: &Spool, pending: &mut HashMap<PathBuf, Pending>, kind: &EventKind, path: &Path) {
+fn on_incoming_event(
+    spool: &Spool,
+    source: usize,
+    pending: &mut HashMap<PathBuf, Pending>,
+    kind: &EventKind,
+    path: &Path,
+) {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return };
     if ignored_name(name) {
         return;
@@ -319,6 +400,7 @@ fn on_incoming_event(spool: &Spool, pending: &mut HashMap<PathBuf, Pending>, kin
     let renamed_in = matches!(kind, EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)));
     let closed = matches!(kind, EventKind::Access(AccessKind::Close(AccessMode::Write)));
     let p = pending.entry(path.to_path_buf()).or_insert(Pending {
+        source,
         size,
         modified,
         since: Instant::now(),
@@ -385,28 +467,32 @@ async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>) {
 
 fn worker_loop(
     config: &Config,
-    spool: &Spool,
+    sources: &[Source],
     ledger: &RedbLedger,
     tariffs: &ArcSwap<Tariff>,
     cancel: &AtomicBool,
     work: &std::sync::Mutex<std_mpsc::Receiver<Work>>,
-    done: mpsc::UnboundedSender<PathBuf>,
+    done: mpsc::UnboundedSender<(usize, PathBuf)>,
 ) {
-    let processor = Processor {
-        spool,
-        rater: FileRater {
-            ledger,
-            tariffs,
-            numbering: &config.numbering,
-            format: config.format(),
-            timezone: config.time_zone(),
-            decimals: config.price_decimals,
-            max_line_bytes: config.limits.max_line_bytes,
-            default_customer: None,
-            cancel,
-            ids: config.ids_settings(),
-        },
-    };
+    let processors: Vec<Processor<'_>> = sources
+        .iter()
+        .map(|s| Processor {
+            spool: &s.spool,
+            rater: FileRater {
+                ledger,
+                tariffs,
+                numbering: &s.numbering,
+                format: s.format.clone(),
+                timezone: s.timezone.clone(),
+                decimals: config.price_decimals,
+                max_line_bytes: config.limits.max_line_bytes,
+                expansion: config.limits.expansion(),
+                default_customer: s.customer.clone(),
+                cancel,
+                ids: config.ids_settings(),
+            },
+        })
+        .collect();
     let mut snapshot_due = false;
     let mut last_snapshot: Option<Instant> = None;
     loop {
@@ -416,7 +502,7 @@ fn worker_loop(
             Ok(item) => item,
             Err(std_mpsc::RecvTimeoutError::Timeout) => {
                 if snapshot_due {
-                    write_snapshot(config, ledger, &processor);
+                    write_snapshot(config, ledger, &processors[0]);
                     snapshot_due = false;
                     last_snapshot = Some(Instant::now());
                 }
@@ -427,48 +513,53 @@ fn worker_loop(
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let (claimed, incoming) = match item {
-            Work::Claimed(c) => (Some(c), None),
-            Work::Incoming(path) => match spool.claim(&path) {
-                Ok(c) => (c, Some(path)),
+        let (i, claimed, incoming) = match item {
+            Work::Claimed(i, c) => (i, Some(c), None),
+            Work::Incoming(i, path) => match sources[i].spool.claim(&path) {
+                Ok(c) => (i, c, Some(path)),
                 Err(e) => {
                     tracing::error!(file = %path.display(), error = %e, "cannot claim");
-                    (None, Some(path))
+                    (i, None, Some(path))
                 }
             },
         };
+        let source = sources[i].label.as_str();
         if let Some(claimed) = claimed {
             let name = claimed
                 .file_name()
                 .and_then(|n| n.to_str())
                 .map(|n| crate::spool::original_name(n).to_string())
                 .unwrap_or_default();
-            match processor.process(&claimed) {
+            match processors[i].process(&claimed) {
                 Ok(FileOutcome::Rated { totals, seconds, .. }) => {
-                    telemetry::emit(&Event::FileRated { name: &name, totals: &totals, seconds });
+                    telemetry::emit(&Event::FileRated { source, name: &name, totals: &totals, seconds });
                     snapshot_due = true;
                 }
-                Ok(FileOutcome::Duplicate { of }) => telemetry::emit(&Event::FileDuplicate { name: &name, of: &of }),
-                Ok(FileOutcome::Archived) => tracing::info!(file = %name, "finished an interrupted file"),
-                Ok(FileOutcome::Failed { reason }) => {
-                    telemetry::emit(&Event::FileFailed { name: &name, reason: &reason })
+                Ok(FileOutcome::Duplicate { of }) => {
+                    telemetry::emit(&Event::FileDuplicate { source, name: &name, of: &of })
                 }
-                Ok(FileOutcome::Abandoned) => tracing::info!(file = %name, "abandoned for shutdown; redone at start"),
-                Err(e) => telemetry::emit(&Event::FileError { name: &name, error: &e.to_string() }),
+                Ok(FileOutcome::Archived) => tracing::info!(source, file = %name, "finished an interrupted file"),
+                Ok(FileOutcome::Failed { reason }) => {
+                    telemetry::emit(&Event::FileFailed { source, name: &name, reason: &reason })
+                }
+                Ok(FileOutcome::Abandoned) => {
+                    tracing::info!(source, file = %name, "abandoned for shutdown; redone at start")
+                }
+                Err(e) => telemetry::emit(&Event::FileError { source, name: &name, error: &e.to_string() }),
             }
         }
         if let Some(path) = incoming {
-            let _ = done.send(path);
+            let _ = done.send((i, path));
         }
         // The IDS snapshot for `cdr-rater ids`: at most once a second.
         if snapshot_due && last_snapshot.is_none_or(|t: Instant| t.elapsed() >= SNAPSHOT_EVERY) {
-            write_snapshot(config, ledger, &processor);
+            write_snapshot(config, ledger, &processors[0]);
             snapshot_due = false;
             last_snapshot = Some(Instant::now());
         }
     }
     if snapshot_due {
-        write_snapshot(config, ledger, &processor);
+        write_snapshot(config, ledger, &processors[0]);
     }
 }
 

@@ -1,14 +1,63 @@
 //! Opening an input file: mapped when plain, streamed when compressed or piped.
+//!
+//! A compressed drop is untrusted: a few megabytes of gzip can expand to
+//! terabytes. Decompression goes through [`Bounded`], which fails the read
+//! (the file goes to `failed/`) once the output passes [`Expansion::max_bytes`]
+//! or [`Expansion::max_ratio`] times the compressed bytes read so far. Memory
+//! stays bounded either way: the pipeline reads streams through a window.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::pipeline::Input;
 
-/// Opens `path` (`-` = standard input). `.gz` files are decompressed as a
-/// stream (concatenated gzip members included).
-pub fn open(path: &Path) -> io::Result<Input> {
+/// How far a compressed input may expand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expansion {
+    /// Most decompressed bytes.
+    pub max_bytes: u64,
+    /// Most decompressed bytes per compressed byte (checked once past
+    /// [`RATIO_GRACE_BYTES`], so small files may compress better).
+    pub max_ratio: u64,
+}
+
+impl Default for Expansion {
+    fn default() -> Self {
+        Expansion { max_bytes: 16 << 30, max_ratio: 200 }
+    }
+}
+
+/// Decompressed bytes before the ratio is enforced.
+pub const RATIO_GRACE_BYTES: u64 = 16 << 20;
+
+/// Compression of an input, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain text.
+    None,
+    /// `.gz` (concatenated members included).
+    Gzip,
+    /// `.zst` (concatenated frames included).
+    Zstd,
+}
+
+impl Compression {
+    /// From the file name's extension.
+    pub fn of(path: &Path) -> Compression {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("gz") => Compression::Gzip,
+            Some("zst") => Compression::Zstd,
+            _ => Compression::None,
+        }
+    }
+}
+
+/// Opens `path` (`-` = standard input). `.gz` and `.zst` files are
+/// decompressed as a stream within `limits`.
+pub fn open(path: &Path, limits: Expansion) -> io::Result<Input> {
     if path.as_os_str() == "-" {
         return Ok(Input::Stream(Box::new(io::stdin())));
     }
@@ -17,11 +66,15 @@ pub fn open(path: &Path) -> io::Result<Input> {
     if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
-        return Ok(Input::Stream(Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
-            1 << 20,
-            file,
-        )))));
+    let compression = Compression::of(path);
+    if compression != Compression::None {
+        let read = Arc::new(AtomicU64::new(0));
+        let counted = Counting { inner: io::BufReader::with_capacity(1 << 20, file), read: read.clone() };
+        let decoder: Box<dyn Read + Send> = match compression {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
+            _ => Box::new(zstd::stream::read::Decoder::with_buffer(io::BufReader::with_capacity(1 << 20, counted))?),
+        };
+        return Ok(Input::Stream(Box::new(Bounded { inner: decoder, compressed: read, out: 0, limits })));
     }
     if meta.len() == 0 {
         return Ok(Input::Slice(Vec::new()));
@@ -36,10 +89,111 @@ pub fn open(path: &Path) -> io::Result<Input> {
     Ok(Input::Bytes(map))
 }
 
+/// Counts the compressed bytes a decoder reads.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A decompressed stream that fails once it expands past its limits.
+struct Bounded {
+    inner: Box<dyn Read + Send>,
+    compressed: Arc<AtomicU64>,
+    out: u64,
+    limits: Expansion,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        let compressed = self.compressed.load(Ordering::Relaxed).max(1);
+        if self.out > self.limits.max_bytes {
+            return Err(expansion_error(format!(
+                "decompresses to more than limits.max_decompressed_bytes ({} bytes)",
+                self.limits.max_bytes
+            )));
+        }
+        if self.out > RATIO_GRACE_BYTES && self.out / compressed > self.limits.max_ratio {
+            return Err(expansion_error(format!(
+                "expands more than limits.max_compression_ratio ({}x): {} bytes from {compressed} (a compression bomb?)",
+                self.limits.max_ratio, self.out
+            )));
+        }
+        Ok(n)
+    }
+}
+
+fn expansion_error(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
 /// The name of an input as used in call ids and output names.
 pub fn display_name(path: &Path) -> String {
     if path.as_os_str() == "-" {
         return "stdin".into();
     }
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn read_all(input: Input) -> io::Result<Vec<u8>> {
+        match input {
+            Input::Stream(mut r) => {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v)?;
+                Ok(v)
+            }
+            Input::Bytes(m) => Ok(m.to_vec()),
+            Input::Slice(v) => Ok(v),
+        }
+    }
+
+    #[test]
+    fn gzip_and_zstd_members_are_concatenated() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("a.csv.gz");
+        let mut bytes = Vec::new();
+        for part in [&b"one\n"[..], b"two\n"] {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(part).unwrap();
+            bytes.extend(e.finish().unwrap());
+        }
+        std::fs::write(&gz, bytes).unwrap();
+        assert_eq!(read_all(open(&gz, Expansion::default()).unwrap()).unwrap(), b"one\ntwo\n");
+
+        let zst = dir.path().join("a.csv.ZST");
+        let mut bytes = zstd::stream::encode_all(&b"one\n"[..], 3).unwrap();
+        bytes.extend(zstd::stream::encode_all(&b"two\n"[..], 3).unwrap());
+        std::fs::write(&zst, bytes).unwrap();
+        assert_eq!(read_all(open(&zst, Expansion::default()).unwrap()).unwrap(), b"one\ntwo\n");
+    }
+
+    #[test]
+    fn expansion_past_the_limits_fails_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let zeros = vec![b'0'; 40 << 20];
+        let zst = dir.path().join("bomb.zst");
+        std::fs::write(&zst, zstd::stream::encode_all(&zeros[..], 3).unwrap()).unwrap();
+        let err = read_all(open(&zst, Expansion::default()).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("max_compression_ratio"), "{err}");
+        let small = Expansion { max_bytes: 1000, max_ratio: u64::MAX };
+        let err = read_all(open(&zst, small).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("max_decompressed_bytes (1000 bytes)"), "{err}");
+        // Within limits: fine.
+        let roomy = Expansion { max_bytes: u64::MAX, max_ratio: u64::MAX };
+        assert_eq!(read_all(open(&zst, roomy).unwrap()).unwrap().len(), 40 << 20);
+    }
 }

@@ -49,7 +49,7 @@ impl OutputDirs {
 /// reduced to characters that are safe in a file name.
 pub fn stem_of(input_name: &str) -> String {
     let mut s = input_name;
-    for ext in [".gz", ".csv", ".CSV"] {
+    for ext in [".gz", ".zst", ".csv", ".CSV"] {
         s = s.strip_suffix(ext).unwrap_or(s);
     }
     let safe: String = s

@@ -520,7 +520,9 @@ fn write_rated(
     state: &FileState<'_, '_>,
     decimals: u32,
 ) {
-    let (line, plain) = (rec.line, rec.plain);
+    // A plain record has no quotes; with another delimiter its fields may
+    // still hold commas, so they take the escaping path.
+    let (line, plain) = (rec.line, rec.plain && state.job.format.delimiter() == b',');
     let tariff = state.job.rater.tariff;
     let customer = &tariff.customers[p.customer as usize];
     let plan = &tariff.plans[p.plan as usize];

@@ -22,6 +22,8 @@ const FILE_SECONDS_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 pub enum Event<'a> {
     /// A file was rated and published.
     FileRated {
+        /// Source label.
+        source: &'a str,
         /// Input name.
         name: &'a str,
         /// Counts and money.
@@ -31,6 +33,8 @@ pub enum Event<'a> {
     },
     /// A file with already-rated content was archived without rating.
     FileDuplicate {
+        /// Source label.
+        source: &'a str,
         /// Input name.
         name: &'a str,
         /// The earlier input with the same content.
@@ -38,6 +42,8 @@ pub enum Event<'a> {
     },
     /// A file could not be read and went to `failed/`.
     FileFailed {
+        /// Source label.
+        source: &'a str,
         /// Input name.
         name: &'a str,
         /// Why.
@@ -45,6 +51,8 @@ pub enum Event<'a> {
     },
     /// A file could not be finished now and is retried later.
     FileError {
+        /// Source label.
+        source: &'a str,
         /// Input name.
         name: &'a str,
         /// Why.
@@ -88,7 +96,8 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Installs the global metrics recorder and describes every metric.
-    pub fn install(decimals: u32) -> anyhow::Result<Telemetry> {
+    /// `sources` are the `source` label values (a fixed, configured set).
+    pub fn install(decimals: u32, sources: &[String]) -> anyhow::Result<Telemetry> {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full("cdr_rater_file_seconds".into()), &FILE_SECONDS_BUCKETS)?
             .install_recorder()?;
@@ -105,11 +114,13 @@ impl Telemetry {
             "IDS alerts raised (a customer's daily spend crossed a level)."
         );
         counter!("cdr_rater_ids_alerts_total").absolute(0);
-        for result in ["rated", "duplicate", "failed", "error"] {
-            counter!("cdr_rater_files_total", "result" => result).absolute(0);
-        }
-        for result in ["rated", "unrated", "rejected", "skipped"] {
-            counter!("cdr_rater_records_total", "result" => result).absolute(0);
+        for source in sources {
+            for result in ["rated", "duplicate", "failed", "error"] {
+                counter!("cdr_rater_files_total", "result" => result, "source" => source.clone()).absolute(0);
+            }
+            for result in ["rated", "unrated", "rejected", "skipped"] {
+                counter!("cdr_rater_records_total", "result" => result, "source" => source.clone()).absolute(0);
+            }
         }
         for result in ["ok", "error"] {
             counter!("cdr_rater_tariff_reloads_total", "result" => result).absolute(0);
@@ -137,12 +148,17 @@ impl Telemetry {
 /// Records an event: metrics and a log line.
 pub fn emit(event: &Event<'_>) {
     match event {
-        Event::FileRated { name, totals, seconds } => {
-            counter!("cdr_rater_files_total", "result" => "rated").increment(1);
-            counter!("cdr_rater_records_total", "result" => "rated").increment(totals.rated);
-            counter!("cdr_rater_records_total", "result" => "unrated").increment(totals.unrated);
-            counter!("cdr_rater_records_total", "result" => "rejected").increment(totals.rejected);
-            counter!("cdr_rater_records_total", "result" => "skipped").increment(totals.skipped);
+        Event::FileRated { source, name, totals, seconds } => {
+            let source = source.to_string();
+            counter!("cdr_rater_files_total", "result" => "rated", "source" => source.clone()).increment(1);
+            for (result, n) in [
+                ("rated", totals.rated),
+                ("unrated", totals.unrated),
+                ("rejected", totals.rejected),
+                ("skipped", totals.skipped),
+            ] {
+                counter!("cdr_rater_records_total", "result" => result, "source" => source.clone()).increment(n);
+            }
             histogram!("cdr_rater_file_seconds").record(*seconds);
             gauge!("cdr_rater_last_file_timestamp_seconds")
                 .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
@@ -151,6 +167,7 @@ pub fn emit(event: &Event<'_>) {
                 m.sell.fetch_add(totals.sell as i64, Ordering::Relaxed);
             }
             tracing::info!(
+                %source,
                 file = %name,
                 rows = totals.rows,
                 rated = totals.rated,
@@ -161,17 +178,17 @@ pub fn emit(event: &Event<'_>) {
                 "file rated"
             );
         }
-        Event::FileDuplicate { name, of } => {
-            counter!("cdr_rater_files_total", "result" => "duplicate").increment(1);
-            tracing::warn!(file = %name, same_content_as = %of, "duplicate file archived without rating");
+        Event::FileDuplicate { source, name, of } => {
+            counter!("cdr_rater_files_total", "result" => "duplicate", "source" => source.to_string()).increment(1);
+            tracing::warn!(%source, file = %name, same_content_as = %of, "duplicate file archived without rating");
         }
-        Event::FileFailed { name, reason } => {
-            counter!("cdr_rater_files_total", "result" => "failed").increment(1);
-            tracing::error!(file = %name, %reason, "file moved to failed/");
+        Event::FileFailed { source, name, reason } => {
+            counter!("cdr_rater_files_total", "result" => "failed", "source" => source.to_string()).increment(1);
+            tracing::error!(%source, file = %name, %reason, "file moved to failed/");
         }
-        Event::FileError { name, error } => {
-            counter!("cdr_rater_files_total", "result" => "error").increment(1);
-            tracing::error!(file = %name, %error, "file not finished; will retry");
+        Event::FileError { source, name, error } => {
+            counter!("cdr_rater_files_total", "result" => "error", "source" => source.to_string()).increment(1);
+            tracing::error!(%source, file = %name, %error, "file not finished; will retry");
         }
         Event::Backlog(n) => gauge!("cdr_rater_backlog_files").set(*n as f64),
         Event::TariffLoaded { prefixes, reload } => {

@@ -223,9 +223,9 @@ fn renamed_slowly_written_and_backlog_files_are_rated_exactly_once() {
         .collect();
     want.sort();
     assert_eq!(all, want);
-    assert_eq!(d.metric("cdr_rater_files_total{result=\"rated\"}"), 3.0);
-    assert_eq!(d.metric("cdr_rater_records_total{result=\"rated\"}"), rated.len() as f64);
-    assert_eq!(d.metric("cdr_rater_records_total{result=\"rejected\"}"), rejected.len() as f64);
+    assert_eq!(d.metric("cdr_rater_files_total{result=\"rated\",source=\"default\"}"), 3.0);
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"rated\",source=\"default\"}"), rated.len() as f64);
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"rejected\",source=\"default\"}"), rejected.len() as f64);
     let (code, _) = d.stop();
     assert_eq!(code, Some(0));
 }
@@ -243,7 +243,7 @@ fn a_thousand_files_dropped_at_once_are_all_rated() {
     }
     wait_for("1000 files", Duration::from_secs(120), || d.files_in("spool/archive").len() == 1000);
     assert_eq!(d.files_in("spool/rated").len(), 1000);
-    assert_eq!(d.metric("cdr_rater_files_total{result=\"rated\"}"), 1000.0);
+    assert_eq!(d.metric("cdr_rater_files_total{result=\"rated\",source=\"default\"}"), 1000.0);
     wait_for("empty backlog", Duration::from_secs(10), || d.metric("cdr_rater_backlog_files") == 0.0);
     assert_eq!(d.stop().0, Some(0));
 }
@@ -258,7 +258,7 @@ fn duplicates_are_billed_once_and_reused_names_get_new_outputs() {
     d.drop_file("b.csv", &content);
     wait_for("b", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"b.csv".into()));
     assert_eq!(d.files_in("spool/rated"), ["a.rated.csv"]);
-    assert_eq!(d.metric("cdr_rater_files_total{result=\"duplicate\"}"), 1.0);
+    assert_eq!(d.metric("cdr_rater_files_total{result=\"duplicate\",source=\"default\"}"), 1.0);
     assert!(d.log().contains("duplicate"), "{}", d.log());
 
     // A switch's daily Master.csv: same name, new content.
@@ -293,7 +293,7 @@ fn irregular_and_unreadable_files_go_to_failed_with_a_reason() {
     // The link was moved, not followed.
     assert!(fs::symlink_metadata(d.path("spool/failed/link.csv")).unwrap().file_type().is_symlink());
     wait_for("good", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"good.csv".into()));
-    assert_eq!(d.metric("cdr_rater_files_total{result=\"failed\"}"), 5.0);
+    assert_eq!(d.metric("cdr_rater_files_total{result=\"failed\",source=\"default\"}"), 5.0);
     assert_eq!(d.stop().0, Some(0));
 }
 
@@ -483,9 +483,9 @@ fn metrics_pass_promtool() {
     d.drop_file("m.csv", &cdr_file("m", 21));
     wait_for("m", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"m.csv".into()));
     let text = d.scrape().unwrap();
-    assert_eq!(d.metric("cdr_rater_records_total{result=\"rated\"}"), 12.0);
-    assert_eq!(d.metric("cdr_rater_records_total{result=\"unrated\"}"), 6.0);
-    assert_eq!(d.metric("cdr_rater_records_total{result=\"rejected\"}"), 3.0);
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"rated\",source=\"default\"}"), 12.0);
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"unrated\",source=\"default\"}"), 6.0);
+    assert_eq!(d.metric("cdr_rater_records_total{result=\"rejected\",source=\"default\"}"), 3.0);
     assert!(d.metric("cdr_rater_sell_total") > 0.0);
     assert!(d.metric("cdr_rater_tariff_prefixes") > 1000.0);
     let Some(promtool) = common::tool("promtool") else { return };

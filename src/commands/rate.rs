@@ -51,7 +51,8 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
         let name = crate::input::display_name(path);
         let t0 = Instant::now();
         let result = (|| -> anyhow::Result<(Totals, crate::output::Published)> {
-            let input = crate::input::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let input = crate::input::open(path, config.limits.expansion())
+                .with_context(|| format!("cannot open {}", path.display()))?;
             let mut outputs = OutputFiles::create(&dirs, &stem_of(&name)).context("cannot create output files")?;
             let job = Job {
                 name: name.clone(),
@@ -130,6 +131,7 @@ fn with_ids(
         timezone: config.time_zone(),
         decimals: config.price_decimals,
         max_line_bytes: config.limits.max_line_bytes,
+        expansion: config.limits.expansion(),
         default_customer: args.customer.clone(),
         cancel: &cancel,
         ids: Some(settings),

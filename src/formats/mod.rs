@@ -386,7 +386,6 @@ impl RowParser for Parser {
 }
 
 /// A start time as a format found it.
-#[allow(dead_code)] // TEMPORARY: the formats being written construct every variant
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum StartField<'a> {
     /// Raw text for [`crate::timefmt::parse_start`] (RFC 3339, or local `YYYY-MM-DD HH:MM:SS`).
@@ -400,7 +399,6 @@ pub(crate) enum StartField<'a> {
 }
 
 /// Answered seconds as a format found them.
-#[allow(dead_code)] // TEMPORARY: the formats being written construct every variant
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum BillsecField<'a> {
     /// Raw text: a whole number of seconds.

@@ -19,9 +19,13 @@ use std::time::SystemTime;
 
 use crate::output::{sync_dir, OutputDirs};
 
-/// The spool folders.
+/// The spool folders of one source.
 #[derive(Debug, Clone)]
 pub struct Spool {
+    /// The source's name when there are several: its files' archive,
+    /// failed and claimed folders and its output names are in a
+    /// sub-folder of that name (`rated/NAME/...`).
+    pub source: Option<String>,
     /// Root of the spool.
     pub root: PathBuf,
     /// Where switches drop files.
@@ -69,19 +73,45 @@ impl Spool {
     /// Opens the spool under `root` for files of the folder `incoming`,
     /// creating every folder.
     pub fn open(root: &Path, incoming: &Path) -> io::Result<Spool> {
+        Spool::open_source(root, incoming, None)
+    }
+
+    /// Opens the spool of a named source (see [`Spool::source`]); `source`
+    /// must be a safe folder name (the configuration checks it).
+    pub fn open_source(root: &Path, incoming: &Path, source: Option<&str>) -> io::Result<Spool> {
+        let sub = |dir: PathBuf| match source {
+            Some(s) => dir.join(s),
+            None => dir,
+        };
         let spool = Spool {
+            source: source.map(str::to_string),
             root: root.to_path_buf(),
             incoming: incoming.to_path_buf(),
-            archive: root.join("archive"),
-            failed: root.join("failed"),
-            claimed: root.join(".claimed"),
+            archive: sub(root.join("archive")),
+            failed: sub(root.join("failed")),
+            claimed: sub(root.join(".claimed")),
             tmp: root.join(".tmp"),
             outputs: OutputDirs::create(root)?,
         };
         for d in [&spool.incoming, &spool.archive, &spool.failed, &spool.claimed, &spool.tmp] {
             fs::create_dir_all(d)?;
         }
+        if let Some(s) = source {
+            for kind in crate::output::KINDS {
+                fs::create_dir_all(root.join(kind).join(s))?;
+            }
+        }
         Ok(spool)
+    }
+
+    /// The output stem an input named `name` asks for: `stem_of(name)`,
+    /// under the source's sub-folder when the source has a name.
+    pub fn stem_base(&self, name: &str) -> String {
+        let stem = crate::output::stem_of(name);
+        match &self.source {
+            Some(s) => format!("{s}/{stem}"),
+            None => stem,
+        }
     }
 
     /// Lists `incoming/` (ignored names left out), without following links.

@@ -16,7 +16,7 @@ use crate::formats::Format;
 use crate::ids::{self, Alert, CountrySpend, CustomerDays, SpendAgg};
 use crate::money::format_units;
 use crate::numbers::Numbering;
-use crate::output::{stem_of, OutputDirs, OutputFiles};
+use crate::output::{OutputDirs, OutputFiles};
 use crate::pipeline::{self, FileError, Job, Totals};
 use crate::rating::Rater;
 use crate::state::{ContentKey, FileRecord, Ledger, Phase, StateError};
@@ -98,6 +98,8 @@ pub struct FileRater<'a> {
     pub decimals: u32,
     /// Longest row.
     pub max_line_bytes: usize,
+    /// How far a compressed input may expand.
+    pub expansion: crate::input::Expansion,
     /// Default customer id of the source.
     pub default_customer: Option<String>,
     /// Set on shutdown.
@@ -164,10 +166,9 @@ impl Processor<'_> {
             Some(r) => (r, true), // a redo after a crash: same stem, outputs replaced
             None => {
                 let outputs = &self.spool.outputs;
-                let r = self
-                    .rater
-                    .ledger
-                    .begin(&key, &name, &claimed_name, &stem_of(&name), &|s| !OutputFiles::taken(outputs, s))?;
+                let r = self.rater.ledger.begin(&key, &name, &claimed_name, &self.spool.stem_base(&name), &|s| {
+                    !OutputFiles::taken(outputs, s)
+                })?;
                 (r, false)
             }
         };
@@ -214,7 +215,7 @@ impl FileRater<'_> {
             ids: self.ids.is_some(),
         };
         let result = (|| {
-            let input = crate::input::open(input).map_err(FileError::Read)?;
+            let input = crate::input::open(input, self.expansion).map_err(FileError::Read)?;
             let mut files = OutputFiles::create_owned(outputs, tmp, &record.stem).map_err(FileError::Write)?;
             let tally = pipeline::rate_input_tally(input, &job, &mut files)?;
             files.publish().map_err(FileError::Write)?;
