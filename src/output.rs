@@ -92,7 +92,10 @@ impl AtomicFile {
     /// existing target: only for a redo of the input that owns the name.
     pub fn create_in(tmp_dir: &Path, target: PathBuf, replace: bool) -> io::Result<AtomicFile> {
         let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let tmp = tmp_dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        // Unique per open: sources may publish outputs of the same name at once.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = tmp_dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
         let file = File::create(&tmp)?;
         Ok(AtomicFile { tmp, target, file: Some(file), replace, written: 0, flushed: 0 })
     }

@@ -38,3 +38,54 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// Waits until `ok` holds (polling), failing the test after `limit`.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// `GET /metrics` of a daemon on `port`.
+pub fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// A daemon process, killed however the test ends.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cdr-rater run --config cdr-rater.toml` in `root` (log in
+/// `root/daemon.log`) and waits for its metrics listener on `port`.
+pub fn spawn_daemon(root: &Path, port: u16) -> Running {
+    let log = std::fs::File::create(root.join("daemon.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
+        .current_dir(root)
+        .args(["run", "--config", "cdr-rater.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn cdr-rater run");
+    let running = Running(child);
+    wait_for("metrics listener", std::time::Duration::from_secs(20), || scrape(port).is_some());
+    running
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
