@@ -56,7 +56,7 @@ pub struct RateArgs {
     /// Tariff tables folder (overrides the config).
     #[arg(long, value_name = "DIR")]
     pub rates: Option<PathBuf>,
-    /// CDR format: generic or asterisk (overrides the config).
+    /// CDR format: generic, asterisk, freeswitch, 3cx, cucm or custom (overrides the config; options such as a custom layout come from the config).
     #[arg(long, value_name = "NAME")]
     pub format: Option<String>,
     /// Customer of rows whose account field is empty.
