@@ -108,6 +108,12 @@ fn zstd_drops_are_rated_like_plain_ones() {
     wait_for("the zstd file", Duration::from_secs(20), || root.join("spool/archive/calls.csv.zst").exists());
     let rated = fs::read_to_string(root.join("spool/rated/calls.rated.csv")).unwrap();
     assert_eq!(rated.lines().count(), 3, "{rated}");
+    // The daemon runs with umask 027: CDR data is not world-readable.
+    use std::os::unix::fs::PermissionsExt;
+    for p in ["spool/rated/calls.rated.csv", "spool/unrated/calls.unrated.csv", "state/ledger.redb"] {
+        let mode = fs::metadata(root.join(p)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o007, 0, "{p} is world-accessible: {mode:o}");
+    }
     let reason = root.join("spool/failed/broken.csv.zst.reason");
     wait_for("the broken zstd file in failed/", Duration::from_secs(20), || reason.exists());
 }

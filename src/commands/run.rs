@@ -14,5 +14,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         builder.init();
     }
     let config = load_config(args.config.config.as_deref())?;
+    // CDRs are personal data: nothing the daemon creates (outputs, archive,
+    // state, alert log) is readable by other users.
+    // SAFETY: umask only sets this process's file-creation mask; no memory is involved.
+    unsafe { libc::umask(0o027) };
     crate::daemon::run(config)
 }
