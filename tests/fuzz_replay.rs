@@ -87,6 +87,26 @@ fn format_asterisk() {
 }
 
 #[test]
+fn format_freeswitch() {
+    replay("format_freeswitch");
+}
+
+#[test]
+fn format_3cx() {
+    replay("format_3cx");
+}
+
+#[test]
+fn format_cucm() {
+    replay("format_cucm");
+}
+
+#[test]
+fn format_custom() {
+    replay("format_custom");
+}
+
+#[test]
 fn numbers() {
     replay("numbers");
 }

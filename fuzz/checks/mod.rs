@@ -5,7 +5,7 @@
 //! invariant does not hold; [`run`] dispatches on the target name.
 //!
 //! Only `cdr-rater` and crates the main crate already depends on are used
-//! here (`jiff`, `tempfile`), so the replay test needs no new dependency.
+//! here (`jiff`, `tempfile`, `toml`), so the replay test needs no new dependency.
 
 // Each fuzz target uses one check; the replay test uses them all.
 #![allow(dead_code)]
@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use cdr_rater::config::Config;
 use cdr_rater::csvscan::{self, Chunker, Fields, Scanner, MAX_FIELDS};
-use cdr_rater::formats::{Format, FormatName};
+use cdr_rater::formats::{custom, freeswitch, Format, FormatName, FormatOptions};
 use cdr_rater::money::FixedPrice;
 use cdr_rater::numbers::{Number, Numbering};
 use cdr_rater::pipeline::{self, FileError, Job, MemorySink, Totals};
@@ -24,8 +24,19 @@ use cdr_rater::tariff::{self, Tariff};
 use cdr_rater::timefmt::{self, Stamp, ZoneCache};
 
 /// Every target, named as in `fuzz/Cargo.toml` and `fuzz/corpus/<target>/`.
-pub const TARGETS: [&str; 7] =
-    ["csv_scan", "format_generic", "format_asterisk", "numbers", "timefmt", "tariff_files", "config"];
+pub const TARGETS: [&str; 11] = [
+    "csv_scan",
+    "format_generic",
+    "format_asterisk",
+    "format_freeswitch",
+    "format_3cx",
+    "format_cucm",
+    "format_custom",
+    "numbers",
+    "timefmt",
+    "tariff_files",
+    "config",
+];
 
 /// Runs the check of `target` on one input.
 pub fn run(target: &str, data: &[u8]) {
@@ -33,6 +44,10 @@ pub fn run(target: &str, data: &[u8]) {
         "csv_scan" => check_csv_scan(data),
         "format_generic" => check_format_generic(data),
         "format_asterisk" => check_format_asterisk(data),
+        "format_freeswitch" => check_format_freeswitch(data),
+        "format_3cx" => check_format_3cx(data),
+        "format_cucm" => check_format_cucm(data),
+        "format_custom" => check_format_custom(data),
         "numbers" => check_numbers(data),
         "timefmt" => check_timefmt(data),
         "tariff_files" => check_tariff_files(data),
@@ -338,6 +353,82 @@ pub fn check_format_generic(data: &[u8]) {
 /// `format_asterisk`: see [`check_format`].
 pub fn check_format_asterisk(data: &[u8]) {
     check_format(&Format::plain(FormatName::Asterisk).expect("asterisk"), data);
+}
+
+/// `format_freeswitch`: byte 0 picks the legs (lowest bit: 0 `legs = "a"`,
+/// 1 `legs = "ab"`), the rest goes to [`check_format`].
+pub fn check_format_freeswitch(data: &[u8]) {
+    let Some((&legs, rest)) = data.split_first() else {
+        return;
+    };
+    let legs = if legs & 1 == 0 { freeswitch::Legs::A } else { freeswitch::Legs::Ab };
+    let options = FormatOptions { freeswitch: Some(freeswitch::Options { legs }), ..FormatOptions::default() };
+    check_format(&Format::new(FormatName::Freeswitch, &options).expect("freeswitch"), rest);
+}
+
+/// `format_3cx` (default field order): see [`check_format`].
+pub fn check_format_3cx(data: &[u8]) {
+    check_format(&Format::plain(FormatName::ThreeCx).expect("3cx"), data);
+}
+
+/// `format_cucm`: see [`check_format`].
+pub fn check_format_cucm(data: &[u8]) {
+    check_format(&Format::plain(FormatName::Cucm).expect("cucm"), data);
+}
+
+/// The `[custom]` layout of `samples/custom/cdr-rater.toml`: the fixed
+/// layout every `format_custom` input's data is rated with.
+pub const CUSTOM_SAMPLE_LAYOUT: &str = r#"
+header = true
+delimiter = ";"
+call_id = "id"
+start = { column = "start", format = "%d.%m.%Y %H:%M:%S" }
+account = "account"
+caller = "from"
+callee = "to"
+answer = { column = "answer", format = "%d.%m.%Y %H:%M:%S" }
+end = { column = "end", format = "%d.%m.%Y %H:%M:%S" }
+disposition = "status"
+skip = [ { column = "direction", equals = "inbound" } ]
+"#;
+
+/// A `custom` format from a layout's TOML text (the keys of `[custom]`).
+/// `Err(None)`: the text does not parse; `Err(Some(problems))`: the layout
+/// does not compile.
+pub fn custom_format(layout: &str) -> Result<Format, Option<Vec<String>>> {
+    let o = toml::from_str::<custom::Options>(layout).map_err(|_| None)?;
+    let options = FormatOptions { custom: Some(o), ..FormatOptions::default() };
+    Format::new(FormatName::Custom, &options).map_err(Some)
+}
+
+fn custom_sample_format() -> &'static Format {
+    static F: OnceLock<Format> = OnceLock::new();
+    F.get_or_init(|| {
+        custom_format(CUSTOM_SAMPLE_LAYOUT).unwrap_or_else(|e| panic!("the sample custom layout is refused: {e:?}"))
+    })
+}
+
+/// `format_custom`: the input is `LAYOUT \0 DATA` (split at the first NUL;
+/// without one, all of it is `DATA`). `DATA` (byte 0 the chunk size, as in
+/// [`check_format`]) is always rated with [`CUSTOM_SAMPLE_LAYOUT`], so the
+/// row parser is fuzzed whatever the layout bytes are. `LAYOUT` (invalid
+/// UTF-8 replaced) is the TOML of a `[custom]` table: if it parses and
+/// compiles, `DATA` is also rated with it; a layout that parses but is
+/// refused must name at least one problem.
+pub fn check_format_custom(data: &[u8]) {
+    let (layout, rest) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (Some(&data[..i]), &data[i + 1..]),
+        None => (None, data),
+    };
+    check_format(custom_sample_format(), rest);
+    let Some(layout) = layout else {
+        return;
+    };
+    match custom_format(&String::from_utf8_lossy(layout)) {
+        Ok(format) => check_format(&format, rest),
+        Err(None) => {}
+        Err(Some(problems)) => assert!(!problems.is_empty(), "a refused layout names no problem"),
+    }
 }
 
 /// Byte 0 picks the chunk size, the rest is a CDR file rated against the
