@@ -76,7 +76,7 @@ fn dmy(tz: &TimeZone, epoch: i64) -> String {
     format!("{d:02}.{mo:02}.{y:04} {h:02}:{mi:02}:{s:02}")
 }
 
-/// A UUID-shaped id, deterministic for `i`.
+/// A UUID-shaped id, the next of a seeded sequence.
 fn uuid(rng: &mut generate::Rng) -> String {
     let (a, b) = (rng.next_u64(), rng.next_u64());
     format!(
