@@ -30,6 +30,17 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// Whether the civil fields name a real date and time of day.
+    pub fn is_valid_civil(&self) -> bool {
+        self.year >= 1
+            && (1..=12).contains(&self.month)
+            && self.day >= 1
+            && self.day <= days_in_month(self.year, self.month)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60
+    }
+
     /// Seconds since the Unix epoch.
     pub fn epoch_seconds(&self) -> i64 {
         days_from_civil(i32::from(self.year), self.month, self.day) * 86_400 + self.seconds_of_day()
@@ -281,14 +292,8 @@ pub fn parse_civil(b: &[u8], sep: u8) -> Option<(Stamp, &[u8])> {
         }
         rest = &tail[digits..];
     }
-    let valid = year >= 1
-        && (1..=12).contains(&month)
-        && day >= 1
-        && day <= days_in_month(year, month)
-        && hour < 24
-        && minute < 60
-        && second < 60;
-    valid.then_some((Stamp { year, month, day, hour, minute, second, offset: 0 }, rest))
+    let s = Stamp { year, month, day, hour, minute, second, offset: 0 };
+    s.is_valid_civil().then_some((s, rest))
 }
 
 /// Parses a start time: RFC 3339 with an offset (`Z`, `+01:00`, `+0100`),

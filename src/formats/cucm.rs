@@ -28,7 +28,7 @@
 //! - Rows must have as many fields as the header names.
 
 use super::{
-    finish, BillsecField, Call, CallId, FormatError, NotCall, ParseContext, RawCall, Reject, RowParser, Skip,
+    finish, value, BillsecField, Call, CallId, FormatError, NotCall, ParseContext, RawCall, Reject, RowParser, Skip,
     StartField,
 };
 use crate::csvscan::{unquote, Fields, Record};
@@ -154,12 +154,6 @@ impl RowParser for Cucm {
         )
         .map_err(NotCall::Reject)
     }
-}
-
-/// A raw field's value: quotes removed, blanks trimmed.
-#[inline]
-fn value(raw: &[u8]) -> &[u8] {
-    unquote(raw).trim_ascii()
 }
 
 /// Drops the `#`s CUCM appends to overlap-dialled numbers. The raw field is

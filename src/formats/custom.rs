@@ -92,10 +92,10 @@ use serde::Deserialize;
 
 use super::cucm::utc_stamp;
 use super::{
-    finish, BillsecField, Call, CallId, FormatError, NotCall, ParseContext, RawCall, Reject, RowParser, Skip,
+    finish, value, BillsecField, Call, CallId, FormatError, NotCall, ParseContext, RawCall, Reject, RowParser, Skip,
     StartField,
 };
-use crate::csvscan::{unquote, Fields, Record, MAX_FIELDS};
+use crate::csvscan::{Fields, Record, MAX_FIELDS};
 use crate::timefmt::{parse_start, Stamp};
 
 /// `[custom]` as written.
@@ -637,12 +637,6 @@ impl RowParser for Custom {
     }
 }
 
-/// A raw field's value: quotes removed, blanks trimmed.
-#[inline]
-fn value(raw: &[u8]) -> &[u8] {
-    unquote(raw).trim_ascii()
-}
-
 /// Seconds since the epoch of a time value (blanks trimmed, unquoted).
 #[inline]
 fn instant(v: &[u8], format: Option<&TimeFormat>, cx: &mut ParseContext<'_>) -> Option<i64> {
@@ -821,14 +815,7 @@ impl TimeFormat {
         if let Some(e) = epoch {
             return utc_stamp(e).map(|s| (s, true));
         }
-        let valid = s.year >= 1
-            && (1..=12).contains(&s.month)
-            && s.day >= 1
-            && s.day <= days_in_month(s.year, s.month)
-            && s.hour < 24
-            && s.minute < 60
-            && s.second < 60;
-        valid.then_some((s, exact))
+        s.is_valid_civil().then_some((s, exact))
     }
 }
 
@@ -900,15 +887,6 @@ fn offset(b: &[u8], p: &mut usize) -> Option<i32> {
         m = digits(b, p, 2, 2)?;
     }
     (h < 24 && m < 60).then(|| sign * (h as i32 * 3600 + m as i32 * 60))
-}
-
-fn days_in_month(y: u16, m: u8) -> u8 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
 }
 
 #[cfg(test)]

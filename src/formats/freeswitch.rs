@@ -160,16 +160,16 @@ fn lenient_stamp(b: &[u8]) -> Option<Stamp> {
     if p.at != b.len() {
         return None;
     }
-    let (year, month, day, hour, minute, second) =
-        (year as u16, month as u8, day as u8, hour as u8, minute as u8, second as u8);
-    let valid = year >= 1
-        && (1..=12).contains(&month)
-        && day >= 1
-        && day <= days_in_month(year, month)
-        && hour < 24
-        && minute < 60
-        && second < 60;
-    valid.then_some(Stamp { year, month, day, hour, minute, second, offset: 0 })
+    let s = Stamp {
+        year: year as u16,
+        month: month as u8,
+        day: day as u8,
+        hour: hour as u8,
+        minute: minute as u8,
+        second: second as u8,
+        offset: 0,
+    };
+    s.is_valid_civil().then_some(s)
 }
 
 struct Cursor<'b> {
@@ -200,15 +200,6 @@ impl Cursor<'_> {
 
     fn exact(&mut self, want: u8) -> Option<()> {
         self.one_of(&[want]).map(|_| ())
-    }
-}
-
-fn days_in_month(y: u16, m: u8) -> u8 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
     }
 }
 

@@ -476,6 +476,12 @@ pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<
     })
 }
 
+/// A raw field's value: quotes removed, blanks trimmed.
+#[inline]
+pub(crate) fn value(raw: &[u8]) -> &[u8] {
+    crate::csvscan::unquote(raw).trim_ascii()
+}
+
 /// Parses a whole number of seconds (at most 9 digits: 31 years).
 #[inline]
 pub fn parse_seconds(b: &[u8]) -> Option<u32> {

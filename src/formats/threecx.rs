@@ -24,8 +24,8 @@
 //!   letter is such an object: an extension, rated 0 as `internal`. A caller
 //!   `Ext.610` is passed as it is (not a number: the source's customer).
 
-use super::{finish, BillsecField, Call, CallId, NotCall, ParseContext, RawCall, Reject, RowParser, StartField};
-use crate::csvscan::{unquote, Fields, Record};
+use super::{finish, value, BillsecField, Call, CallId, NotCall, ParseContext, RawCall, Reject, RowParser, StartField};
+use crate::csvscan::{Fields, Record};
 use crate::timefmt::{parse_civil, Stamp};
 
 /// The documented field order of the 3CX CDR log (every known field).
@@ -192,12 +192,6 @@ impl RowParser for ThreeCx {
         )
         .map_err(NotCall::Reject)
     }
-}
-
-/// A raw field's value: quotes removed, blanks trimmed.
-#[inline]
-fn value(raw: &[u8]) -> &[u8] {
-    unquote(raw).trim_ascii()
 }
 
 /// `Call N`.
