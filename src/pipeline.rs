@@ -255,13 +255,15 @@ struct FileState<'j, 't> {
     job: &'j Job<'t>,
     parser: Option<Parser>,
     name_csv: Vec<u8>,
+    /// The format's delimiter is a comma: plain fields can be copied as is.
+    comma: bool,
 }
 
 impl<'j, 't> FileState<'j, 't> {
     fn new(job: &'j Job<'t>) -> Self {
         let mut name_csv = Vec::new();
         csv_field(&mut name_csv, job.name.as_bytes());
-        FileState { job, parser: None, name_csv }
+        FileState { job, parser: None, name_csv, comma: job.format.delimiter() == b',' }
     }
 
     /// Reads the header records if the format has them, builds the parser
@@ -522,7 +524,7 @@ fn write_rated(
 ) {
     // A plain record has no quotes; with another delimiter its fields may
     // still hold commas, so they take the escaping path.
-    let (line, plain) = (rec.line, rec.plain && state.job.format.delimiter() == b',');
+    let (line, plain) = (rec.line, rec.plain && state.comma);
     let tariff = state.job.rater.tariff;
     let customer = &tariff.customers[p.customer as usize];
     let plan = &tariff.plans[p.plan as usize];
