@@ -298,6 +298,20 @@ fn custom_layout_with_a_header() {
 }
 
 #[test]
+fn commas_inside_fields_of_a_semicolon_layout_stay_valid_csv_in_the_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = "uuid;direction;begin;acct;src;dst;secs;status\n\
+        c,1;outbound;10.03.2025 09:00:00;G1;0201111111, desk;0201234567;60;ANSWERED\n";
+    let out = rate(dir.path(), LAYOUT_A, "commas.csv", file, &["--format", "custom"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let o = outcome(dir.path(), "commas");
+    let row = &o.rated["c,1"];
+    assert_eq!(row.len(), o.header[0].len(), "{row:?}");
+    assert_eq!(row["caller"], "0201111111, desk");
+    assert_eq!(row["sell"], "0.0400");
+}
+
+#[test]
 fn custom_layout_without_a_header_in_epoch_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let config = r#"
