@@ -38,7 +38,7 @@ impl Daemon {
         fs::create_dir_all(dir.path().join("staging")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
             .current_dir(dir.path())
-            .args(["run", "--config", "cdr-rater.toml"])
+            .args(["run", "--allow-root", "--config", "cdr-rater.toml"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

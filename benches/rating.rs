@@ -125,7 +125,7 @@ fn benches(c: &mut Criterion) {
                     format: Format::plain(FormatName::Generic).unwrap(),
                     rater,
                     timezone: tz.clone(),
-                    max_line_bytes: 1 << 16,
+                    limits: cdr_rater::config::Limits::default().rows(jiff::Timestamp::now()),
                     chunk_bytes: cdr_rater::pipeline::CHUNK_BYTES,
                     cancel: None,
                     ids: false,

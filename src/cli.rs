@@ -46,6 +46,10 @@ pub struct RunArgs {
     /// Log format: human or json.
     #[arg(long, default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
+    /// Run even as root (refused by default: a daemon that parses files others
+    /// write should not hold every privilege).
+    #[arg(long)]
+    pub allow_root: bool,
 }
 
 /// `cdr-rater rate`.

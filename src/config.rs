@@ -140,7 +140,6 @@ impl Default for IdsConfig {
 
 impl Config {
     /// The IDS settings of the daemon and `rate --ids` (`None` when disabled).
-    /// `CDR_RATER_NOW` (RFC 3339) fixes "now", for tests and replays.
     pub fn ids_settings(&self) -> Option<crate::spool::process::IdsSettings> {
         self.ids.enabled.then(|| crate::spool::process::IdsSettings {
             window_days: self.ids.window_days,
@@ -149,9 +148,13 @@ impl Config {
                 hook: self.ids.on_alert.clone(),
                 hook_timeout: std::time::Duration::from_millis(self.ids.on_alert_timeout_ms),
             },
-            now: std::env::var("CDR_RATER_NOW").ok().and_then(|s| s.parse().ok()),
         })
     }
+}
+
+/// "Now": the clock, or `CDR_RATER_NOW` (RFC 3339) for tests and replays.
+pub fn now() -> jiff::Timestamp {
+    std::env::var("CDR_RATER_NOW").ok().and_then(|s| s.parse().ok()).unwrap_or_else(jiff::Timestamp::now)
 }
 
 /// `[limits]`: what a row may be before it is rejected.
@@ -160,6 +163,17 @@ impl Config {
 pub struct Limits {
     /// Longest record in bytes; longer rows are rejected as `line_too_long`.
     pub max_line_bytes: usize,
+    /// Most fields a record may have; more are rejected as `too_many_fields`.
+    pub max_fields: usize,
+    /// Longest answered duration in seconds; longer calls are rejected as
+    /// `billsec_too_long` (not billed until someone looks).
+    pub max_billsec: u32,
+    /// Calls starting more than this many seconds after now are rated and
+    /// flagged `start_in_future` (and count for IDS on the day they are rated).
+    pub flag_future_start_seconds: u32,
+    /// Calls starting more than this many days before now are rated and
+    /// flagged `start_in_past`.
+    pub flag_past_start_days: u32,
     /// Most bytes a compressed drop may expand to; beyond, it goes to `failed/`.
     pub max_decompressed_bytes: u64,
     /// Most decompressed bytes per compressed byte (past the first 16 MiB);
@@ -172,6 +186,10 @@ impl Default for Limits {
         let expansion = crate::input::Expansion::default();
         Limits {
             max_line_bytes: 64 * 1024,
+            max_fields: 256,
+            max_billsec: 86_400,
+            flag_future_start_seconds: 86_400,
+            flag_past_start_days: 400,
             max_decompressed_bytes: expansion.max_bytes,
             max_compression_ratio: expansion.max_ratio,
         }
@@ -179,6 +197,19 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The row limits of a file rated at `now`.
+    pub fn rows(&self, now: jiff::Timestamp) -> crate::pipeline::RowLimits {
+        let now = now.as_second();
+        crate::pipeline::RowLimits {
+            max_line_bytes: self.max_line_bytes,
+            max_fields: self.max_fields,
+            max_billsec: self.max_billsec,
+            now,
+            earliest_start: now - i64::from(self.flag_past_start_days) * 86_400,
+            latest_start: now + i64::from(self.flag_future_start_seconds),
+        }
+    }
+
     /// The expansion bounds of compressed drops.
     pub fn expansion(&self) -> crate::input::Expansion {
         crate::input::Expansion { max_bytes: self.max_decompressed_bytes, max_ratio: self.max_compression_ratio }
@@ -304,6 +335,12 @@ impl Config {
         problems.extend(self.numbering.validate().into_iter().map(|p| format!("numbering.{p}")));
         if self.limits.max_line_bytes < 64 {
             problems.push("limits.max_line_bytes: must be at least 64".into());
+        }
+        if self.limits.max_fields == 0 {
+            problems.push("limits.max_fields: must be at least 1".into());
+        }
+        if self.limits.max_billsec == 0 {
+            problems.push("limits.max_billsec: must be at least 1".into());
         }
         if self.limits.max_compression_ratio < 2 {
             problems.push("limits.max_compression_ratio: must be at least 2".into());

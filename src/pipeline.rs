@@ -79,6 +79,8 @@ pub struct Totals {
     pub by_unrated: [u64; 2],
     /// Skipped rows per [`Skip`] reason.
     pub by_skip: [u64; Skip::ALL.len()],
+    /// Rated rows with an implausible start time, per [`Flag`] (also in `rated`).
+    pub by_flag: [u64; Flag::ALL.len()],
 }
 
 impl Totals {
@@ -99,6 +101,87 @@ impl Totals {
         }
         for (a, b) in self.by_skip.iter_mut().zip(o.by_skip) {
             *a += b;
+        }
+        for (a, b) in self.by_flag.iter_mut().zip(o.by_flag) {
+            *a += b;
+        }
+    }
+}
+
+impl Totals {
+    /// Rated rows with any [`Flag`].
+    pub fn flagged(&self) -> u64 {
+        self.by_flag.iter().sum()
+    }
+}
+
+/// Why a rated row is suspicious: it is billed, counted per file
+/// (summary, ledger, `records_flagged_total{flag}`) and logged per file,
+/// so that the operator fixes the switch (usually its clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flag {
+    /// Starts more than `[limits] flag_future_start_seconds` after now.
+    /// For IDS such a call counts on the day it is rated: its own day has
+    /// not come, and a switch with a broken clock must not fill the state
+    /// with years of future days.
+    StartInFuture,
+    /// Starts more than `[limits] flag_past_start_days` before now.
+    StartInPast,
+}
+
+impl Flag {
+    /// Every flag.
+    pub const ALL: [Flag; 2] = [Flag::StartInFuture, Flag::StartInPast];
+
+    /// Flag as counted and labelled.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::StartInFuture => "start_in_future",
+            Flag::StartInPast => "start_in_past",
+        }
+    }
+}
+
+/// What a row may be before it is rejected or flagged (`[limits]`, with
+/// "now" fixed for the whole file so that chunking cannot change a result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowLimits {
+    /// Longest record in bytes (`line_too_long`).
+    pub max_line_bytes: usize,
+    /// Most fields a record may have (`too_many_fields`).
+    pub max_fields: usize,
+    /// Longest answered duration in seconds (`billsec_too_long`).
+    pub max_billsec: u32,
+    /// Unix seconds the file is rated at: IDS day of a future call.
+    pub now: i64,
+    /// Starts before this (unix seconds) are [`Flag::StartInPast`].
+    pub earliest_start: i64,
+    /// Starts after this (unix seconds) are [`Flag::StartInFuture`].
+    pub latest_start: i64,
+}
+
+impl RowLimits {
+    /// Limits that only bound the line length (tests, benches, fuzzing).
+    pub fn lines(max_line_bytes: usize) -> RowLimits {
+        RowLimits {
+            max_line_bytes,
+            max_fields: usize::MAX,
+            max_billsec: u32::MAX,
+            now: 0,
+            earliest_start: i64::MIN,
+            latest_start: i64::MAX,
+        }
+    }
+
+    /// The flag of a start time, if any.
+    #[inline]
+    pub fn flag(&self, start: i64) -> Option<Flag> {
+        if start > self.latest_start {
+            Some(Flag::StartInFuture)
+        } else if start < self.earliest_start {
+            Some(Flag::StartInPast)
+        } else {
+            None
         }
     }
 }
@@ -130,8 +213,8 @@ pub struct Job<'t> {
     pub rater: Rater<'t>,
     /// Zone of local times in the file.
     pub timezone: jiff::tz::TimeZone,
-    /// Longest record accepted.
-    pub max_line_bytes: usize,
+    /// What a row may be before it is rejected or flagged.
+    pub limits: RowLimits,
     /// Target chunk size (tests vary it; results must not change).
     pub chunk_bytes: usize,
     /// Set to abandon the file between batches (daemon shutdown).
@@ -273,7 +356,7 @@ impl<'j, 't> FileState<'j, 't> {
         // A UTF-8 byte order mark (Windows switches write one) is not data.
         let bom = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
         // A header may be longer than a data row may.
-        let mut scanner = Scanner::new(&buf[bom..], 1, job.max_line_bytes.max(1 << 20), job.format.delimiter());
+        let mut scanner = Scanner::new(&buf[bom..], 1, job.limits.max_line_bytes.max(1 << 20), job.format.delimiter());
         let mut fields = Fields::default();
         let wanted = job.format.header_records();
         let mut headers: Vec<Vec<&[u8]>> = Vec::with_capacity(wanted);
@@ -416,7 +499,8 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     let job = state.job;
     let mut zone = ZoneCache::new(job.format.timezone().unwrap_or_else(|| job.timezone.clone()));
     let mut fields = Fields::default();
-    let mut scanner = Scanner::new(buf, first_line, job.max_line_bytes, job.format.delimiter());
+    let mut scanner = Scanner::new(buf, first_line, job.limits.max_line_bytes, job.format.delimiter());
+    let limits = &job.limits;
     let decimals = job.rater.decimals;
     let tariff = job.rater.tariff;
     // Customer days: one mapper per customer zone, the last for the default zone.
@@ -432,7 +516,15 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     while let Some(rec) = scanner.next_record(&mut fields) {
         t.rows += 1;
         let mut cx = ParseContext { zone: &mut zone, numbering: job.rater.numbering };
-        match parser.parse(&rec, &fields, &mut cx) {
+        let parsed = if fields.len() > limits.max_fields {
+            Err(NotCall::Reject(Reject::TooManyFields))
+        } else {
+            match parser.parse(&rec, &fields, &mut cx) {
+                Ok(call) if call.billsec > limits.max_billsec => Err(NotCall::Reject(Reject::BillsecTooLong)),
+                parsed => parsed,
+            }
+        };
+        match parsed {
             Err(NotCall::Skip(reason)) => {
                 t.skipped += 1;
                 t.by_skip[reason as usize] += 1;
@@ -450,11 +542,18 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                     t.buy += i128::from(p.buy);
                     t.sell += i128::from(p.sell);
                     write_rated(rated, &call, &p, &rec, state, decimals);
+                    let mut start = call.start.epoch_seconds();
+                    if let Some(flag) = limits.flag(start) {
+                        t.by_flag[flag as usize] += 1;
+                        if flag == Flag::StartInFuture {
+                            start = limits.now;
+                        }
+                    }
                     if job.ids {
                         let customer = &tariff.customers[p.customer as usize];
                         if customer.ids_range.is_some() {
                             let zone = customer.zone.map_or(default_zone, usize::from);
-                            let day = days[zone].day_of(call.start.epoch_seconds());
+                            let day = days[zone].day_of(start);
                             let country = p.destination.map_or(*b"--", |d| tariff.hot(d).country);
                             spend.add(p.customer, day, p.sell as i64, country);
                         }

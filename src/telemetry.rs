@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::pipeline::Totals;
+use crate::pipeline::{Flag, Totals};
 
 /// Buckets of `cdr_rater_file_seconds`: from a tiny file to a multi-million-row one.
 const FILE_SECONDS_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -104,6 +104,10 @@ impl Telemetry {
         let _ = MONEY.set(Money { buy: AtomicI64::new(0), sell: AtomicI64::new(0), decimals });
         describe_counter!("cdr_rater_files_total", "Input files by outcome: rated, duplicate, failed, error.");
         describe_counter!("cdr_rater_records_total", "Input rows by outcome: rated, unrated, rejected, skipped.");
+        describe_counter!(
+            "cdr_rater_records_flagged_total",
+            "Rated rows with an implausible start time, by flag: start_in_future, start_in_past."
+        );
         describe_histogram!("cdr_rater_file_seconds", Unit::Seconds, "Time to rate one input file.");
         describe_gauge!("cdr_rater_backlog_files", "Files waiting in incoming/ or claimed and not finished.");
         describe_gauge!("cdr_rater_tariff_prefixes", "Wholesale prefixes in the tariff tables in force.");
@@ -120,6 +124,10 @@ impl Telemetry {
             }
             for result in ["rated", "unrated", "rejected", "skipped"] {
                 counter!("cdr_rater_records_total", "result" => result, "source" => source.clone()).absolute(0);
+            }
+            for flag in Flag::ALL {
+                counter!("cdr_rater_records_flagged_total", "flag" => flag.as_str(), "source" => source.clone())
+                    .absolute(0);
             }
         }
         for result in ["ok", "error"] {
@@ -159,6 +167,13 @@ pub fn emit(event: &Event<'_>) {
             ] {
                 counter!("cdr_rater_records_total", "result" => result, "source" => source.clone()).increment(n);
             }
+            for flag in Flag::ALL {
+                let n = totals.by_flag[flag as usize];
+                if n > 0 {
+                    counter!("cdr_rater_records_flagged_total", "flag" => flag.as_str(), "source" => source.clone())
+                        .increment(n);
+                }
+            }
             histogram!("cdr_rater_file_seconds").record(*seconds);
             gauge!("cdr_rater_last_file_timestamp_seconds")
                 .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
@@ -174,9 +189,20 @@ pub fn emit(event: &Event<'_>) {
                 unrated = totals.unrated,
                 rejected = totals.rejected,
                 skipped = totals.skipped,
+                flagged = totals.flagged(),
                 seconds = format_args!("{seconds:.3}"),
                 "file rated"
             );
+            if totals.flagged() > 0 {
+                // Counts only: the rows are in the rated output, not in the log.
+                tracing::warn!(
+                    %source,
+                    file = %name,
+                    start_in_future = totals.by_flag[Flag::StartInFuture as usize],
+                    start_in_past = totals.by_flag[Flag::StartInPast as usize],
+                    "calls with implausible start times rated (check the switch clock)"
+                );
+            }
         }
         Event::FileDuplicate { source, name, of } => {
             counter!("cdr_rater_files_total", "result" => "duplicate", "source" => source.to_string()).increment(1);

@@ -65,7 +65,7 @@ impl Daemon {
             .current_dir(self.root.path())
             // The test calls are on 2026-11-24: keep that day current whatever the clock says.
             .env("CDR_RATER_NOW", "2026-11-24T20:00:00Z")
-            .args(["run", "--config", "cdr-rater.toml"])
+            .args(["run", "--allow-root", "--config", "cdr-rater.toml"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{cdr_rater, outputs, repo};
+use common::{cdr_rater, cdr_rater_at, outputs, repo};
 
 fn golden_rates() -> PathBuf {
     repo().join("tests/fixtures/golden-rates")
@@ -32,7 +32,8 @@ fn rate(dir: &Path, config: &str, name: &str, content: &str, args: &[&str]) -> O
     let mut all = vec!["rate", "--config", "cdr-rater.toml", "--rates", rates.to_str().unwrap(), "--out", "out"];
     all.extend_from_slice(args);
     all.push(name);
-    cdr_rater(dir, &all)
+    // The rows are of March 2025.
+    cdr_rater_at(dir, "2025-03-11T00:00:00Z", &all)
 }
 
 fn text(out: &Output) -> String {

@@ -125,3 +125,8 @@ fn tariff_files() {
 fn config() {
     replay("config");
 }
+
+#[test]
+fn e2e() {
+    replay("e2e");
+}

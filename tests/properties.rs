@@ -27,7 +27,7 @@ fn job(chunk_bytes: usize, format: FormatName) -> Job<'static> {
         format: Format::plain(format).unwrap(),
         rater: Rater { tariff: tariff(), numbering: numbering(), decimals: 4, default_customer: None },
         timezone: jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap(),
-        max_line_bytes: 300,
+        limits: cdr_rater::pipeline::RowLimits::lines(300),
         chunk_bytes,
         cancel: None,
         ids: false,

@@ -168,7 +168,7 @@ fn a_bad_source_is_refused_at_start_naming_the_key() {
         fs::write(dir.path().join("c.toml"), config).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
             .current_dir(dir.path())
-            .args(["run", "--config", "c.toml"])
+            .args(["run", "--allow-root", "--config", "c.toml"])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

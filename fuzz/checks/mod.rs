@@ -24,7 +24,7 @@ use cdr_rater::tariff::{self, Tariff};
 use cdr_rater::timefmt::{self, Stamp, ZoneCache};
 
 /// Every target, named as in `fuzz/Cargo.toml` and `fuzz/corpus/<target>/`.
-pub const TARGETS: [&str; 11] = [
+pub const TARGETS: [&str; 12] = [
     "csv_scan",
     "format_generic",
     "format_asterisk",
@@ -36,6 +36,7 @@ pub const TARGETS: [&str; 11] = [
     "timefmt",
     "tariff_files",
     "config",
+    "e2e",
 ];
 
 /// Runs the check of `target` on one input.
@@ -52,6 +53,7 @@ pub fn run(target: &str, data: &[u8]) {
         "timefmt" => check_timefmt(data),
         "tariff_files" => check_tariff_files(data),
         "config" => check_config(data),
+        "e2e" => check_e2e(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }
@@ -311,6 +313,9 @@ pub fn check_csv_scan(data: &[u8]) {
 /// Longest record the format checks accept (the config minimum is 64).
 pub const FORMAT_MAX_LINE: usize = 512;
 
+/// "Now" of the format targets: 2026-11-25T00:00:00Z.
+pub const FUZZ_NOW: i64 = 1_795_564_800;
+
 struct Fixture {
     tariff: Tariff,
     numbering: Numbering,
@@ -326,16 +331,37 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// Rates `input` in memory with chunks of `chunk_bytes`.
+/// Rates `input` in memory with chunks of `chunk_bytes` against the shipped tables.
 pub fn rate(format: &Format, input: &[u8], chunk_bytes: usize) -> Result<(MemorySink, Totals), FileError> {
     let f = fixture();
+    rate_with(&f.tariff, &f.numbering, format, input, chunk_bytes)
+}
+
+/// Rates `input` in memory with chunks of `chunk_bytes` against `tariff`.
+pub fn rate_with(
+    tariff: &Tariff,
+    numbering: &Numbering,
+    format: &Format,
+    input: &[u8],
+    chunk_bytes: usize,
+) -> Result<(MemorySink, Totals), FileError> {
     let job = Job {
         // A comma makes `FILE:LINE` call ids take the quoted path.
         name: "fuzz,input.csv".into(),
         format: format.clone(),
-        rater: Rater { tariff: &f.tariff, numbering: &f.numbering, decimals: 4, default_customer: None },
+        rater: Rater { tariff, numbering, decimals: 4, default_customer: None },
         timezone: amsterdam(),
-        max_line_bytes: FORMAT_MAX_LINE,
+        // Tight enough that fuzzed rows reach every limit: fields, billsec,
+        // and both start-time flags (now = 2026-11-25, flags a day ahead and
+        // a year back).
+        limits: pipeline::RowLimits {
+            max_line_bytes: FORMAT_MAX_LINE,
+            max_fields: 64,
+            max_billsec: 86_400,
+            now: FUZZ_NOW,
+            earliest_start: FUZZ_NOW - 365 * 86_400,
+            latest_start: FUZZ_NOW + 86_400,
+        },
         chunk_bytes,
         cancel: None,
         ids: false,
@@ -443,6 +469,13 @@ pub fn check_format_custom(data: &[u8]) {
 /// - buy and sell totals are not negative;
 /// - rating again with other chunks gives the same bytes and totals.
 pub fn check_format(format: &Format, data: &[u8]) {
+    let f = fixture();
+    check_format_with(&f.tariff, &f.numbering, format, data)
+}
+
+/// [`check_format`] against any tables.
+pub fn check_format_with(tariff: &Tariff, numbering: &Numbering, format: &Format, data: &[u8]) {
+    let rate = |format: &Format, input: &[u8], chunk: usize| rate_with(tariff, numbering, format, input, chunk);
     let Some((&first, input)) = data.split_first() else {
         return;
     };
@@ -598,7 +631,12 @@ pub fn split_parts<'a>(data: &'a [u8], sep: &[u8], n: usize) -> Vec<&'a [u8]> {
 /// loaded tariff finds every prefix and customer, and its precomputed sell
 /// prices match what `lookup` explains.
 pub fn check_tariff_files(data: &[u8]) {
-    let parts = split_parts(data, TARIFF_SEPARATOR, 4);
+    let _ = load_checked_tariff(&split_parts(data, TARIFF_SEPARATOR, 4));
+}
+
+/// Writes up to four tariff files (see [`check_tariff_files`]) and loads
+/// them with the checks of that target; `None` when the load is refused.
+fn load_checked_tariff(parts: &[&[u8]]) -> Option<Tariff> {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
     let plans = root.join("plans");
@@ -616,7 +654,7 @@ pub fn check_tariff_files(data: &[u8]) {
         Err(errors) => {
             assert!(!errors.0.is_empty(), "a failed load names no problem");
             let _ = errors.to_string();
-            return;
+            return None;
         }
     };
     for (i, d) in t.destinations.iter().enumerate() {
@@ -632,6 +670,26 @@ pub fn check_tariff_files(data: &[u8]) {
         assert_eq!(t.customer_by_id(c.id.as_bytes()), Some(i as u32));
         assert!((c.plan as usize) < t.plans.len());
     }
+    Some(t)
+}
+
+// --------------------------------------------------------------------- e2e
+
+/// `e2e`: tables and rows together. The input is the four tariff files of
+/// `tariff_files` and then a `generic` CDR file (byte 0: chunk size), all
+/// five separated by [`TARIFF_SEPARATOR`]. Tables that load are checked as in
+/// `tariff_files`; the rows are then rated against them with every check of
+/// [`check_format`]: no panic, rows conserved, no negative money, the same
+/// bytes and totals whatever the chunking.
+pub fn check_e2e(data: &[u8]) {
+    let parts = split_parts(data, TARIFF_SEPARATOR, 5);
+    let Some((rows, tables)) = parts.split_last() else { return };
+    if parts.len() < 5 {
+        return;
+    }
+    let Some(tariff) = load_checked_tariff(tables) else { return };
+    let generic = Format::plain(FormatName::Generic).expect("generic");
+    check_format_with(&tariff, default_numbering(), &generic, rows);
 }
 
 // ------------------------------------------------------------------ config

@@ -36,11 +36,7 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     let units = |u: i128| format_units(u, decimals);
     let day = match &args.day {
         Some(d) => timefmt::parse_day(d).ok_or_else(|| Invalid(format!("--day {d:?} is not YYYY-MM-DD")))?,
-        None => {
-            let now =
-                std::env::var("CDR_RATER_NOW").ok().and_then(|s| s.parse().ok()).unwrap_or_else(jiff::Timestamp::now);
-            timefmt::DayMapper::new(config.time_zone()).day_of(now.as_second())
-        }
+        None => timefmt::DayMapper::new(config.time_zone()).day_of(crate::config::now().as_second()),
     };
     // The ledger when no daemon holds it, else the daemon's snapshot.
     let customers: BTreeMap<String, CustomerDays> = match RedbLedger::open(&config.state.join("ledger.redb"))

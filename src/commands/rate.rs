@@ -59,7 +59,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
                 format: config.format(),
                 rater,
                 timezone: config.time_zone(),
-                max_line_bytes: config.limits.max_line_bytes,
+                limits: config.limits.rows(crate::config::now()),
                 chunk_bytes: args.chunk_bytes.unwrap_or(pipeline::CHUNK_BYTES),
                 cancel: None,
                 ids: false,
@@ -91,8 +91,18 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
 
 fn summary(name: &str, t: &Totals, seconds: f64, decimals: u32) -> String {
     let rate = if seconds > 0.0 { t.rows as f64 / seconds } else { 0.0 };
+    let flagged = if t.flagged() == 0 {
+        String::new()
+    } else {
+        let each: Vec<String> = pipeline::Flag::ALL
+            .iter()
+            .filter(|f| t.by_flag[**f as usize] > 0)
+            .map(|f| format!("{} {}", f.as_str(), t.by_flag[*f as usize]))
+            .collect();
+        format!(" ({} flagged: {})", t.flagged(), each.join(", "))
+    };
     format!(
-        "{name}: {} rows, {} rated, {} unrated, {} rejected, {} skipped; buy {} sell {} margin {}; {:.0} rows/s",
+        "{name}: {} rows, {} rated{flagged}, {} unrated, {} rejected, {} skipped; buy {} sell {} margin {}; {:.0} rows/s",
         t.rows,
         t.rated,
         t.unrated,
@@ -130,8 +140,7 @@ fn with_ids(
         format: config.format(),
         timezone: config.time_zone(),
         decimals: config.price_decimals,
-        max_line_bytes: config.limits.max_line_bytes,
-        expansion: config.limits.expansion(),
+        limits: config.limits.clone(),
         default_customer: args.customer.clone(),
         cancel: &cancel,
         ids: Some(settings),

@@ -267,11 +267,15 @@ pub enum Reject {
     CalleeTooLong,
     /// Not a record of the format at all (a 3CX row not starting `Call N`).
     BadRecord,
+    /// More fields than `[limits] max_fields`.
+    TooManyFields,
+    /// Answered longer than `[limits] max_billsec`.
+    BillsecTooLong,
 }
 
 impl Reject {
     /// Every reason.
-    pub const ALL: [Reject; 9] = [
+    pub const ALL: [Reject; 11] = [
         Reject::FieldCount,
         Reject::LineTooLong,
         Reject::InvalidUtf8,
@@ -281,6 +285,8 @@ impl Reject {
         Reject::BadCallee,
         Reject::CalleeTooLong,
         Reject::BadRecord,
+        Reject::TooManyFields,
+        Reject::BillsecTooLong,
     ];
 
     /// Reason as written in the rejected file.
@@ -295,6 +301,8 @@ impl Reject {
             Reject::BadCallee => "bad_callee",
             Reject::CalleeTooLong => "callee_too_long",
             Reject::BadRecord => "bad_record",
+            Reject::TooManyFields => "too_many_fields",
+            Reject::BillsecTooLong => "billsec_too_long",
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::ids::{self, Alert, CountrySpend, CustomerDays, SpendAgg};
 use crate::money::format_units;
 use crate::numbers::Numbering;
 use crate::output::{OutputDirs, OutputFiles};
-use crate::pipeline::{self, FileError, Job, Totals};
+use crate::pipeline::{self, FileError, Flag, Job, RowLimits, Totals};
 use crate::rating::Rater;
 use crate::state::{ContentKey, FileRecord, Ledger, Phase, StateError};
 use crate::tariff::Tariff;
@@ -29,7 +29,7 @@ pub enum FileOutcome {
     /// Rated and published; the input is archived.
     Rated {
         /// Counts and money.
-        totals: Totals,
+        totals: Box<Totals>,
         /// Output stem.
         stem: String,
         /// Wall time of the whole file.
@@ -70,8 +70,6 @@ pub struct IdsSettings {
     pub window_days: u32,
     /// The alert sinks.
     pub alerts: AlertLog,
-    /// "Now" for the customer's current day (`None` = the clock).
-    pub now: Option<jiff::Timestamp>,
 }
 
 /// The daemon's handling of claimed files in a spool.
@@ -96,10 +94,8 @@ pub struct FileRater<'a> {
     pub timezone: jiff::tz::TimeZone,
     /// Decimal places of prices.
     pub decimals: u32,
-    /// Longest row.
-    pub max_line_bytes: usize,
-    /// How far a compressed input may expand.
-    pub expansion: crate::input::Expansion,
+    /// What rows and compressed inputs may be (`[limits]`).
+    pub limits: crate::config::Limits,
     /// Default customer id of the source.
     pub default_customer: Option<String>,
     /// Set on shutdown.
@@ -177,7 +173,7 @@ impl Processor<'_> {
         match self.rater.rate_and_commit(claimed, &key, record, redo, &self.spool.outputs, &self.spool.tmp)? {
             Rated::Done(totals) => {
                 self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
-                Ok(FileOutcome::Rated { totals, stem, seconds: started.elapsed().as_secs_f64() })
+                Ok(FileOutcome::Rated { totals: Box::new(totals), stem, seconds: started.elapsed().as_secs_f64() })
             }
             Rated::Cancelled => Ok(FileOutcome::Abandoned),
             Rated::Unreadable(reason) => {
@@ -204,18 +200,19 @@ impl FileRater<'_> {
     ) -> Result<Rated, ProcessError> {
         let tariff = self.tariffs.load_full();
         let default_customer = self.default_customer.as_ref().and_then(|id| tariff.customer_by_id(id.as_bytes()));
+        let limits = self.limits.rows(crate::config::now());
         let job = Job {
             name: record.name.clone(),
             format: self.format.clone(),
             rater: Rater { tariff: &tariff, numbering: self.numbering, decimals: self.decimals, default_customer },
             timezone: self.timezone.clone(),
-            max_line_bytes: self.max_line_bytes,
+            limits,
             chunk_bytes: pipeline::CHUNK_BYTES,
             cancel: Some(self.cancel),
             ids: self.ids.is_some(),
         };
         let result = (|| {
-            let input = crate::input::open(input, self.expansion).map_err(FileError::Read)?;
+            let input = crate::input::open(input, self.limits.expansion()).map_err(FileError::Read)?;
             let mut files = OutputFiles::create_owned(outputs, tmp, &record.stem).map_err(FileError::Write)?;
             let tally = pipeline::rate_input_tally(input, &job, &mut files)?;
             files.publish().map_err(FileError::Write)?;
@@ -236,7 +233,7 @@ impl FileRater<'_> {
         let (ids_days, alerts) = match &self.ids {
             Some(settings) => {
                 let rated = outputs.root.join("rated").join(format!("{}.rated.csv", record.stem));
-                self.apply_ids(settings, &tariff, &record.name, &rated, &tally.spend)?
+                self.apply_ids(settings, &tariff, &record.name, &rated, &tally.spend, &limits)?
             }
             None => (Vec::new(), Vec::new()),
         };
@@ -255,6 +252,7 @@ impl FileRater<'_> {
         let done = FileRecord {
             counts: [totals.rows, totals.rated, totals.unrated, totals.rejected],
             skipped: totals.skipped,
+            flagged: totals.flagged(),
             buy: format_units(totals.buy, self.decimals),
             sell: format_units(totals.sell, self.decimals),
             ..record
@@ -272,8 +270,9 @@ impl FileRater<'_> {
         file: &str,
         rated: &Path,
         spend: &SpendAgg,
+        limits: &RowLimits,
     ) -> Result<(IdsChanges, Vec<Alert>), ProcessError> {
-        let now = settings.now.unwrap_or_else(jiff::Timestamp::now).as_second();
+        let now = limits.now;
         let window = settings.window_days;
         let scale = Decimal::from(10i64.pow(self.decimals));
         let spend_days = spend.days();
@@ -319,7 +318,7 @@ impl FileRater<'_> {
         let alerts = if to_trace.is_empty() {
             Vec::new()
         } else {
-            self.trace_alerts(tariff, file, rated, &to_trace, &states, now)?
+            self.trace_alerts(tariff, file, rated, &to_trace, &states, limits)?
         };
         for (c, cd) in states {
             changed.push((tariff.customers[c as usize].id.clone(), cd));
@@ -341,8 +340,9 @@ impl FileRater<'_> {
         rated: &Path,
         to_trace: &BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)>,
         states: &BTreeMap<u32, CustomerDays>,
-        now: i64,
+        limits: &RowLimits,
     ) -> Result<Vec<Alert>, ProcessError> {
+        let now = limits.now;
         // Our own output, read back with the rating scanner: the customer
         // column is checked first, so other customers' rows cost a compare.
         let wanted: HashSet<&[u8]> = to_trace.keys().map(|k| tariff.customers[k.0 as usize].id.as_bytes()).collect();
@@ -365,7 +365,11 @@ impl FileRater<'_> {
             }
             let Some(c) = tariff.customer_by_id(&unescape(fields.raw(rec.raw, 2))) else { continue };
             let Some(start) = timefmt::parse_start(fields.get(rec.raw, 1), &mut zone) else { continue };
-            let epoch = start.epoch_seconds();
+            // As in the rating: a call from the future counts on the day it is rated.
+            let epoch = match limits.flag(start.epoch_seconds()) {
+                Some(Flag::StartInFuture) => now,
+                _ => start.epoch_seconds(),
+            };
             let mapper =
                 mappers.entry(c).or_insert_with(|| DayMapper::new(self.zone_of(tariff, &tariff.customers[c as usize])));
             let day = mapper.day_of(epoch);

@@ -69,6 +69,9 @@ pub struct FileRecord {
     /// Rows skipped as not billable (when done).
     #[serde(default)]
     pub skipped: u64,
+    /// Rated rows flagged for an implausible start time (when done).
+    #[serde(default)]
+    pub flagged: u64,
     /// Sum of buy and of sell, as decimal text (when done).
     pub buy: String,
     /// See `buy`.

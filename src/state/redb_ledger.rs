@@ -94,6 +94,7 @@ impl Ledger for RedbLedger {
                 phase: Phase::InProgress,
                 counts: [0; 4],
                 skipped: 0,
+                flagged: 0,
                 buy: String::new(),
                 sell: String::new(),
                 started_at: now(),

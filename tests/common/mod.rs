@@ -9,9 +9,23 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs the real binary with `args` in `cwd`.
+/// "Now" of [`cdr_rater`]: the samples' dates are plausible (not flagged)
+/// whatever day the tests run.
+pub const TEST_NOW: &str = "2026-11-25T12:00:00Z";
+
+/// Runs the real binary with `args` in `cwd`, at [`TEST_NOW`].
 pub fn cdr_rater(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cdr-rater")).current_dir(cwd).args(args).output().expect("run cdr-rater")
+    cdr_rater_at(cwd, TEST_NOW, args)
+}
+
+/// Runs the real binary with `args` in `cwd`, with "now" at `now` (RFC 3339).
+pub fn cdr_rater_at(cwd: &Path, now: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
+        .current_dir(cwd)
+        .env("CDR_RATER_NOW", now)
+        .args(args)
+        .output()
+        .expect("run cdr-rater")
 }
 
 /// Reads a CSV output file into rows of strings (header included).
@@ -75,7 +89,7 @@ pub fn spawn_daemon(root: &Path, port: u16) -> Running {
     let log = std::fs::File::create(root.join("daemon.log")).expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
         .current_dir(root)
-        .args(["run", "--config", "cdr-rater.toml"])
+        .args(["run", "--allow-root", "--config", "cdr-rater.toml"])
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
