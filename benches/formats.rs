@@ -3,7 +3,9 @@
 //! of every other format. Scan + parse only, no rating.
 //!
 //! `cargo bench --bench formats`; one benchmark per format (`parse/generic`,
-//! `parse/asterisk`, ...), throughput in rows.
+//! `parse/asterisk`, ...), throughput in rows; and for each format a control
+//! (`generic_same_shape/asterisk`, ...): the same calls as generic rows with
+//! the bytes, fields and quoting of that format's rows (see `same_shape`).
 //!
 //! The setup (not timed) checks that every converted row parses, and to the
 //! same call as its generic row (start instant, billsec, caller, number), so
@@ -323,6 +325,53 @@ fn prepare(name: FormatName, options: &FormatOptions, input: Vec<u8>) -> Prepare
     Prepared { format, parser, input, offset, first_line }
 }
 
+/// The control of a format's file: the same calls as generic rows of the
+/// same shape. Row `i` is generic row `i` (7 fields) followed by the raw
+/// fields of the format's row `i` past its 7th, the last one padded so that
+/// the row has as many bytes as the format's row (quoted fields stay quoted).
+/// The generic parser ignores the extra columns, so the scanner sees the
+/// same bytes, fields and quotes per row as in the format's file, and the
+/// difference between the two is what the format's own parsing costs.
+fn same_shape(p: &Prepared, generic: &Prepared) -> Vec<u8> {
+    let (mut sf, mut gf) = (Fields::default(), Fields::default());
+    let mut s = Scanner::new(p.body(), p.first_line, MAX_LINE, p.format.delimiter());
+    let mut g = Scanner::new(generic.body(), generic.first_line, MAX_LINE, b',');
+    let mut rows = Vec::new();
+    let mut width = 0;
+    while let (Some(r), Some(gr)) = (s.next_record(&mut sf), g.next_record(&mut gf)) {
+        let mut extra: Vec<Vec<u8>> = (gf.len()..sf.len()).map(|i| sf.raw(r.raw, i).to_vec()).collect();
+        let width_of = |extra: &[Vec<u8>]| gr.raw.len() + extra.iter().map(|e| e.len() + 1).sum::<usize>();
+        // Longer than the format's row (its first columns are shorter than
+        // generic's): shorten the longest extra fields, keeping their quotes.
+        while width_of(&extra) > r.raw.len() {
+            let longest = extra.iter_mut().max_by_key(|e| e.len()).expect("extra fields");
+            let at = longest.len() / 2;
+            assert!(longest.len() > 2, "cannot shorten the row to {} bytes", r.raw.len());
+            longest.remove(at);
+        }
+        let mut row = gr.raw.to_vec();
+        for e in &extra {
+            row.push(b',');
+            row.extend_from_slice(e);
+        }
+        if row.len() < r.raw.len() {
+            let pad = r.raw.len() - row.len();
+            let at = if row.last() == Some(&b'"') { row.len() - 1 } else { row.len() };
+            row.splice(at..at, std::iter::repeat_n(b'x', pad));
+        }
+        width = width.max(sf.len());
+        rows.extend_from_slice(&row);
+        rows.push(b'\n');
+    }
+    let mut out = b"call_id,start_time,account,caller,callee,billsec,disposition".to_vec();
+    for i in 8..=width {
+        out.extend_from_slice(format!(",x{i}").as_bytes());
+    }
+    out.push(b'\n');
+    out.extend_from_slice(&rows);
+    out
+}
+
 /// The timed loop: scan and parse every row, count the calls.
 #[inline]
 fn parse_all(p: &Prepared, tz: &TimeZone, numbering: &Numbering) -> u64 {
@@ -383,6 +432,21 @@ fn benches(c: &mut Criterion) {
         check(p, &tz, &numbering, &calls);
         eprintln!("{}: {} bytes of rows, {} per row", p.format, p.body().len(), p.body().len() as u64 / ROWS);
         g.bench_function(p.format.name.as_str(), |b| b.iter(|| parse_all(black_box(p), &tz, &numbering)));
+    }
+    g.finish();
+    // Each format's control: generic rows of the same shape (see `same_shape`).
+    let mut g = c.benchmark_group("generic_same_shape");
+    g.throughput(Throughput::Elements(ROWS));
+    for p in &files[1..] {
+        let control = prepare(FormatName::Generic, &plain, same_shape(p, &files[0]));
+        check(&control, &tz, &numbering, &calls);
+        eprintln!(
+            "generic shaped as {}: {} bytes of rows, {} per row",
+            p.format,
+            control.body().len(),
+            control.body().len() as u64 / ROWS
+        );
+        g.bench_function(p.format.name.as_str(), |b| b.iter(|| parse_all(black_box(&control), &tz, &numbering)));
     }
     g.finish();
 }

@@ -206,6 +206,10 @@ pub struct ZoneCache {
     tz: TimeZone,
     /// Direct-mapped: slot = day % len; (day, offset or `VARIES`).
     slots: [(i64, i32); 64],
+    /// The last local date resolved with a steady offset: (packed
+    /// year/month/day, day number, offset). The times of one row, and of
+    /// neighbouring rows, are nearly always on one date.
+    last: (u32, i64, i32),
 }
 
 const VARIES: i32 = i32::MIN;
@@ -217,7 +221,31 @@ const MAX_OFFSET: i64 = 26 * 3600;
 impl ZoneCache {
     /// A cache for `tz`.
     pub fn new(tz: TimeZone) -> Self {
-        ZoneCache { tz, slots: [(EMPTY_DAY, 0); 64] }
+        ZoneCache { tz, slots: [(EMPTY_DAY, 0); 64], last: (u32::MAX, 0, 0) }
+    }
+
+    /// Day number of a stamp's date, and its offset when steady all day.
+    #[inline]
+    fn local_day(&mut self, s: &Stamp) -> (i64, Option<i32>) {
+        let key = u32::from(s.year) << 16 | u32::from(s.month) << 8 | u32::from(s.day);
+        if key == self.last.0 {
+            return (self.last.1, Some(self.last.2));
+        }
+        let day = days_from_civil(i32::from(s.year), s.month, s.day);
+        let offset = self.day_offset(day);
+        if let Some(o) = offset {
+            self.last = (key, day, o);
+        }
+        (day, offset)
+    }
+
+    /// `resolve(s)?.epoch_seconds()`, without the round trip through a civil time.
+    #[inline]
+    pub fn resolve_epoch(&mut self, s: Stamp) -> Option<i64> {
+        match self.local_day(&s) {
+            (day, Some(offset)) => (offset % 60 == 0).then(|| day * 86_400 + s.seconds_of_day() - i64::from(offset)),
+            (_, None) => self.resolve(s).map(|r| r.epoch_seconds()),
+        }
     }
 
     /// Offset of a local day when it is the same all day, else `None`.
@@ -235,12 +263,17 @@ impl ZoneCache {
     /// earlier instant, one that does not exist is moved forward by the gap.
     /// `None` when the zone's offset then is not a whole number of minutes
     /// (local mean time before ~1940): RFC 3339 could not print it exactly.
+    #[inline]
     pub fn resolve(&mut self, mut s: Stamp) -> Option<Stamp> {
-        let day = days_from_civil(i32::from(s.year), s.month, s.day);
-        if let Some(offset) = self.day_offset(day) {
+        if let (_, Some(offset)) = self.local_day(&s) {
             s.offset = offset;
             return (offset % 60 == 0).then_some(s);
         }
+        self.resolve_slow(s)
+    }
+
+    #[inline(never)]
+    fn resolve_slow(&mut self, s: Stamp) -> Option<Stamp> {
         let dt =
             DateTime::new(s.year as i16, s.month as i8, s.day as i8, s.hour as i8, s.minute as i8, s.second as i8, 0)
                 .ok()?;
@@ -294,6 +327,27 @@ pub fn parse_civil(b: &[u8], sep: u8) -> Option<(Stamp, &[u8])> {
     }
     let s = Stamp { year, month, day, hour, minute, second, offset: 0 };
     s.is_valid_civil().then_some((s, rest))
+}
+
+/// Parses exactly `YYYY?MM?DD HH:MM:SS` (19 bytes, `sep` between the date
+/// parts): what [`parse_civil`] takes with nothing left over, in the layout
+/// switches write nearly always; inlined so the stamp stays in registers.
+#[inline(always)]
+pub fn parse_civil_19(b: &[u8], sep: u8) -> Option<Stamp> {
+    let b: &[u8; 19] = b.try_into().ok()?;
+    if b[4] != sep || b[7] != sep || !matches!(b[10], b'T' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let s = Stamp {
+        year: u16::from(num2(b, 0)?) * 100 + u16::from(num2(b, 2)?),
+        month: num2(b, 5)?,
+        day: num2(b, 8)?,
+        hour: num2(b, 11)?,
+        minute: num2(b, 14)?,
+        second: num2(b, 17)?,
+        offset: 0,
+    };
+    s.is_valid_civil().then_some(s)
 }
 
 /// Parses a start time: RFC 3339 with an offset (`Z`, `+01:00`, `+0100`),

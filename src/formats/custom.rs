@@ -640,14 +640,13 @@ impl RowParser for Custom {
 /// Seconds since the epoch of a time value (blanks trimmed, unquoted).
 #[inline]
 fn instant(v: &[u8], format: Option<&TimeFormat>, cx: &mut ParseContext<'_>) -> Option<i64> {
-    let s = match format {
-        None => parse_start(v, cx.zone)?,
+    match format {
+        None => Some(parse_start(v, cx.zone)?.epoch_seconds()),
         Some(tf) => match tf.parse(v)? {
-            (s, true) => s,
-            (s, false) => cx.zone.resolve(s)?,
+            (s, true) => Some(s.epoch_seconds()),
+            (s, false) => cx.zone.resolve_epoch(s),
         },
-    };
-    Some(s.epoch_seconds())
+    }
 }
 
 /// One step of a compiled time format.
@@ -688,6 +687,91 @@ const SUPPORTED: &str = "%Y %y %m %b %d %e %H %M %S %f %s %z %T %F %%";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeFormat {
     steps: Box<[Step]>,
+    /// The same format with every field at full width, when it has one.
+    fixed: Option<FixedWidth>,
+}
+
+/// Marks a digit position in [`FixedWidth::template`].
+const DIGIT: u8 = 0;
+/// A field [`FixedWidth::at`] does not have.
+const NONE: u8 = u8::MAX;
+
+/// A layout of only full-width numbers and non-digit literals
+/// (`%d.%m.%Y %H:%M:%S`): the common case, parsed at fixed positions
+/// without the step loop. A value it does not match (a one-digit day) goes
+/// through the steps, so results are the same either way: with non-digit
+/// literals between them, full-width numbers are read the same by both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FixedWidth {
+    /// Per byte: [`DIGIT`] or the literal expected there.
+    template: Box<[u8]>,
+    /// Positions of year (4 digits, or 2 with `two_digit_year`), month,
+    /// day, hour, minute, second (2 digits each; [`NONE`] for no seconds).
+    at: [u8; 6],
+    two_digit_year: bool,
+}
+
+impl FixedWidth {
+    fn new(steps: &[Step]) -> Option<FixedWidth> {
+        let mut template = Vec::new();
+        let mut at = [NONE; 6];
+        let mut two_digit_year = false;
+        for step in steps {
+            let (slot, width) = match *step {
+                Step::Literal(c) if !c.is_ascii_digit() => {
+                    template.push(c);
+                    continue;
+                }
+                Step::Year => (0, 4),
+                Step::Year2 => {
+                    two_digit_year = true;
+                    (0, 2)
+                }
+                Step::Month => (1, 2),
+                Step::Day => (2, 2),
+                Step::Hour => (3, 2),
+                Step::Minute => (4, 2),
+                Step::Second => (5, 2),
+                _ => return None,
+            };
+            at[slot] = u8::try_from(template.len()).ok().filter(|&p| p != NONE)?;
+            template.extend(std::iter::repeat_n(DIGIT, width));
+        }
+        // Every field must be there (the seconds are optional in a format).
+        if at[..5].contains(&NONE) {
+            return None;
+        }
+        Some(FixedWidth { template: template.into_boxed_slice(), at, two_digit_year })
+    }
+
+    /// The civil time of `b` when it matches the template exactly.
+    #[inline]
+    fn parse(&self, b: &[u8]) -> Option<Stamp> {
+        if b.len() != self.template.len() {
+            return None;
+        }
+        let mut ok = true;
+        for (&c, &t) in b.iter().zip(self.template.iter()) {
+            ok &= if t == DIGIT { c.wrapping_sub(b'0') < 10 } else { c == t };
+        }
+        if !ok {
+            return None;
+        }
+        let two = |i: u8| (b[usize::from(i)] - b'0') * 10 + (b[usize::from(i) + 1] - b'0');
+        let [y, mo, d, h, mi, s] = self.at;
+        let year = if self.two_digit_year {
+            let y = u16::from(two(y));
+            if y < 69 {
+                2000 + y
+            } else {
+                1900 + y
+            }
+        } else {
+            u16::from(two(y)) * 100 + u16::from(two(y + 2))
+        };
+        let second = if s == NONE { 0 } else { two(s) };
+        Some(Stamp { year, month: two(mo), day: two(d), hour: two(h), minute: two(mi), second, offset: 0 })
+    }
 }
 
 impl TimeFormat {
@@ -752,7 +836,8 @@ impl TimeFormat {
                 }
             }
         }
-        Ok(TimeFormat { steps: steps.into_boxed_slice() })
+        let fixed = FixedWidth::new(&steps);
+        Ok(TimeFormat { steps: steps.into_boxed_slice(), fixed })
     }
 
     /// Whether the format is epoch seconds.
@@ -766,6 +851,14 @@ impl TimeFormat {
     #[inline]
     pub fn parse(&self, b: &[u8]) -> Option<(Stamp, bool)> {
         let b = b.trim_ascii();
+        if let Some(s) = self.fixed.as_ref().and_then(|f| f.parse(b)) {
+            return s.is_valid_civil().then_some((s, false));
+        }
+        self.parse_steps(b)
+    }
+
+    /// [`TimeFormat::parse`] step by step (any layout, any widths).
+    fn parse_steps(&self, b: &[u8]) -> Option<(Stamp, bool)> {
         let mut s = Stamp { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, offset: 0 };
         let mut exact = false;
         let mut epoch = None;
@@ -1331,5 +1424,54 @@ mod tests {
         let p = custom(&l, None).unwrap();
         assert_eq!(p.column_names().unwrap(), ["uuid;start;acct;src;dst;billsec;status;direction"]);
         assert_eq!(p.width, usize::MAX);
+    }
+}
+
+#[cfg(test)]
+mod fixed_width_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LAYOUTS: [&str; 5] = ["%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%y%m%d%H%M%S", "%m/%d/%y %H:%M:%S", "%F %T"];
+
+    #[test]
+    fn full_width_layouts_take_the_fixed_path() {
+        for layout in LAYOUTS {
+            assert!(TimeFormat::compile(layout).unwrap().fixed.is_some(), "{layout}");
+        }
+        for layout in ["%e %b %Y %H:%M", "%s", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f", "%Y1%m%d %H:%M"] {
+            assert!(TimeFormat::compile(layout).unwrap().fixed.is_none(), "{layout}");
+        }
+    }
+
+    proptest! {
+        /// The fixed path is only a shortcut: on any value, near-valid or
+        /// not, the result is the step-by-step one.
+        #[test]
+        fn the_fixed_path_parses_like_the_steps(
+            layout in 0..LAYOUTS.len(),
+            value in "[0-9]{0,4}[ .:/-]?[0-9]{0,2}[ .:/-]?[0-9]{1,4}[ .:/-]?[0-9]{0,2}[ :]?[0-9]{0,2}[:]?[0-9]{0,2}",
+        ) {
+            let tf = TimeFormat::compile(LAYOUTS[layout]).unwrap();
+            let b = value.as_bytes().trim_ascii();
+            prop_assert_eq!(tf.parse(b), tf.parse_steps(b));
+        }
+
+        #[test]
+        fn the_fixed_path_parses_valid_times_like_the_steps(
+            layout in 0..LAYOUTS.len(),
+            (y, mo, d, h, mi, s) in (1970u32..2070, 0u32..14, 0u32..33, 0u32..25, 0u32..61, 0u32..61),
+        ) {
+            let value = match layout {
+                0 => format!("{d:02}.{mo:02}.{y:04} {h:02}:{mi:02}:{s:02}"),
+                1 => format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}"),
+                2 => format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}", y % 100),
+                3 => format!("{mo:02}/{d:02}/{:02} {h:02}:{mi:02}:{s:02}", y % 100),
+                _ => format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"),
+            };
+            let tf = TimeFormat::compile(LAYOUTS[layout]).unwrap();
+            prop_assert!(tf.fixed.as_ref().unwrap().parse(value.as_bytes()).is_some(), "{}", value);
+            prop_assert_eq!(tf.parse(value.as_bytes()), tf.parse_steps(value.as_bytes()));
+        }
     }
 }

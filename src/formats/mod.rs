@@ -108,7 +108,7 @@ enum Spec {
     Plain,
     Freeswitch(freeswitch::Options),
     ThreeCx(ThreeCx),
-    Custom(custom::Layout),
+    Custom(Box<custom::Layout>),
 }
 
 impl Format {
@@ -123,10 +123,10 @@ impl Format {
                     .map_err(|e| e.into_iter().map(|p| format!("3cx.{p}")).collect::<Vec<_>>())?,
             ),
             FormatName::Custom => match &options.custom {
-                Some(o) => Spec::Custom(
+                Some(o) => Spec::Custom(Box::new(
                     custom::Layout::compile(o)
                         .map_err(|e| e.into_iter().map(|p| format!("custom.{p}")).collect::<Vec<_>>())?,
-                ),
+                )),
                 None => return Err(vec!["custom: format \"custom\" needs a [custom] layout".into()]),
             },
         };

@@ -26,7 +26,7 @@
 
 use super::{finish, value, BillsecField, Call, CallId, NotCall, ParseContext, RawCall, Reject, RowParser, StartField};
 use crate::csvscan::{Fields, Record};
-use crate::timefmt::{parse_civil, Stamp};
+use crate::timefmt::{parse_civil, parse_civil_19, Stamp};
 
 /// The documented field order of the 3CX CDR log (every known field).
 pub const DEFAULT_FIELDS: [&str; 27] = [
@@ -206,6 +206,16 @@ fn is_history_id(v: &[u8]) -> bool {
 /// A 3CX time, `YYYY/MM/DD HH:MM:SS` (a `-` date is taken too).
 #[inline]
 fn stamp(b: &[u8]) -> Option<Stamp> {
+    match parse_civil_19(b, b'/') {
+        Some(s) => Some(s),
+        None => stamp_other(b),
+    }
+}
+
+/// [`stamp`] of anything but the usual 19 bytes (fractions, `-` dates, no seconds).
+#[cold]
+#[inline(never)]
+fn stamp_other(b: &[u8]) -> Option<Stamp> {
     match parse_civil(b, b'/').or_else(|| parse_civil(b, b'-')) {
         Some((s, [])) => Some(s),
         _ => None,
@@ -216,8 +226,8 @@ fn stamp(b: &[u8]) -> Option<Stamp> {
 /// source's zone (so a call across a DST change is billed its real length).
 #[inline]
 fn seconds_between(answered: &[u8], end: &[u8], cx: &mut ParseContext<'_>) -> Option<u32> {
-    let a = cx.zone.resolve(stamp(answered)?)?.epoch_seconds();
-    let e = cx.zone.resolve(stamp(end)?)?.epoch_seconds();
+    let a = cx.zone.resolve_epoch(stamp(answered)?)?;
+    let e = cx.zone.resolve_epoch(stamp(end)?)?;
     u32::try_from(e.checked_sub(a)?).ok()
 }
 
