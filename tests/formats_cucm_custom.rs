@@ -145,6 +145,25 @@ fn cucm_file(rows: &[String]) -> String {
 }
 
 #[test]
+fn a_cucm_file_without_its_types_line_is_refused_not_half_rated() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        cucm_row(1, "c-01", T0, "1001", "0201234567", "0201234567", "125"),
+        cucm_row(1, "c-02", T0 + 60, "1002", "0201234567", "0201234567", "61"),
+    ];
+    let full = cucm_file(&rows);
+    // Drop line 2 (the types): c-01 would be taken for it and lost.
+    let mut lines: Vec<&str> = full.lines().collect();
+    lines.remove(1);
+    let cut = lines.join("\n") + "\n";
+    let out = rate(dir.path(), "", "cut", &cut, &["--format", "cucm", "--customer", "G1"]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("line 2 is not CUCM's line of column types"), "{log}");
+    assert!(!dir.path().join("out/rated/cut.rated.csv").exists(), "{log}");
+}
+
+#[test]
 fn cucm_rates_call_records_and_skips_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let rows = [

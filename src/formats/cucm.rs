@@ -103,6 +103,21 @@ impl Cucm {
         })
     }
 
+    /// Checks the second header line, the column types: CUCM writes
+    /// `INTEGER` under `cdrRecordType`. A file cut after its first line would
+    /// otherwise lose its first call record as a "header": it is refused
+    /// (to `failed/`) instead.
+    pub fn check_types(&self, types: &[&[u8]]) -> Result<(), FormatError> {
+        let record_type = types.get(self.record_type).map(|t| t.trim_ascii());
+        match record_type {
+            Some(t) if t.eq_ignore_ascii_case(b"INTEGER") => Ok(()),
+            _ => Err(FormatError::BadHeader(
+                "line 2 is not CUCM's line of column types (INTEGER under cdrRecordType): \
+                 refused rather than take a call record for a header",
+            )),
+        }
+    }
+
     /// The call id of a row: `pkid`, else `globalCallID_callId`, else `FILE:LINE`.
     #[inline]
     fn call_id<'a>(&self, r: &'a [u8], f: &Fields) -> CallId<'a> {
@@ -273,6 +288,18 @@ mod tests {
                 .unwrap();
         assert_eq!((p.duration, p.final_called, p.calling, p.origination, p.record_type), (0, 2, 3, 4, 5));
         assert_eq!((p.pkid, p.global_call_id, p.original_called), (Some(6), None, None));
+    }
+
+    #[test]
+    fn the_second_header_line_must_be_the_types() {
+        let p = parser("cdrRecordType,pkid,dateTimeOrigination,duration,callingPartyNumber,finalCalledPartyNumber")
+            .unwrap();
+        assert_eq!(p.check_types(&[b"INTEGER", b"UNIQUEIDENTIFIER", b"INTEGER"]), Ok(()));
+        assert_eq!(p.check_types(&[b" integer "]), Ok(()));
+        // A call record where the types should be: refused, not eaten.
+        for not_types in [&[&b"1"[..], b"a1b2", b"1764000000"][..], &[], &[b""]] {
+            assert!(matches!(p.check_types(not_types), Err(FormatError::BadHeader(_))), "{not_types:?}");
+        }
     }
 
     #[test]

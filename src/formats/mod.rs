@@ -313,6 +313,9 @@ pub enum FormatError {
     /// A header-driven format whose header lacks required columns.
     #[error("header lacks required column(s): {}", .0.join(", "))]
     MissingColumns(Vec<String>),
+    /// A header record that is not what the format writes there.
+    #[error("{0}")]
+    BadHeader(&'static str),
 }
 
 /// Everything a parser needs besides the row.
@@ -356,7 +359,13 @@ impl Parser {
             (_, FormatName::Asterisk) => Parser::Asterisk(Asterisk),
             (Spec::Freeswitch(o), _) => Parser::Freeswitch(Freeswitch::new(o)),
             (Spec::ThreeCx(p), _) => Parser::ThreeCx(p.clone()),
-            (_, FormatName::Cucm) => Parser::Cucm(Cucm::from_header(first)?),
+            (_, FormatName::Cucm) => {
+                let cucm = Cucm::from_header(first)?;
+                if let Some(types) = headers.get(1) {
+                    cucm.check_types(types)?;
+                }
+                Parser::Cucm(cucm)
+            }
             (Spec::Custom(l), _) => Parser::Custom(Custom::new(l, headers.first().map(|h| &h[..]))?),
             (Spec::Plain, _) => unreachable!("Format::new gives every other format its spec"),
         })
