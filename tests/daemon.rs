@@ -477,6 +477,50 @@ fn ids_alerts_are_logged_counted_and_sent_to_the_hook() {
 }
 
 #[test]
+fn a_hook_that_hangs_fails_or_is_missing_is_logged_and_alerts_still_land() {
+    let mut d = Daemon::new();
+    // Ten one-hour mobile calls of C0001 on `day`: two alert levels (see above).
+    let big = |day: &str| {
+        let mut s = String::from(HEADER);
+        for i in 0..10 {
+            s.push_str(&format!("big-{day}-{i},{day}T1{i}:00:00+01:00,C0001,0201234501,0612345678,3600,ANSWERED\n"));
+        }
+        s
+    };
+    let cases = [
+        (
+            "[\"sh\", \"-c\", \"cat > /dev/null; echo started >> hook.started; sleep 30\"]",
+            "2026-11-24",
+            "alert hook timed out and was killed",
+        ),
+        ("[\"sh\", \"-c\", \"cat > /dev/null; exit 3\"]", "2026-11-23", "alert hook failed"),
+        ("[\"/nonexistent/alert-hook\"]", "2026-11-22", "alert hook did not start"),
+    ];
+    for (n, (hook, day, logged)) in cases.into_iter().enumerate() {
+        let config = fs::read_to_string(d.path("cdr-rater.toml")).unwrap();
+        let config = config.split("[ids]").next().unwrap().to_string();
+        fs::write(d.path("cdr-rater.toml"), format!("{config}[ids]\non_alert = {hook}\non_alert_timeout_ms = 300\n"))
+            .unwrap();
+        d.start();
+        d.drop_file(&format!("big-{day}.csv"), &big(day));
+        wait_for(logged, Duration::from_secs(20), || d.log().matches(logged).count() == 2);
+        // Both alerts are in the log whatever the hook did, and the daemon goes on.
+        let alerts = fs::read_to_string(d.path("spool/alerts.jsonl")).unwrap();
+        assert_eq!(alerts.lines().count(), 2 * (n + 1), "{alerts}");
+        d.drop_file(
+            &format!("after-{day}.csv"),
+            &format!("{HEADER}a-{day},{day}T09:00:00+01:00,C0002,,0201234567,60,ANSWERED\n"),
+        );
+        wait_for("the next file", Duration::from_secs(20), || {
+            d.path(&format!("spool/archive/after-{day}.csv")).exists()
+        });
+        assert_eq!(d.stop().0, Some(0), "{}", d.log());
+    }
+    // The hanging hook was started for both alerts (and killed: the daemon stopped at once).
+    assert_eq!(fs::read_to_string(d.path("hook.started")).unwrap().lines().count(), 2);
+}
+
+#[test]
 fn metrics_pass_promtool() {
     let mut d = Daemon::new();
     d.start();
