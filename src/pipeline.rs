@@ -106,9 +106,7 @@ impl Totals {
             *a += b;
         }
     }
-}
 
-impl Totals {
     /// Rated rows with any [`Flag`].
     pub fn flagged(&self) -> u64 {
         self.by_flag.iter().sum()

@@ -397,6 +397,28 @@ mod tests {
                 proptest::prop_assert_eq!(mapper.day_of(t), want, "{} at {}", name, t);
             }
         }
+
+        /// With the one-date memo in play (runs of local times on nearby
+        /// dates, across DST changes), `resolve` and `resolve_epoch` give what
+        /// an uncached `ZoneCache` gives, and agree with each other.
+        #[test]
+        fn the_date_memo_changes_no_result(start in 1_600_000_000i64..1_900_000_000, steps in proptest::collection::vec(-90_000i64..90_000, 1..100), zone in 0usize..4) {
+            let name = ["Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"][zone];
+            let tz = TimeZone::get(name).unwrap();
+            let mut cached = ZoneCache::new(tz.clone());
+            let mut t = start;
+            for step in steps {
+                t += step;
+                let dt = tz.to_datetime(Timestamp::from_second(t).unwrap());
+                let s = Stamp {
+                    year: dt.year() as u16, month: dt.month() as u8, day: dt.day() as u8,
+                    hour: dt.hour() as u8, minute: dt.minute() as u8, second: dt.second() as u8, offset: 0,
+                };
+                let fresh = ZoneCache::new(tz.clone()).resolve(s);
+                proptest::prop_assert_eq!(cached.resolve(s), fresh, "{} {:?}", name, s);
+                proptest::prop_assert_eq!(cached.resolve_epoch(s), fresh.map(|r| r.epoch_seconds()), "{} {:?}", name, s);
+            }
+        }
     }
 
     fn ams() -> ZoneCache {
