@@ -237,6 +237,17 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Closes the field that ends at the delimiter at `at`: its span is kept
+/// while there is room, and the next field starts after the delimiter.
+#[inline(always)]
+fn end_field(fields: &mut Fields, count: &mut usize, field_start: &mut usize, at: usize) {
+    if *count < MAX_FIELDS {
+        fields.spans[*count] = (*field_start as u32, at as u32);
+    }
+    *count += 1;
+    *field_start = at + 1;
+}
+
 /// What [`scan_quoted`] found.
 struct Scan {
     /// End of the record (its `\n`, or the end of the buffer).
@@ -307,12 +318,7 @@ fn scan_quoted(bytes: &[u8], delimiter: u8, limit: usize, fields: &mut Fields) -
                 quotes |= q & before;
                 let mut d = _mm_movemask_epi8(_mm_cmpeq_epi8(v, delim)) as u32 & outside & before;
                 while d != 0 {
-                    let j = i + d.trailing_zeros() as usize;
-                    if count < MAX_FIELDS {
-                        fields.spans[count] = (field_start as u32, j as u32);
-                    }
-                    count += 1;
-                    field_start = j + 1;
+                    end_field(fields, &mut count, &mut field_start, i + d.trailing_zeros() as usize);
                     d &= d - 1;
                 }
                 if nl_at < 16 {
@@ -351,11 +357,7 @@ fn scan_quoted(bytes: &[u8], delimiter: u8, limit: usize, fields: &mut Fields) -
                 b'\n' => newlines += 1,
                 b'\r' => crs += 1,
                 b if b == delimiter && !in_quotes => {
-                    if count < MAX_FIELDS {
-                        fields.spans[count] = (field_start as u32, i as u32);
-                    }
-                    count += 1;
-                    field_start = i + 1;
+                    end_field(fields, &mut count, &mut field_start, i);
                 }
                 _ => {}
             }
@@ -406,12 +408,7 @@ fn scan_plain(bytes: &[u8], delimiter: u8, limit: usize, fields: &mut Fields) ->
                 }
                 let mut d = _mm_movemask_epi8(_mm_cmpeq_epi8(v, delim)) as u32 & before;
                 while d != 0 {
-                    let j = i + d.trailing_zeros() as usize;
-                    if count < MAX_FIELDS {
-                        fields.spans[count] = (field_start as u32, j as u32);
-                    }
-                    count += 1;
-                    field_start = j + 1;
+                    end_field(fields, &mut count, &mut field_start, i + d.trailing_zeros() as usize);
                     d &= d - 1;
                 }
                 if nl_at < 16 {
@@ -427,11 +424,7 @@ fn scan_plain(bytes: &[u8], delimiter: u8, limit: usize, fields: &mut Fields) ->
                 b'\n' => return (i <= limit).then_some((i, count, field_start)),
                 b'"' | b'\r' => return None,
                 b if b == delimiter => {
-                    if count < MAX_FIELDS {
-                        fields.spans[count] = (field_start as u32, i as u32);
-                    }
-                    count += 1;
-                    field_start = i + 1;
+                    end_field(fields, &mut count, &mut field_start, i);
                 }
                 _ => {}
             }

@@ -366,9 +366,9 @@ impl FileRater<'_> {
             let Some(c) = tariff.customer_by_id(&unescape(fields.raw(rec.raw, 2))) else { continue };
             let Some(start) = timefmt::parse_start(fields.get(rec.raw, 1), &mut zone) else { continue };
             // As in the rating: a call from the future counts on the day it is rated.
-            let epoch = match limits.flag(start.epoch_seconds()) {
-                Some(Flag::StartInFuture) => now,
-                _ => start.epoch_seconds(),
+            let epoch = match start.epoch_seconds() {
+                t if limits.flag(t) == Some(Flag::StartInFuture) => now,
+                t => t,
             };
             let mapper =
                 mappers.entry(c).or_insert_with(|| DayMapper::new(self.zone_of(tariff, &tariff.customers[c as usize])));
