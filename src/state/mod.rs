@@ -80,6 +80,11 @@ pub struct FileRecord {
     pub started_at: i64,
     /// Unix seconds of the commit of `Done`.
     pub finished_at: Option<i64>,
+    /// Digest of the tariff tables that priced the file (`cdr-rater check`
+    /// prints the digest of a rates folder); empty until done, and for
+    /// records recreated by `state rebuild`.
+    #[serde(default)]
+    pub tariff: String,
 }
 
 /// A storage failure: the daemon cannot promise exactly-once without it.

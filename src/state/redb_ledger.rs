@@ -99,6 +99,7 @@ impl Ledger for RedbLedger {
                 sell: String::new(),
                 started_at: now(),
                 finished_at: None,
+                tariff: String::new(),
             };
             files.insert(key.0.as_slice(), encode(&record).as_slice()).map_err(err)?;
             record
