@@ -69,6 +69,9 @@ pub struct Config {
     pub price_decimals: u32,
     /// How long a file closed in place must stay unchanged before it is taken.
     pub settle_ms: u64,
+    /// How long `rates/` must stay unchanged before the daemon reloads it
+    /// (tables copied in file by file are loaded once, whole).
+    pub reload_settle_ms: u64,
     /// Home numbering plan.
     pub numbering: Numbering,
     /// Prometheus listener.
@@ -95,6 +98,7 @@ impl Default for Config {
             timezone: "Europe/Amsterdam".into(),
             price_decimals: 4,
             settle_ms: 1000,
+            reload_settle_ms: 2000,
             numbering: Numbering::default(),
             metrics: MetricsConfig::default(),
             ids: IdsConfig::default(),

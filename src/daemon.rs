@@ -34,7 +34,7 @@ use crate::spool::process::{FileOutcome, FileRater, Processor};
 use crate::spool::{ignored_name, Entry, Spool};
 use crate::state::RedbLedger;
 use crate::tariff::{self, Tariff};
-use crate::telemetry::{self, Event, Telemetry};
+use crate::telemetry::{self, Event, Telemetry, Untrusted};
 
 /// Worker threads: files rated at the same time.
 const WORKERS: usize = 2;
@@ -42,15 +42,59 @@ const WORKERS: usize = 2;
 const TICK: Duration = Duration::from_millis(50);
 /// A full rescan of `incoming/` even without events, so no lost event strands a file.
 const RESCAN: Duration = Duration::from_secs(30);
-/// Quiet time after a change in `rates/` before reloading (editors write in steps).
-const RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
 
 /// Work for the worker thread: a source (index) and a file.
 enum Work {
     /// A settled file in the source's `incoming/`.
     Incoming(usize, PathBuf),
-    /// A claimed file from an earlier run.
+    /// A claimed file: left by an earlier run, or tried again after an error.
     Claimed(usize, PathBuf),
+}
+
+/// What a worker reports when it is done with a [`Work`].
+struct Finished {
+    /// Index of the source.
+    source: usize,
+    /// The `incoming/` path it was given ([`Work::Incoming`]): stop tracking it.
+    incoming: Option<PathBuf>,
+    /// Whether the work was a [`Work::Claimed`].
+    was_claimed: bool,
+    /// The claimed file, when it must be tried again, and why.
+    again: Option<(PathBuf, Again)>,
+}
+
+/// Why a claimed file is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Again {
+    /// It failed for a reason outside the file (disk full, ledger, alert
+    /// log): retried with a growing backoff, counted as waiting on an error.
+    Error,
+    /// Its content is being rated under another claim: retried shortly.
+    Busy,
+}
+
+/// A claimed file waiting to be tried again.
+struct Waiting {
+    /// Index of its source.
+    source: usize,
+    /// When it is tried next.
+    due: Instant,
+}
+
+/// First wait before a file that hit an error is tried again; it doubles
+/// with each failure up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between two tries of a file that keeps failing.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Wait before a file whose content is being rated elsewhere is tried again.
+const RETRY_BUSY: Duration = Duration::from_millis(200);
+/// How often `rates/` is looked at for changes (a poll, not a watch: a watch
+/// follows the old folder when `rates/` is replaced by a rename or symlink swap).
+const RATES_POLL: Duration = Duration::from_millis(250);
+
+/// The wait before try number `failures + 1` of a file that hit an error.
+fn backoff(failures: u32) -> Duration {
+    RETRY_FIRST.saturating_mul(1 << failures.min(16)).min(RETRY_MAX)
 }
 
 /// One drop folder and how its files are read.
@@ -163,20 +207,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .watch(&s.spool.incoming, RecursiveMode::NonRecursive)
             .with_context(|| format!("cannot watch {}", s.spool.incoming.display()))?;
     }
-    watcher.watch(&config.rates, RecursiveMode::Recursive)?;
-    let rates_dir = std::fs::canonicalize(&config.rates).unwrap_or(config.rates.clone());
+    let mut rates_seen = RatesFingerprint::of(&config.rates);
 
-    // The worker: recovery first, then files as they settle.
+    // The workers: recovery first, then files as they settle.
     let cancel = Arc::new(AtomicBool::new(false));
     let (work_tx, work_rx) = std_mpsc::channel::<Work>();
-    let (done_tx, mut done) = mpsc::unbounded_channel::<(usize, PathBuf)>();
+    let (done_tx, mut done) = mpsc::unbounded_channel::<Finished>();
     let removed = sources[0].spool.clean_tmp()?;
     if removed > 0 {
         tracing::info!(removed, "removed output temp files of an interrupted run");
     }
+    let spools: Vec<&Spool> = sources.iter().map(|s| &s.spool).collect();
+    for name in crate::spool::process::drop_orphans(&ledger, &spools)? {
+        tracing::info!(file = %Untrusted(&name), "dropped the ledger entry of a file no longer claimed (nothing of it was published)");
+    }
+    let mut claimed_in_flight = 0usize;
     for (i, s) in sources.iter().enumerate() {
         for claimed in s.spool.leftover_claims()? {
             work_tx.send(Work::Claimed(i, claimed))?;
+            claimed_in_flight += 1;
         }
     }
     // Two workers: while one waits on fsyncs, the other rates.
@@ -193,10 +242,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     drop(done_tx);
 
     let settle = Duration::from_millis(config.settle_ms);
+    let reload_settle = Duration::from_millis(config.reload_settle_ms);
     let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
+    // Claimed files waiting to be tried again, and the failures of each.
+    let mut waiting: HashMap<PathBuf, Waiting> = HashMap::new();
+    let mut failures: HashMap<PathBuf, u32> = HashMap::new();
     rescan_all(&sources, &mut pending, settle);
     let mut tick = tokio::time::interval(TICK);
     let mut last_rescan = Instant::now();
+    let mut last_rates_poll = Instant::now();
     let mut reload_at: Option<Instant> = None;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -219,17 +273,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                         rescan_all(&sources, &mut pending, settle);
                     }
                     for path in &event.paths {
-                        if path.starts_with(&rates_dir) || path.starts_with(&config.rates) {
-                            // Changes only: our own reading of the tables must not trigger a reload.
-                            let change = matches!(
-                                event.kind,
-                                EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-                                    | EventKind::Access(AccessKind::Close(AccessMode::Write))
-                            );
-                            if change {
-                                reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
-                            }
-                        } else if let Some(i) = sources.iter().position(|s| {
+                        if let Some(i) = sources.iter().position(|s| {
                             path.parent() == Some(&s.incoming_canonical) || path.parent() == Some(&s.spool.incoming)
                         }) {
                             let path = sources[i].spool.incoming.join(path.file_name().unwrap_or_default());
@@ -244,25 +288,62 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     rescan_all(&sources, &mut pending, settle);
                 }
             },
-            Some((i, path)) = done.recv() => {
-                pending.remove(&path);
-                // A new file may have arrived under the same name while the
-                // worker had the old one (a daily Master.csv): track it.
-                if let Ok(Some(entry)) = sources[i].spool.classify(&path) {
-                    track(&sources[i].spool, i, &mut pending, entry, settle);
+            Some(finished) = done.recv() => {
+                let i = finished.source;
+                if finished.was_claimed {
+                    claimed_in_flight -= 1;
+                }
+                if let Some((claimed, why)) = finished.again {
+                    let wait = match why {
+                        Again::Busy => RETRY_BUSY,
+                        Again::Error => {
+                            let n = failures.entry(claimed.clone()).or_default();
+                            *n += 1;
+                            backoff(*n - 1)
+                        }
+                    };
+                    waiting.insert(claimed, Waiting { source: i, due: Instant::now() + wait });
+                }
+                if let Some(path) = finished.incoming {
+                    pending.remove(&path);
+                    // A new file may have arrived under the same name while the
+                    // worker had the old one (a daily Master.csv): track it.
+                    if let Ok(Some(entry)) = sources[i].spool.classify(&path) {
+                        track(&sources[i].spool, i, &mut pending, entry, settle);
+                    }
                 }
             }
             _ = tick.tick() => {
                 dispatch(&mut pending, settle, &work_tx, false)?;
+                let now = Instant::now();
+                let due: Vec<PathBuf> = waiting.iter().filter(|(_, w)| w.due <= now).map(|(p, _)| p.clone()).collect();
+                for claimed in due {
+                    if let Some(w) = waiting.remove(&claimed) {
+                        work_tx.send(Work::Claimed(w.source, claimed)).context("the workers stopped")?;
+                        claimed_in_flight += 1;
+                    }
+                }
+                failures.retain(|p, _| waiting.contains_key(p) || p.exists());
                 if last_rescan.elapsed() >= RESCAN {
                     last_rescan = Instant::now();
                     rescan_all(&sources, &mut pending, settle);
+                }
+                if last_rates_poll.elapsed() >= RATES_POLL {
+                    last_rates_poll = Instant::now();
+                    let seen = RatesFingerprint::of(&config.rates);
+                    if seen != rates_seen {
+                        // Every change restarts the wait: tables copied in
+                        // file by file are loaded once the copy has ended.
+                        rates_seen = seen;
+                        reload_at = Some(Instant::now() + reload_settle);
+                    }
                 }
                 if reload_at.is_some_and(|at| Instant::now() >= at) {
                     reload_at = None;
                     reload(&config, &tariffs).await;
                 }
-                telemetry::emit(&Event::Backlog(pending.len()));
+                telemetry::emit(&Event::Backlog(pending.len() + claimed_in_flight + waiting.len()));
+                telemetry::emit(&Event::WaitingOnError(failures.len()));
                 if let Some(every) = watchdog {
                     if last_ping.elapsed() >= every {
                         last_ping = Instant::now();
@@ -275,6 +356,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
             _ = sighup.recv() => {
                 tracing::info!("SIGHUP: reloading tariff tables");
+                rates_seen = RatesFingerprint::of(&config.rates);
                 reload(&config, &tariffs).await;
             }
             _ = sigterm.recv() => break,
@@ -291,6 +373,36 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What `rates/` looks like from outside: every file's path, size,
+/// modification time and inode, through the current target of the path
+/// (so a folder renamed or a symlink swapped into place counts as a change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RatesFingerprint(Vec<(PathBuf, u64, i64, i64, u64)>);
+
+impl RatesFingerprint {
+    fn of(rates: &Path) -> RatesFingerprint {
+        use std::os::unix::fs::MetadataExt;
+        let mut files = Vec::new();
+        let mut dirs = vec![rates.to_path_buf()];
+        if let Ok(m) = std::fs::metadata(rates) {
+            files.push((PathBuf::new(), 0, m.mtime(), m.mtime_nsec(), m.ino()));
+        }
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Ok(m) = std::fs::metadata(&path) else { continue };
+                if m.is_dir() {
+                    dirs.push(path.clone());
+                }
+                files.push((path, m.len(), m.mtime(), m.mtime_nsec(), m.ino()));
+            }
+        }
+        files.sort();
+        RatesFingerprint(files)
+    }
 }
 
 /// Hands ready files to the worker (with `renamed_only`, just the files
@@ -472,7 +584,7 @@ fn worker_loop(
     tariffs: &ArcSwap<Tariff>,
     cancel: &AtomicBool,
     work: &std::sync::Mutex<std_mpsc::Receiver<Work>>,
-    done: mpsc::UnboundedSender<(usize, PathBuf)>,
+    done: mpsc::UnboundedSender<Finished>,
 ) {
     let processors: Vec<Processor<'_>> = sources
         .iter()
@@ -517,12 +629,15 @@ fn worker_loop(
             Work::Incoming(i, path) => match sources[i].spool.claim(&path) {
                 Ok(c) => (i, c, Some(path)),
                 Err(e) => {
-                    tracing::error!(file = %path.display(), error = %e, "cannot claim");
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    tracing::error!(file = %Untrusted(&name), error = %e, "cannot claim");
                     (i, None, Some(path))
                 }
             },
         };
         let source = sources[i].label.as_str();
+        let was_claimed = incoming.is_none();
+        let mut again = None;
         if let Some(claimed) = claimed {
             let name = claimed
                 .file_name()
@@ -537,19 +652,33 @@ fn worker_loop(
                 Ok(FileOutcome::Duplicate { of }) => {
                     telemetry::emit(&Event::FileDuplicate { source, name: &name, of: &of })
                 }
-                Ok(FileOutcome::Archived) => tracing::info!(source, file = %name, "finished an interrupted file"),
+                Ok(FileOutcome::Archived) => {
+                    tracing::info!(source, file = %Untrusted(&name), "finished an interrupted file")
+                }
                 Ok(FileOutcome::Failed { reason }) => {
                     telemetry::emit(&Event::FileFailed { source, name: &name, reason: &reason })
                 }
                 Ok(FileOutcome::Abandoned) => {
-                    tracing::info!(source, file = %name, "abandoned for shutdown; redone at start")
+                    tracing::info!(source, file = %Untrusted(&name), "abandoned for shutdown; redone at start")
                 }
-                Err(e) => telemetry::emit(&Event::FileError { source, name: &name, error: &e.to_string() }),
+                Ok(FileOutcome::Busy { of }) => {
+                    tracing::debug!(source, file = %Untrusted(&name), of = %Untrusted(&of), "same content in progress; waiting");
+                    again = Some((claimed, Again::Busy));
+                }
+                Ok(FileOutcome::Gone) => {
+                    tracing::warn!(source, file = %Untrusted(&name), "claimed file is gone (moved away?)")
+                }
+                Err(e) => {
+                    telemetry::emit(&Event::FileError { source, name: &name, error: &e.to_string() });
+                    again = Some((claimed, Again::Error));
+                }
             }
         }
-        if let Some(path) = incoming {
-            let _ = done.send((i, path));
+        if cancel.load(Ordering::Relaxed) {
+            // Shutting down: whatever is left claimed is redone at start.
+            again = None;
         }
+        let _ = done.send(Finished { source: i, incoming, was_claimed, again });
         // The IDS snapshot for `cdr-rater ids`: at most once a second.
         if snapshot_due && last_snapshot.is_none_or(|t: Instant| t.elapsed() >= SNAPSHOT_EVERY) {
             write_snapshot(config, ledger, &processors[0]);

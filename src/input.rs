@@ -1,5 +1,15 @@
 //! Opening an input file: mapped when plain, streamed when compressed or piped.
 //!
+//! The daemon's inputs come from switches it does not trust, through a folder
+//! they can write. [`open_regular`] opens a claimed entry once, without
+//! following a link and without blocking on a FIFO, and checks on that handle
+//! that it is a regular file; [`key_of`] hashes it through the same handle and
+//! [`open_verified`] streams it for rating while hashing it again, so that a
+//! file changed (or truncated) under the daemon is caught before anything is
+//! published: [`Verifier::verify`] fails unless the bytes rated are the bytes
+//! keyed. Daemon inputs are read, never mapped: a mapped file truncated by its
+//! writer raises SIGBUS, which would kill the process.
+//!
 //! A compressed drop is untrusted: a few megabytes of gzip can expand to
 //! terabytes. Decompression goes through [`Bounded`], which fails the read
 //! (the file goes to `failed/`) once the output passes [`Expansion::max_bytes`]
@@ -12,7 +22,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::sync::Mutex;
+
+use xxhash_rust::xxh3::Xxh3;
+
 use crate::pipeline::Input;
+use crate::state::ContentKey;
 
 /// How far a compressed input may expand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,13 +84,7 @@ pub fn open(path: &Path, limits: Expansion) -> io::Result<Input> {
     }
     let compression = Compression::of(path);
     if compression != Compression::None {
-        let read = Arc::new(AtomicU64::new(0));
-        let counted = Counting { inner: io::BufReader::with_capacity(1 << 20, file), read: read.clone() };
-        let decoder: Box<dyn Read + Send> = match compression {
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
-            _ => Box::new(zstd::stream::read::Decoder::with_buffer(io::BufReader::with_capacity(1 << 20, counted))?),
-        };
-        return Ok(Input::Stream(Box::new(Bounded { inner: decoder, compressed: read, out: 0, limits })));
+        return decompress(file, compression, limits);
     }
     if meta.len() == 0 {
         return Ok(Input::Slice(Vec::new()));
@@ -87,6 +97,126 @@ pub fn open(path: &Path, limits: Expansion) -> io::Result<Input> {
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(Input::Bytes(map))
+}
+
+/// Opens an entry of the spool without following a link or blocking.
+/// `Ok(Err(what))` names what the entry is when it is not a regular file
+/// (nothing was read from it).
+pub fn open_regular(path: &Path) -> io::Result<Result<File, &'static str>> {
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(Err("a symbolic link")),
+        Err(e) => return Err(e),
+    };
+    let t = file.metadata()?.file_type();
+    if t.is_file() {
+        Ok(Ok(file))
+    } else if t.is_dir() {
+        Ok(Err("a folder"))
+    } else {
+        Ok(Err("not a regular file (fifo, socket or device)"))
+    }
+}
+
+/// Bytes read per call when hashing or streaming a handle.
+const READ_BYTES: usize = 1 << 20;
+
+/// The content key of an open file, read through positioned reads (the
+/// handle's offset stays at 0 for [`open_verified`]).
+pub fn key_of(file: &File) -> io::Result<ContentKey> {
+    let mut hasher = Xxh3::new();
+    let mut buf = vec![0u8; READ_BYTES];
+    let mut at = 0u64;
+    loop {
+        match file.read_at(&mut buf, at) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                at += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ContentKey(hasher.digest128().to_be_bytes()))
+}
+
+/// Streams an open input for rating (decompressed by `name`'s extension,
+/// within `limits`), hashing every byte read from the file. The returned
+/// [`Verifier`] tells afterwards whether those bytes had the key `expected`.
+pub fn open_verified(
+    file: File,
+    name: &Path,
+    limits: Expansion,
+    expected: ContentKey,
+) -> io::Result<(Input, Verifier)> {
+    let hasher = Arc::new(Mutex::new(Xxh3::new()));
+    // The clone shares the file offset: the verifier reads on from wherever
+    // the decoder stopped.
+    let rest = file.try_clone()?;
+    let reader = Hashing { inner: file, hasher: hasher.clone() };
+    let input = match Compression::of(name) {
+        Compression::None => Input::Stream(Box::new(reader)),
+        compression => decompress(reader, compression, limits)?,
+    };
+    Ok((input, Verifier { rest: Hashing { inner: rest, hasher }, expected }))
+}
+
+/// Checks that a streamed input was one version of its content.
+pub struct Verifier {
+    /// The file (at the offset the rating stopped), hashing as it reads.
+    rest: Hashing<File>,
+    /// The key the content had when it was claimed.
+    expected: ContentKey,
+}
+
+impl Verifier {
+    /// Reads what the rating left unread (a compressed file's tail) and
+    /// fails unless every byte of the file hashed to the expected key.
+    pub fn verify(mut self) -> io::Result<()> {
+        io::copy(&mut self.rest, &mut io::sink())?;
+        let got = ContentKey(self.rest.hasher.lock().unwrap_or_else(|e| e.into_inner()).digest128().to_be_bytes());
+        if got == self.expected {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the file changed while it was rated (content {} when claimed, {got} when read)",
+                    self.expected
+                ),
+            ))
+        }
+    }
+}
+
+/// A reader that hashes what it reads.
+struct Hashing<R> {
+    inner: R,
+    hasher: Arc<Mutex<Xxh3>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.lock().unwrap_or_else(|e| e.into_inner()).update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A decompressing stream over `file`, bounded by `limits`.
+fn decompress<R: Read + Send + 'static>(file: R, compression: Compression, limits: Expansion) -> io::Result<Input> {
+    let read = Arc::new(AtomicU64::new(0));
+    let counted = Counting { inner: io::BufReader::with_capacity(READ_BYTES, file), read: read.clone() };
+    let decoder: Box<dyn Read + Send> = match compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
+        _ => Box::new(zstd::stream::read::Decoder::with_buffer(io::BufReader::with_capacity(READ_BYTES, counted))?),
+    };
+    Ok(Input::Stream(Box::new(Bounded { inner: decoder, compressed: read, out: 0, limits })))
 }
 
 /// Counts the compressed bytes a decoder reads.

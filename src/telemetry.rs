@@ -58,8 +58,12 @@ pub enum Event<'a> {
         /// Why.
         error: &'a str,
     },
-    /// Files waiting in `incoming/` (and claimed, not yet done).
+    /// Files waiting in `incoming/`, claimed and not yet done, or waiting
+    /// to be tried again.
     Backlog(usize),
+    /// Claimed files whose last try failed for a reason outside the file
+    /// (disk full, ledger, alert log) and that wait to be tried again.
+    WaitingOnError(usize),
     /// New tariff tables are in force.
     TariffLoaded {
         /// Wholesale prefixes.
@@ -109,7 +113,15 @@ impl Telemetry {
             "Rated rows with an implausible start time, by flag: start_in_future, start_in_past."
         );
         describe_histogram!("cdr_rater_file_seconds", Unit::Seconds, "Time to rate one input file.");
-        describe_gauge!("cdr_rater_backlog_files", "Files waiting in incoming/ or claimed and not finished.");
+        describe_gauge!(
+            "cdr_rater_backlog_files",
+            "Files waiting in incoming/, claimed and not finished, or waiting to be tried again."
+        );
+        describe_gauge!(
+            "cdr_rater_files_waiting_on_error",
+            "Claimed files whose last try failed (disk full, state store, alert log) and that are retried."
+        );
+        gauge!("cdr_rater_files_waiting_on_error").set(0.0);
         describe_gauge!("cdr_rater_tariff_prefixes", "Wholesale prefixes in the tariff tables in force.");
         describe_counter!("cdr_rater_tariff_reloads_total", "Tariff reloads by result: ok, error.");
         describe_gauge!("cdr_rater_last_file_timestamp_seconds", "Unix time the last file was rated.");
@@ -217,6 +229,7 @@ pub fn emit(event: &Event<'_>) {
             tracing::error!(%source, file = %name, %error, "file not finished; will retry");
         }
         Event::Backlog(n) => gauge!("cdr_rater_backlog_files").set(*n as f64),
+        Event::WaitingOnError(n) => gauge!("cdr_rater_files_waiting_on_error").set(*n as f64),
         Event::TariffLoaded { prefixes, reload } => {
             gauge!("cdr_rater_tariff_prefixes").set(*prefixes as f64);
             if *reload {
@@ -241,5 +254,23 @@ pub fn emit(event: &Event<'_>) {
             counter!("cdr_rater_tariff_reloads_total", "result" => "error").increment(1);
             tracing::error!(%errors, "tariff change refused; the previous tables stay in force");
         }
+    }
+}
+
+/// An untrusted string (a file name, a field) as it may appear in a
+/// human-format log line: control characters are escaped, so a crafted
+/// name can neither start a forged line nor send terminal escape codes.
+pub struct Untrusted<'a>(pub &'a str);
+
+impl std::fmt::Display for Untrusted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                std::fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
     }
 }

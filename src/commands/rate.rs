@@ -122,7 +122,7 @@ fn with_ids(
     tariff: crate::tariff::Tariff,
     dirs: &OutputDirs,
 ) -> anyhow::Result<()> {
-    use crate::spool::process::{hash_file, FileRater, Rated};
+    use crate::spool::process::{FileRater, KeyedInput, Rated};
     use crate::state::{Ledger, RedbLedger};
     let settings =
         config.ids_settings().ok_or_else(|| Invalid("--ids: IDS is disabled ([ids] enabled = false)".into()))?;
@@ -151,13 +151,14 @@ fn with_ids(
         let t0 = Instant::now();
         let result = (|| -> anyhow::Result<Totals> {
             anyhow::ensure!(path.as_os_str() != "-", "--ids needs files, not standard input");
-            let key = hash_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let key = crate::input::key_of(&file).with_context(|| format!("cannot read {}", path.display()))?;
             if let Some(r) = ledger.get(&key)? {
                 anyhow::bail!("already in the ledger as {} (outputs {}): not applied twice", r.name, r.stem);
             }
             let record = ledger
                 .begin(&key, &name, &path.display().to_string(), &stem_of(&name), &|s| !OutputFiles::taken(dirs, s))?;
-            match rater.rate_and_commit(path, &key, record, false, dirs, &tmp)? {
+            match rater.rate_and_commit(KeyedInput { file, path, key }, record, false, dirs, &tmp)? {
                 Rated::Done(t) => Ok(t),
                 Rated::Unreadable(reason) => {
                     ledger.forget(&key)?;

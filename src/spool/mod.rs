@@ -162,11 +162,17 @@ impl Spool {
         let _guard = NAMING.lock().unwrap_or_else(|e| e.into_inner());
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("input");
         let name = original_name(name);
-        let target = free_name(&self.failed, name, |p| p.exists() || reason_path(p).exists());
-        fs::rename(path, &target)?;
+        let target = free_name(&self.failed, name, |p| present(p) || present(&reason_path(p)));
+        // The reason first: when the disk is full, the file stays claimed
+        // (and is tried again) instead of landing in failed/ without one.
         let mut why = reason.trim_end().to_string();
         why.push('\n');
-        fs::write(reason_path(&target), why)?;
+        let reason_file = reason_path(&target);
+        if let Err(e) = fs::write(&reason_file, why).and_then(|()| fs::File::open(&reason_file)?.sync_all()) {
+            let _ = fs::remove_file(&reason_file);
+            return Err(e);
+        }
+        fs::rename(path, &target)?;
         sync_dir(&self.failed)?;
         Ok(target)
     }
@@ -209,7 +215,7 @@ impl Spool {
     pub fn archive(&self, claimed: &Path) -> io::Result<PathBuf> {
         let _guard = NAMING.lock().unwrap_or_else(|e| e.into_inner());
         let name = claimed.file_name().and_then(|n| n.to_str()).unwrap_or("input");
-        let target = free_name(&self.archive, original_name(name), |p| p.exists());
+        let target = free_name(&self.archive, original_name(name), present);
         fs::rename(claimed, &target)?;
         sync_dir(&self.archive)?;
         Ok(target)
@@ -223,6 +229,11 @@ fn reason_path(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(".reason");
     PathBuf::from(s)
+}
+
+/// Whether anything (a dangling link too) is at `path`.
+fn present(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
 }
 
 /// `dir/name`, or `dir/name.2`, `dir/name.3`, ... whichever is free.

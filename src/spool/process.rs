@@ -49,6 +49,14 @@ pub enum FileOutcome {
     },
     /// Left for the next start (shutdown while rating). Nothing published.
     Abandoned,
+    /// The same content is being rated under another claim: try again
+    /// shortly (it is then a duplicate, or rated if the other copy failed).
+    Busy {
+        /// Name of the other input.
+        of: String,
+    },
+    /// The claimed file was no longer there (moved away by an operator).
+    Gone,
 }
 
 /// A failure that stops this file but not the daemon; the file stays
@@ -118,6 +126,16 @@ type IdsChanges = Vec<(String, CustomerDays)>;
 /// A call of a customer day that crossed a level: (start, row, call id, sell).
 type TracedCall = (i64, usize, String, i64);
 
+/// An open input with the content key it had when it was taken.
+pub struct KeyedInput<'p> {
+    /// The handle every byte is read from.
+    pub file: std::fs::File,
+    /// Its path (the extension tells the compression).
+    pub path: &'p Path,
+    /// Its content key ([`crate::input::key_of`] of the handle).
+    pub key: ContentKey,
+}
+
 /// How rating a file into its outputs ended.
 pub enum Rated {
     /// Published and committed.
@@ -130,16 +148,23 @@ pub enum Rated {
 
 impl Processor<'_> {
     /// Takes a claimed file through the rest of its life.
+    ///
+    /// The claimed entry is opened once, without following links or
+    /// blocking; the handle is hashed, rated and checked again, so what is
+    /// billed is exactly the content recorded in the ledger.
     pub fn process(&self, claimed: &Path) -> Result<FileOutcome, ProcessError> {
         let started = Instant::now();
         let claimed_name = claimed.file_name().and_then(|n| n.to_str()).unwrap_or("input").to_string();
         let name = original_name(&claimed_name).to_string();
-        let key = match hash_file(claimed) {
+        let file = match crate::input::open_regular(claimed) {
+            Ok(Ok(file)) => file,
+            Ok(Err(what)) => return self.fail(claimed, &format!("refused: {what}; only regular files are rated")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileOutcome::Gone),
+            Err(e) => return self.fail(claimed, &format!("cannot open: {e}")),
+        };
+        let key = match crate::input::key_of(&file) {
             Ok(k) => k,
-            Err(e) => {
-                self.spool.fail(claimed, &format!("cannot read: {e}")).map_err(|e| io_err("fail", claimed, e))?;
-                return Ok(FileOutcome::Failed { reason: format!("cannot read: {e}") });
-            }
+            Err(e) => return self.fail(claimed, &format!("cannot read: {e}")),
         };
         // Looking the content up and reserving it is one step across workers,
         // so the same content claimed twice at once is rated once.
@@ -153,13 +178,24 @@ impl Processor<'_> {
                     FileOutcome::Duplicate { of: r.name }
                 });
             }
-            Some(r) if r.claimed != claimed_name => {
-                // The same content is claimed under another name and not done
-                // yet: that copy will be (re)done; this one is a duplicate.
-                self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
-                return Ok(FileOutcome::Duplicate { of: r.name });
+            Some(r) if r.claimed != claimed_name && self.spool.claimed.join(&r.claimed).exists() => {
+                // The same content is being rated under another claim: wait
+                // for it. If it is billed, this copy is then a duplicate; if
+                // it fails (it changed under us), this copy is rated.
+                return Ok(FileOutcome::Busy { of: r.name });
             }
-            Some(r) => (r, true), // a redo after a crash: same stem, outputs replaced
+            Some(r) => {
+                // A redo: after a crash, after an error, or of content whose
+                // claimed copy is gone (an operator moved it back into
+                // incoming/). It keeps its stem, so its outputs are replaced,
+                // never doubled.
+                let outputs = &self.spool.outputs;
+                let r = self
+                    .rater
+                    .ledger
+                    .begin(&key, &r.name, &claimed_name, &r.stem, &|s| !OutputFiles::taken(outputs, s))?;
+                (r, true)
+            }
             None => {
                 let outputs = &self.spool.outputs;
                 let r = self.rater.ledger.begin(&key, &name, &claimed_name, &self.spool.stem_base(&name), &|s| {
@@ -170,19 +206,53 @@ impl Processor<'_> {
         };
         drop(section);
         let stem = record.stem.clone();
-        match self.rater.rate_and_commit(claimed, &key, record, redo, &self.spool.outputs, &self.spool.tmp)? {
+        let input = KeyedInput { file, path: claimed, key };
+        match self.rater.rate_and_commit(input, record, redo, &self.spool.outputs, &self.spool.tmp)? {
             Rated::Done(totals) => {
                 self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
                 Ok(FileOutcome::Rated { totals: Box::new(totals), stem, seconds: started.elapsed().as_secs_f64() })
             }
             Rated::Cancelled => Ok(FileOutcome::Abandoned),
             Rated::Unreadable(reason) => {
-                self.spool.fail(claimed, &reason).map_err(|e| io_err("fail", claimed, e))?;
+                let outcome = self.fail(claimed, &reason)?;
                 self.rater.ledger.forget(&key)?;
-                Ok(FileOutcome::Failed { reason })
+                Ok(outcome)
             }
         }
     }
+
+    /// Moves a claimed entry to `failed/` with its reason.
+    fn fail(&self, claimed: &Path, reason: &str) -> Result<FileOutcome, ProcessError> {
+        self.spool.fail(claimed, reason).map_err(|e| io_err("fail", claimed, e))?;
+        Ok(FileOutcome::Failed { reason: reason.to_string() })
+    }
+}
+
+/// Drops the ledger's in-progress entries whose claimed file is in none of
+/// `spools` and whose outputs were never published: nothing of them was
+/// billed, and their content, if it comes back, is rated afresh. An entry
+/// whose outputs are published keeps its stem, so that a re-send of its
+/// content replaces them instead of adding a second copy. Run at start,
+/// before any file is taken. Returns the dropped input names.
+pub fn drop_orphans(ledger: &dyn Ledger, spools: &[&Spool]) -> Result<Vec<String>, StateError> {
+    let mut dropped = Vec::new();
+    for (key, r) in ledger.all()? {
+        if r.phase != Phase::InProgress || spools.iter().any(|s| s.claimed.join(&r.claimed).exists()) {
+            continue;
+        }
+        let published = spools.iter().any(|s| OutputFiles::taken(&s.outputs, &r.stem));
+        if published {
+            tracing::warn!(
+                file = %crate::telemetry::Untrusted(&r.name),
+                stem = %crate::telemetry::Untrusted(&r.stem),
+                "claimed file gone after its outputs were published; a re-send of it replaces them"
+            );
+        } else {
+            ledger.forget(&key)?;
+            dropped.push(r.name);
+        }
+    }
+    Ok(dropped)
 }
 
 impl FileRater<'_> {
@@ -191,13 +261,13 @@ impl FileRater<'_> {
     /// spend in one transaction. Shared by the daemon and `rate --ids`.
     pub fn rate_and_commit(
         &self,
-        input: &Path,
-        key: &ContentKey,
+        input: KeyedInput<'_>,
         record: FileRecord,
         redo: bool,
         outputs: &OutputDirs,
         tmp: &Path,
     ) -> Result<Rated, ProcessError> {
+        let key = input.key;
         let tariff = self.tariffs.load_full();
         let default_customer = self.default_customer.as_ref().and_then(|id| tariff.customer_by_id(id.as_bytes()));
         let limits = self.limits.rows(crate::config::now());
@@ -212,9 +282,12 @@ impl FileRater<'_> {
             ids: self.ids.is_some(),
         };
         let result = (|| {
-            let input = crate::input::open(input, self.limits.expansion()).map_err(FileError::Read)?;
+            let (input, verifier) = crate::input::open_verified(input.file, input.path, self.limits.expansion(), key)
+                .map_err(FileError::Read)?;
             let mut files = OutputFiles::create_owned(outputs, tmp, &record.stem).map_err(FileError::Write)?;
             let tally = pipeline::rate_input_tally(input, &job, &mut files)?;
+            // Only content that is exactly what was keyed is published.
+            verifier.verify().map_err(FileError::Read)?;
             files.publish().map_err(FileError::Write)?;
             Ok::<_, FileError>(tally)
         })();
@@ -257,7 +330,7 @@ impl FileRater<'_> {
             sell: format_units(totals.sell, self.decimals),
             ..record
         };
-        self.ledger.finish(key, &done, ids_days)?;
+        self.ledger.finish(&key, &done, ids_days)?;
         Ok(Rated::Done(totals))
     }
 
@@ -292,7 +365,12 @@ impl FileRater<'_> {
             let range = i64::try_from(range.mantissa() / 10i128.pow(range.scale())).unwrap_or(i64::MAX);
             let mut cd = self.ledger.customer_days(&customer.id)?;
             let zone = self.zone_of(tariff, customer);
-            let today = DayMapper::new(zone).day_of(now);
+            let mut days_of = DayMapper::new(zone);
+            let today = days_of.day_of(now);
+            // Calls flagged as implausibly old are billed but do not make the
+            // customer older for IDS (a switch with a wrong clock must not end
+            // a customer's warm-up). Future ones count on `today` already.
+            let earliest = days_of.day_of(limits.earliest_start.max(now - 1_000_000_000));
             for (day, agg) in days {
                 let base = cd.baseline(day, window);
                 let before = cd.days.get(&day).cloned().unwrap_or_default();
@@ -308,7 +386,9 @@ impl FileRater<'_> {
                     to_trace.insert((c, day), (before, base, range, today));
                     state.level = reached;
                 }
-                cd.first_day = Some(cd.first_day.map_or(day, |f| f.min(day)));
+                if day > earliest {
+                    cd.first_day = Some(cd.first_day.map_or(day, |f| f.min(day)));
+                }
             }
             // Keep two windows: a late call for a day up to a window ago still
             // needs that day's whole baseline.
@@ -439,19 +519,6 @@ fn parse_units(text: &str, decimals: u32) -> i64 {
     } else {
         v
     }
-}
-
-/// Hashes a file's bytes without reading it into memory.
-pub fn hash_file(path: &Path) -> std::io::Result<ContentKey> {
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() == 0 {
-        return Ok(ContentKey::of(b""));
-    }
-    // SAFETY: a claimed file is private to the daemon (renamed out of
-    // incoming/), and `rate --ids` inputs belong to the operator's run; a
-    // concurrent truncation would raise SIGBUS, not produce a wrong hash.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    Ok(ContentKey::of(&map))
 }
 
 #[cfg(test)]
