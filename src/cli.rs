@@ -28,6 +28,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// IDS view: customers by spend on a day, with baseline, threshold and excess.
     Ids(IdsArgs),
+    /// Daemon state maintenance (the ledger and IDS state).
+    State(StateArgs),
 }
 
 /// `--config` shared by every command.
@@ -131,6 +133,34 @@ pub struct IdsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `cdr-rater state`.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub what: StateWhat,
+}
+
+/// State commands.
+#[derive(Debug, Subcommand)]
+pub enum StateWhat {
+    /// Recreate a lost or damaged ledger from the spool: archived inputs
+    /// become done (a re-send stays a duplicate), output names stay
+    /// reserved, IDS days are summed again from the rated outputs.
+    Rebuild(RebuildArgs),
+}
+
+/// `cdr-rater state rebuild`.
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Rebuild even when the ledger still has records: it is moved aside
+    /// to `ledger.redb.broken-<unix seconds>` first.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `cdr-rater generate`.

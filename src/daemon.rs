@@ -183,7 +183,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let labels: Vec<String> = sources.iter().map(|s| s.label.clone()).collect();
     let telemetry = Arc::new(Telemetry::install(config.price_decimals, &labels)?);
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
-    let ledger = RedbLedger::open(&config.state.join("ledger.redb"))?;
+    let ledger = crate::state::open_for_daemon(&config.state, &config.spool)
+        .map_err(|e| crate::commands::Invalid(e.to_string()))?;
     let (tariff, report) = tariff::load(&config.rates, &config.numbering.home_country)
         .map_err(|e| crate::commands::Invalid(e.to_string()))?;
     for w in &report.warnings {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::cli::IdsArgs;
 use crate::ids::{self, CustomerDays};
 use crate::money::format_units;
-use crate::state::{IdsSnapshot, Ledger, RedbLedger, IDS_SNAPSHOT};
+use crate::state::{IdsSnapshot, Ledger, OpenError, RedbLedger, IDS_SNAPSHOT, LEDGER_FILE};
 use crate::timefmt;
 
 use super::{load_config, load_tariff, Invalid};
@@ -38,12 +38,16 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
         Some(d) => timefmt::parse_day(d).ok_or_else(|| Invalid(format!("--day {d:?} is not YYYY-MM-DD")))?,
         None => timefmt::DayMapper::new(config.time_zone()).day_of(crate::config::now().as_second()),
     };
-    // The ledger when no daemon holds it, else the daemon's snapshot.
-    let customers: BTreeMap<String, CustomerDays> = match RedbLedger::open(&config.state.join("ledger.redb"))
-        .and_then(|l| l.all_customer_days())
-    {
-        Ok(v) => v.into_iter().collect(),
-        Err(_) => {
+    // The ledger when no daemon holds it, else the daemon's snapshot. A
+    // damaged ledger is an error: its snapshot may be stale.
+    let path = config.state.join(LEDGER_FILE);
+    let opened = if path.exists() { Some(RedbLedger::open_checked(&path)) } else { None };
+    let customers: BTreeMap<String, CustomerDays> = match opened {
+        Some(Ok(l)) => l.all_customer_days()?.into_iter().collect(),
+        Some(Err(e @ (OpenError::Damaged { .. } | OpenError::Io { .. }))) => {
+            return Err(anyhow::Error::new(e).context("cannot read the IDS state"))
+        }
+        Some(Err(OpenError::Locked(_))) | None => {
             let path = config.state.join(IDS_SNAPSHOT);
             let text = std::fs::read(&path).map_err(|e| Invalid(format!("no IDS state: {}: {e}", path.display())))?;
             serde_json::from_slice::<IdsSnapshot>(&text)?.customers

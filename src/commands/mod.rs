@@ -8,6 +8,7 @@ mod ids;
 mod lookup;
 mod rate;
 mod run;
+mod state;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lookup(args) => lookup::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Ids(args) => ids::run(args),
+        Command::State(args) => state::run(args),
     }
 }
 

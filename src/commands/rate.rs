@@ -123,12 +123,12 @@ fn with_ids(
     dirs: &OutputDirs,
 ) -> anyhow::Result<()> {
     use crate::spool::process::{FileRater, KeyedInput, Rated};
-    use crate::state::{Ledger, RedbLedger};
+    use crate::state::Ledger;
     let settings =
         config.ids_settings().ok_or_else(|| Invalid("--ids: IDS is disabled ([ids] enabled = false)".into()))?;
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
-    let ledger = RedbLedger::open(&config.state.join("ledger.redb"))
-        .context("cannot open the state (is a daemon running on it?)")?;
+    // The daemon's guard: a lost or damaged ledger is refused, not replaced.
+    let ledger = crate::state::open_for_daemon(&config.state, &config.spool).map_err(|e| Invalid(e.to_string()))?;
     let tmp = dirs.root.join(".tmp");
     std::fs::create_dir_all(&tmp)?;
     let tariffs = arc_swap::ArcSwap::from_pointee(tariff);

@@ -7,13 +7,19 @@
 //! The interface is small on purpose: a shared PostgreSQL backend for
 //! several daemons is planned next to the embedded [`redb`] one.
 
+mod guard;
+mod ids_rebuild;
+mod rebuild;
 mod redb_ledger;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use redb_ledger::RedbLedger;
+pub use guard::{earlier_work, open_for_daemon, GuardError, LEDGER_FILE};
+pub use ids_rebuild::RatedFile;
+pub use rebuild::{hash_streaming, rebuild, Clock, RebuildError, RebuildPlan, Summary};
+pub use redb_ledger::{OpenError, RedbLedger, ORPHAN_OWNER};
 
 use crate::ids::CustomerDays;
 
