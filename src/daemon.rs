@@ -145,7 +145,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for w in &report.warnings {
         tracing::warn!(warning = %w, "tariff tables");
     }
-    telemetry::emit(&Event::TariffLoaded { prefixes: tariff.prefix_count(), reload: false });
+    telemetry::emit(&Event::TariffLoaded { prefixes: tariff.prefix_count(), reload: false, digest: &tariff.digest });
     let tariffs = Arc::new(ArcSwap::from_pointee(tariff));
     let listener = tokio::net::TcpListener::bind(&config.metrics.listen)
         .await
@@ -454,7 +454,7 @@ async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>) {
             for w in &report.warnings {
                 tracing::warn!(warning = %w, "tariff tables");
             }
-            telemetry::emit(&Event::TariffLoaded { prefixes: t.prefix_count(), reload: true });
+            telemetry::emit(&Event::TariffLoaded { prefixes: t.prefix_count(), reload: true, digest: &t.digest });
             tariffs.store(Arc::new(t));
         }
         Ok(Err(errors)) => {

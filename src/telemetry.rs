@@ -66,6 +66,8 @@ pub enum Event<'a> {
         prefixes: usize,
         /// Whether this was a reload (not the start-up load).
         reload: bool,
+        /// [`crate::tariff::Tariff::digest`]: which version is in force.
+        digest: &'a str,
     },
     /// A tariff change was refused; the old tables stay in force.
     TariffRefused {
@@ -217,12 +219,12 @@ pub fn emit(event: &Event<'_>) {
             tracing::error!(%source, file = %name, %error, "file not finished; will retry");
         }
         Event::Backlog(n) => gauge!("cdr_rater_backlog_files").set(*n as f64),
-        Event::TariffLoaded { prefixes, reload } => {
+        Event::TariffLoaded { prefixes, reload, digest } => {
             gauge!("cdr_rater_tariff_prefixes").set(*prefixes as f64);
             if *reload {
                 counter!("cdr_rater_tariff_reloads_total", "result" => "ok").increment(1);
             }
-            tracing::info!(prefixes, reload, "tariff tables in force");
+            tracing::info!(prefixes, reload, %digest, "tariff tables in force");
         }
         Event::IdsAlert { alert } => {
             counter!("cdr_rater_ids_alerts_total").increment(1);
