@@ -99,14 +99,21 @@ fn check_prints_the_digest_the_daemon_logs_at_load_and_reload() {
     assert_eq!(loaded.len(), 1, "{loaded:?}");
     assert!(loaded[0].contains(&format!("digest={first}")), "{}", loaded[0]);
 
-    fs::write(
-        rates.join("plans/budget.toml"),
-        [fs::read(rates.join("plans/budget.toml")).unwrap(), b"\n".to_vec()].concat(),
-    )
-    .unwrap();
+    let plan = rates.join("plans/budget.toml");
+    let edited = [fs::read(&plan).unwrap(), b"\n".to_vec()].concat();
+    fs::write(&plan, &edited).unwrap();
     let second = checked_digest(root, &rates);
     assert_ne!(second, first);
-    wait_for("the reload logged", Duration::from_secs(10), || log().contains(&format!("digest={second}")));
+    // The rates watcher starts just after the listener: write again (same
+    // bytes) until a reload is seen, in case the first write came before it.
+    let mut polls = 0;
+    wait_for("the reload logged", Duration::from_secs(20), || {
+        polls += 1;
+        if polls % 40 == 0 {
+            fs::write(&plan, &edited).unwrap();
+        }
+        log().contains(&format!("digest={second}"))
+    });
     assert!(log().lines().any(|l| l.contains("reload=true") && l.contains(&format!("digest={second}"))), "{}", log());
     drop(daemon);
 }
