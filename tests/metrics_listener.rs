@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cdr_rater::metrics_http::{MAX_CONNECTIONS, READ_TIMEOUT};
-use common::{free_port, repo, spawn_daemon};
+use common::{free_port, repo, spawn_daemon, wait_for};
 
 fn setup(root: &Path) -> u16 {
     let port = free_port();
@@ -69,7 +69,8 @@ fn idle_connections_beyond_the_cap_hold_no_more_than_the_cap() {
     let before = sockets(pid);
     let idle: Vec<TcpStream> =
         (0..MAX_CONNECTIONS + 8).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for("the cap reached", Duration::from_secs(4), || sockets(pid) - before >= MAX_CONNECTIONS);
+    std::thread::sleep(Duration::from_millis(300));
     let held = sockets(pid) - before;
     assert_eq!(held, MAX_CONNECTIONS, "the daemon holds {held} connections");
     // The idle ones time out (the 8 queued behind the cap are then taken
