@@ -156,9 +156,29 @@ impl Config {
     }
 }
 
-/// "Now": the clock, or `CDR_RATER_NOW` (RFC 3339) for tests and replays.
+/// `CDR_RATER_NOW` is set but is not an RFC 3339 time.
+#[derive(Debug, thiserror::Error)]
+#[error("CDR_RATER_NOW={value:?} is not an RFC 3339 time such as 2026-11-25T12:00:00Z: {reason}")]
+pub struct BadNow {
+    /// The value as set (lossy if not UTF-8).
+    pub value: String,
+    /// Why it does not parse.
+    pub reason: String,
+}
+
+/// The "now" fixed by `CDR_RATER_NOW` (RFC 3339), `None` when unset.
+/// Commands that use "now" call this once at start, so a typo is an error
+/// rather than a silent fall back to the clock.
+pub fn fixed_now() -> Result<Option<jiff::Timestamp>, BadNow> {
+    let Some(value) = std::env::var_os("CDR_RATER_NOW") else { return Ok(None) };
+    let value = value.to_string_lossy();
+    value.parse().map(Some).map_err(|e: jiff::Error| BadNow { value: value.into_owned(), reason: e.to_string() })
+}
+
+/// "Now": the clock, or `CDR_RATER_NOW` for tests and replays (checked by
+/// [`fixed_now`] at start, so an unparsable value never reaches here).
 pub fn now() -> jiff::Timestamp {
-    std::env::var("CDR_RATER_NOW").ok().and_then(|s| s.parse().ok()).unwrap_or_else(jiff::Timestamp::now)
+    fixed_now().ok().flatten().unwrap_or_else(jiff::Timestamp::now)
 }
 
 /// `[limits]`: what a row may be before it is rejected.

@@ -26,7 +26,6 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
@@ -190,13 +189,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for w in &report.warnings {
         tracing::warn!(warning = %w, "tariff tables");
     }
-    telemetry::emit(&Event::TariffLoaded { prefixes: tariff.prefix_count(), reload: false });
+    telemetry::emit(&Event::TariffLoaded { prefixes: tariff.prefix_count(), reload: false, digest: &tariff.digest });
     let tariffs = Arc::new(ArcSwap::from_pointee(tariff));
     let listener = tokio::net::TcpListener::bind(&config.metrics.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.metrics.listen))?;
     tracing::info!(listen = %config.metrics.listen, "serving /metrics");
-    tokio::spawn(serve_metrics(listener, telemetry.clone()));
+    tokio::spawn(crate::metrics_http::serve(listener, telemetry.clone()));
 
     // Watchers first, then the scan, so nothing dropped in between is missed.
     let (events_tx, mut events) = mpsc::unbounded_channel::<notify::Result<notify::Event>>();
@@ -567,7 +566,7 @@ async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>) {
             for w in &report.warnings {
                 tracing::warn!(warning = %w, "tariff tables");
             }
-            telemetry::emit(&Event::TariffLoaded { prefixes: t.prefix_count(), reload: true });
+            telemetry::emit(&Event::TariffLoaded { prefixes: t.prefix_count(), reload: true, digest: &t.digest });
             tariffs.store(Arc::new(t));
         }
         Ok(Err(errors)) => {
@@ -646,8 +645,14 @@ fn worker_loop(
                 .map(|n| crate::spool::original_name(n).to_string())
                 .unwrap_or_default();
             match processors[i].process(&claimed) {
-                Ok(FileOutcome::Rated { totals, seconds, .. }) => {
-                    telemetry::emit(&Event::FileRated { source, name: &name, totals: &totals, seconds });
+                Ok(FileOutcome::Rated { totals, seconds, tariff, .. }) => {
+                    telemetry::emit(&Event::FileRated {
+                        source,
+                        name: &name,
+                        totals: &totals,
+                        seconds,
+                        tariff: &tariff,
+                    });
                     snapshot_due = true;
                 }
                 Ok(FileOutcome::Duplicate { of }) => {
@@ -700,47 +705,5 @@ fn write_snapshot(config: &Config, ledger: &RedbLedger, processor: &Processor<'_
         if let Err(e) = crate::state::write_ids_snapshot(&config.state, ledger) {
             tracing::warn!(error = %e, "cannot write the IDS snapshot");
         }
-    }
-}
-
-/// Serves `GET /metrics` (and nothing else) on the listener.
-async fn serve_metrics(listener: tokio::net::TcpListener, telemetry: Arc<Telemetry>) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
-        let telemetry = telemetry.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut len = 0;
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                while len < buf.len() {
-                    let n = stream.read(&mut buf[len..]).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    len += n;
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                Ok::<_, std::io::Error>(())
-            })
-            .await;
-            if !matches!(read, Ok(Ok(()))) {
-                return;
-            }
-            let request = String::from_utf8_lossy(&buf[..len]);
-            let (status, body) = match request.split_whitespace().take(2).collect::<Vec<_>>()[..] {
-                ["GET", "/metrics"] => ("200 OK", telemetry.render()),
-                ["GET", _] => ("404 Not Found", "not found; try /metrics\n".to_string()),
-                _ => ("405 Method Not Allowed", "only GET\n".to_string()),
-            };
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
     }
 }

@@ -17,6 +17,44 @@ use crate::pipeline::{Flag, Totals};
 /// Buckets of `cdr_rater_file_seconds`: from a tiny file to a multi-million-row one.
 const FILE_SECONDS_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+/// Text from outside the operator's control (a dropped file's name, an
+/// error quoting it, a failure reason) made safe for a log line: control
+/// characters (newlines, ESC, DEL, C1), Unicode line separators and
+/// bidirectional overrides are written as `\n`, `\u{1b}`, ..., and `\`
+/// as `\\`, so the text can neither start a forged line nor drive the
+/// terminal, and the escaped form reads back unambiguously. Use it for
+/// every such field: `file = %Untrusted(name)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Untrusted<'a>(pub &'a str);
+
+impl std::fmt::Display for Untrusted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        // Safe runs are written whole; only the characters to escape are
+        // written one by one.
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
+            f.write_str(&rest[..at])?;
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                c => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        f.write_str(rest)?;
+        Ok(())
+    }
+}
+
+/// Characters [`Untrusted`] escapes.
+fn needs_escape(c: char) -> bool {
+    c == '\\'
+        || c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// One thing worth observing.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -30,6 +68,8 @@ pub enum Event<'a> {
         totals: &'a Totals,
         /// Wall time.
         seconds: f64,
+        /// Digest of the tariff tables that priced it.
+        tariff: &'a str,
     },
     /// A file with already-rated content was archived without rating.
     FileDuplicate {
@@ -70,6 +110,8 @@ pub enum Event<'a> {
         prefixes: usize,
         /// Whether this was a reload (not the start-up load).
         reload: bool,
+        /// [`crate::tariff::Tariff::digest`]: which version is in force.
+        digest: &'a str,
     },
     /// A tariff change was refused; the old tables stay in force.
     TariffRefused {
@@ -168,7 +210,7 @@ impl Telemetry {
 /// Records an event: metrics and a log line.
 pub fn emit(event: &Event<'_>) {
     match event {
-        Event::FileRated { source, name, totals, seconds } => {
+        Event::FileRated { source, name, totals, seconds, tariff } => {
             let source = source.to_string();
             counter!("cdr_rater_files_total", "result" => "rated", "source" => source.clone()).increment(1);
             for (result, n) in [
@@ -195,7 +237,7 @@ pub fn emit(event: &Event<'_>) {
             }
             tracing::info!(
                 %source,
-                file = %name,
+                file = %Untrusted(name),
                 rows = totals.rows,
                 rated = totals.rated,
                 unrated = totals.unrated,
@@ -203,13 +245,14 @@ pub fn emit(event: &Event<'_>) {
                 skipped = totals.skipped,
                 flagged = totals.flagged(),
                 seconds = format_args!("{seconds:.3}"),
+                tariff,
                 "file rated"
             );
             if totals.flagged() > 0 {
                 // Counts only: the rows are in the rated output, not in the log.
                 tracing::warn!(
                     %source,
-                    file = %name,
+                    file = %Untrusted(name),
                     start_in_future = totals.by_flag[Flag::StartInFuture as usize],
                     start_in_past = totals.by_flag[Flag::StartInPast as usize],
                     "calls with implausible start times rated (check the switch clock)"
@@ -218,29 +261,34 @@ pub fn emit(event: &Event<'_>) {
         }
         Event::FileDuplicate { source, name, of } => {
             counter!("cdr_rater_files_total", "result" => "duplicate", "source" => source.to_string()).increment(1);
-            tracing::warn!(%source, file = %name, same_content_as = %of, "duplicate file archived without rating");
+            tracing::warn!(
+                %source,
+                file = %Untrusted(name),
+                same_content_as = %Untrusted(of),
+                "duplicate file archived without rating"
+            );
         }
         Event::FileFailed { source, name, reason } => {
             counter!("cdr_rater_files_total", "result" => "failed", "source" => source.to_string()).increment(1);
-            tracing::error!(%source, file = %name, %reason, "file moved to failed/");
+            tracing::error!(%source, file = %Untrusted(name), reason = %Untrusted(reason), "file moved to failed/");
         }
         Event::FileError { source, name, error } => {
             counter!("cdr_rater_files_total", "result" => "error", "source" => source.to_string()).increment(1);
-            tracing::error!(%source, file = %name, %error, "file not finished; will retry");
+            tracing::error!(%source, file = %Untrusted(name), error = %Untrusted(error), "file not finished; will retry");
         }
         Event::Backlog(n) => gauge!("cdr_rater_backlog_files").set(*n as f64),
         Event::WaitingOnError(n) => gauge!("cdr_rater_files_waiting_on_error").set(*n as f64),
-        Event::TariffLoaded { prefixes, reload } => {
+        Event::TariffLoaded { prefixes, reload, digest } => {
             gauge!("cdr_rater_tariff_prefixes").set(*prefixes as f64);
             if *reload {
                 counter!("cdr_rater_tariff_reloads_total", "result" => "ok").increment(1);
             }
-            tracing::info!(prefixes, reload, "tariff tables in force");
+            tracing::info!(prefixes, reload, %digest, "tariff tables in force");
         }
         Event::IdsAlert { alert } => {
             counter!("cdr_rater_ids_alerts_total").increment(1);
             tracing::warn!(
-                customer = %alert.customer_id,
+                customer = %Untrusted(&alert.customer_id),
                 day = %alert.day,
                 level = alert.level,
                 spend = %alert.spend,
@@ -252,25 +300,25 @@ pub fn emit(event: &Event<'_>) {
         }
         Event::TariffRefused { errors } => {
             counter!("cdr_rater_tariff_reloads_total", "result" => "error").increment(1);
-            tracing::error!(%errors, "tariff change refused; the previous tables stay in force");
+            // One log line: the errors' line breaks are escaped too.
+            tracing::error!(errors = %Untrusted(errors), "tariff change refused; the previous tables stay in force");
         }
     }
 }
 
-/// An untrusted string (a file name, a field) as it may appear in a
-/// human-format log line: control characters are escaped, so a crafted
-/// name can neither start a forged line nor send terminal escape codes.
-pub struct Untrusted<'a>(pub &'a str);
+#[cfg(test)]
+mod tests {
+    use super::Untrusted;
 
-impl std::fmt::Display for Untrusted<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for c in self.0.chars() {
-            if c.is_control() {
-                write!(f, "{}", c.escape_default())?;
-            } else {
-                std::fmt::Write::write_char(f, c)?;
-            }
+    #[test]
+    fn untrusted_text_cannot_break_a_line_or_drive_the_terminal() {
+        let forged = "x\nERROR forged line\x1b[31m\r\t\u{7f}\u{85}\u{2028}\u{202e}\\n.csv";
+        let shown = Untrusted(forged).to_string();
+        assert_eq!(shown, r"x\nERROR forged line\u{1b}[31m\r\t\u{7f}\u{85}\u{2028}\u{202e}\\n.csv");
+        assert!(shown.chars().all(|c| !c.is_control()));
+        // Ordinary names, including non-ASCII ones, pass unchanged.
+        for plain in ["cdr-2026-11-25.csv", "Zürich 北京 ☎.csv.gz", ""] {
+            assert_eq!(Untrusted(plain).to_string(), plain);
         }
-        Ok(())
     }
 }

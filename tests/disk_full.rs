@@ -91,9 +91,7 @@ fn recover(d: &Daemon, filler: &Path, n: usize) {
     });
     assert!(d.files_in("spool/failed").is_empty(), "a file went to failed/ for a full disk");
     fs::remove_file(filler).unwrap();
-    wait_for("every file after space came back", Duration::from_secs(90), || {
-        d.files_in("spool/archive").len() == n
-    });
+    wait_for("every file after space came back", Duration::from_secs(90), || d.files_in("spool/archive").len() == n);
     wait_for("nothing waiting", Duration::from_secs(10), || {
         d.metric("cdr_rater_files_waiting_on_error") == 0.0 && d.metric("cdr_rater_backlog_files") == 0.0
     });

@@ -208,7 +208,6 @@ fn prices(d: &Daemon, stem: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-#[ignore = "until the tariff digest lands"]
 fn tables_copied_in_file_by_file_price_every_file_with_one_version_and_the_ledger_names_it() {
     let mut d = Daemon::new();
     let new_tables = d.path("tables-b");

@@ -29,5 +29,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     println!("  customers           {} ({ids_on} with IDS)", t.customers.len());
     println!("  number blocks       {}", t.number_block_count());
     println!("  warnings            {}", report.warnings.len());
+    println!("  digest              {}", t.digest);
     Ok(())
 }

@@ -23,6 +23,10 @@ pub struct Invalid(pub String);
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // The commands that read "now" refuse a bad CDR_RATER_NOW up front.
+    if matches!(cli.command, Command::Run(_) | Command::Rate(_) | Command::Ids(_)) {
+        crate::config::fixed_now().map_err(|e| Invalid(e.to_string()))?;
+    }
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Rate(args) => rate::run(args),

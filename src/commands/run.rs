@@ -24,6 +24,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         builder.init();
     }
+    if let Ok(Some(now)) = crate::config::fixed_now() {
+        // Replays and tests only: a production daemon must follow the clock.
+        tracing::warn!(%now, "CDR_RATER_NOW is set: \"now\" is fixed, not the clock");
+    }
     let config = load_config(args.config.config.as_deref())?;
     // CDRs are personal data: nothing the daemon creates (outputs, archive,
     // state, alert log) is readable by other users.

@@ -34,6 +34,8 @@ pub enum FileOutcome {
         stem: String,
         /// Wall time of the whole file.
         seconds: f64,
+        /// Digest of the tariff tables that priced it.
+        tariff: String,
     },
     /// Same content as an input rated before: archived, not billed again.
     Duplicate {
@@ -139,7 +141,12 @@ pub struct KeyedInput<'p> {
 /// How rating a file into its outputs ended.
 pub enum Rated {
     /// Published and committed.
-    Done(Totals),
+    Done {
+        /// Counts and money.
+        totals: Totals,
+        /// Digest of the tariff tables that priced the file.
+        tariff: String,
+    },
     /// Not readable as CDRs.
     Unreadable(String),
     /// Abandoned on request.
@@ -208,9 +215,10 @@ impl Processor<'_> {
         let stem = record.stem.clone();
         let input = KeyedInput { file, path: claimed, key };
         match self.rater.rate_and_commit(input, record, redo, &self.spool.outputs, &self.spool.tmp)? {
-            Rated::Done(totals) => {
+            Rated::Done { totals, tariff } => {
                 self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
-                Ok(FileOutcome::Rated { totals: Box::new(totals), stem, seconds: started.elapsed().as_secs_f64() })
+                let seconds = started.elapsed().as_secs_f64();
+                Ok(FileOutcome::Rated { totals: Box::new(totals), stem, seconds, tariff })
             }
             Rated::Cancelled => Ok(FileOutcome::Abandoned),
             Rated::Unreadable(reason) => {
@@ -323,6 +331,7 @@ impl FileRater<'_> {
             }
         }
         let done = FileRecord {
+            tariff: tariff.digest.clone(),
             counts: [totals.rows, totals.rated, totals.unrated, totals.rejected],
             skipped: totals.skipped,
             flagged: totals.flagged(),
@@ -331,7 +340,7 @@ impl FileRater<'_> {
             ..record
         };
         self.ledger.finish(&key, &done, ids_days)?;
-        Ok(Rated::Done(totals))
+        Ok(Rated::Done { totals, tariff: done.tariff })
     }
 
     /// Adds a file's spend to its customers' days; returns the changed

@@ -57,17 +57,44 @@ pub struct LoadReport {
 struct Collector {
     errors: Vec<LoadError>,
     warnings: Vec<LoadError>,
+    /// The rates folder, to name tables relative to it in the digest.
+    root: PathBuf,
+    /// Digest of the tables as parsed, fed by [`Collector::read`].
+    digest: xxhash_rust::xxh3::Xxh3,
 }
+
+/// A CSV table read over bytes already in memory (and in the digest).
+type TableReader = csv::Reader<std::io::Cursor<Vec<u8>>>;
 
 impl Collector {
     fn error(&mut self, file: &Path, line: Option<u64>, message: impl Into<String>) {
         self.errors.push(LoadError { file: file.to_path_buf(), line, message: message.into() });
     }
+
+    /// Reads a table once and adds exactly those bytes to the digest (a
+    /// second read could see another version than the one parsed): its
+    /// path relative to the rates folder, its length, its bytes.
+    fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let bytes = std::fs::read(path)?;
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let rel = rel.join("/");
+        self.digest.update(&(rel.len() as u64).to_le_bytes());
+        self.digest.update(rel.as_bytes());
+        self.digest.update(&(bytes.len() as u64).to_le_bytes());
+        self.digest.update(&bytes);
+        Ok(bytes)
+    }
 }
 
 /// Loads and validates `rates/` for a home country (`NL`).
 pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), LoadErrors> {
-    let mut c = Collector { errors: Vec::new(), warnings: Vec::new() };
+    let mut c = Collector {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        root: dir.to_path_buf(),
+        digest: xxhash_rust::xxh3::Xxh3::new(),
+    };
     let wholesale_path = dir.join("wholesale.csv");
     let (destinations, trie) = load_wholesale(&wholesale_path, &mut c);
     let plan_dir = dir.join("plans");
@@ -137,20 +164,21 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
         number_blocks,
         home_country: home_country.to_string(),
         zones,
+        digest: format!("{:032x}", c.digest.digest128()),
     };
     Ok((tariff, LoadReport { warnings: c.warnings }))
 }
 
 /// Opens a CSV table and maps the required header names to column indexes.
-fn open_table(path: &Path, required: &[&str], c: &mut Collector) -> Option<(csv::Reader<std::fs::File>, Vec<usize>)> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
+fn open_table(path: &Path, required: &[&str], c: &mut Collector) -> Option<(TableReader, Vec<usize>)> {
+    let bytes = match c.read(path) {
+        Ok(b) => b,
         Err(e) => {
             c.error(path, None, format!("cannot open: {e}"));
             return None;
         }
     };
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(std::io::Cursor::new(bytes));
     let header = match reader.byte_headers() {
         Ok(h) => h.clone(),
         Err(e) => {
@@ -183,7 +211,7 @@ fn open_table(path: &Path, required: &[&str], c: &mut Collector) -> Option<(csv:
 /// fields are trimmed UTF-8.
 fn each_row(
     path: &Path,
-    reader: &mut csv::Reader<std::fs::File>,
+    reader: &mut TableReader,
     columns: &[usize],
     c: &mut Collector,
     mut f: impl FnMut(u64, &[&str], &mut Collector),
@@ -330,7 +358,7 @@ fn load_plans(dir: &Path, c: &mut Collector) -> Vec<(String, PlanLevels, PathBuf
             c.error(&path, None, "plan names (file names) may use only letters, digits, '-' and '_'");
             continue;
         }
-        let text = match std::fs::read_to_string(&path) {
+        let text = match c.read(&path).and_then(|b| String::from_utf8(b).map_err(std::io::Error::other)) {
             Ok(t) => t,
             Err(e) => {
                 c.error(&path, None, format!("cannot read: {e}"));

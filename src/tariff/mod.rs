@@ -220,6 +220,11 @@ pub struct Tariff {
     pub home_country: String,
     /// The distinct customer time zones (`Customer::zone` indexes).
     pub zones: Vec<jiff::tz::TimeZone>,
+    /// XXH3-128 (32 lowercase hex digits) of exactly the table files this
+    /// was built from: each file's path relative to the rates folder, its
+    /// length and its bytes, in load order (wholesale, plans by name,
+    /// customers, numbers). Names the version that priced a file.
+    pub digest: String,
 }
 
 impl std::fmt::Debug for PrefixTrie {
