@@ -159,7 +159,7 @@ fn with_ids(
             let record = ledger
                 .begin(&key, &name, &path.display().to_string(), &stem_of(&name), &|s| !OutputFiles::taken(dirs, s))?;
             match rater.rate_and_commit(KeyedInput { file, path, key }, record, false, dirs, &tmp)? {
-                Rated::Done { totals, .. } => Ok(totals),
+                Rated::Done { totals, .. } => Ok(*totals),
                 Rated::Unreadable(reason) => {
                     ledger.forget(&key)?;
                     anyhow::bail!("{reason}")

@@ -143,7 +143,7 @@ pub enum Rated {
     /// Published and committed.
     Done {
         /// Counts and money.
-        totals: Totals,
+        totals: Box<Totals>,
         /// Digest of the tariff tables that priced the file.
         tariff: String,
     },
@@ -218,7 +218,7 @@ impl Processor<'_> {
             Rated::Done { totals, tariff } => {
                 self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
                 let seconds = started.elapsed().as_secs_f64();
-                Ok(FileOutcome::Rated { totals: Box::new(totals), stem, seconds, tariff })
+                Ok(FileOutcome::Rated { totals, stem, seconds, tariff })
             }
             Rated::Cancelled => Ok(FileOutcome::Abandoned),
             Rated::Unreadable(reason) => {
@@ -340,7 +340,7 @@ impl FileRater<'_> {
             ..record
         };
         self.ledger.finish(&key, &done, ids_days)?;
-        Ok(Rated::Done { totals, tariff: done.tariff })
+        Ok(Rated::Done { totals: Box::new(totals), tariff: done.tariff })
     }
 
     /// Adds a file's spend to its customers' days; returns the changed
