@@ -103,8 +103,8 @@ struct Source {
     label: String,
     /// Its folders.
     spool: Spool,
-    /// Its incoming folder, canonical (watcher events name it so).
-    incoming_canonical: PathBuf,
+    /// Its incoming folder as watcher events may name it (see [`aliases`]).
+    incoming_aliases: Vec<PathBuf>,
     /// CDR format with options.
     format: crate::formats::Format,
     /// Zone of local times.
@@ -113,6 +113,16 @@ struct Source {
     numbering: crate::numbers::Numbering,
     /// Customer of rows that name none.
     customer: Option<String>,
+}
+
+/// The names a watcher may give a folder in its events: as configured,
+/// made absolute (a relative path through a symlink), and canonical.
+fn aliases(dir: &Path) -> Vec<PathBuf> {
+    let mut v = vec![dir.to_path_buf()];
+    v.extend(std::path::absolute(dir).ok());
+    v.extend(std::fs::canonicalize(dir).ok());
+    v.dedup();
+    v
 }
 
 /// The configured sources: each `[[source]]`, or `spool/incoming` alone.
@@ -126,7 +136,7 @@ fn sources(config: &Config) -> anyhow::Result<Vec<Source>> {
         let spool = open(&config.spool.join("incoming"), None)?;
         out.push(Source {
             label: "default".into(),
-            incoming_canonical: std::fs::canonicalize(&spool.incoming).unwrap_or(spool.incoming.clone()),
+            incoming_aliases: aliases(&spool.incoming),
             spool,
             format: config.format(),
             timezone: config.time_zone(),
@@ -139,7 +149,7 @@ fn sources(config: &Config) -> anyhow::Result<Vec<Source>> {
         let timezone = s.timezone.as_deref().and_then(|z| jiff::tz::TimeZone::get(z).ok());
         out.push(Source {
             label: s.name.clone(),
-            incoming_canonical: std::fs::canonicalize(&spool.incoming).unwrap_or(spool.incoming.clone()),
+            incoming_aliases: aliases(&spool.incoming),
             spool,
             format: config.source_format(s),
             timezone: timezone.unwrap_or_else(|| config.time_zone()),
@@ -274,7 +284,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     }
                     for path in &event.paths {
                         if let Some(i) = sources.iter().position(|s| {
-                            path.parent() == Some(&s.incoming_canonical) || path.parent() == Some(&s.spool.incoming)
+                            path.parent().is_some_and(|p| s.incoming_aliases.iter().any(|a| a == p))
                         }) {
                             let path = sources[i].spool.incoming.join(path.file_name().unwrap_or_default());
                             on_incoming_event(&sources[i].spool, i, &mut pending, &event.kind, &path);
