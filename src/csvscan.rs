@@ -675,6 +675,40 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn find_record_end_follows_the_record_rule_across_pieces(
+            bytes in proptest::collection::vec(proptest::sample::select(b"ab,\"\n\r".to_vec()), 0..200),
+            split in 0usize..200,
+        ) {
+            // The rule byte by byte: the end, the quote state and the quoted newlines.
+            let (mut in_quotes, mut inner, mut end) = (false, 0u64, None);
+            for (i, &b) in bytes.iter().enumerate() {
+                match b {
+                    b'"' => in_quotes = !in_quotes,
+                    b'\n' if !in_quotes => {
+                        end = Some(i);
+                        break;
+                    }
+                    b'\n' => inner += 1,
+                    _ => {}
+                }
+            }
+            // In two pieces, the state carried from the first to the second.
+            let split = split.min(bytes.len());
+            let (mut q, mut n) = (false, 0u64);
+            let got = match find_record_end(&bytes[..split], &mut q, &mut n) {
+                Some(at) => Some(at),
+                None => find_record_end(&bytes[split..], &mut q, &mut n).map(|at| split + at),
+            };
+            proptest::prop_assert_eq!(got, end);
+            proptest::prop_assert_eq!(n, inner);
+            if end.is_none() {
+                proptest::prop_assert_eq!(q, in_quotes);
+            }
+        }
+    }
+
     #[test]
     fn last_boundary_respects_quotes() {
         assert_eq!(last_boundary(b"a\nb\"\nc"), 2);
