@@ -149,7 +149,7 @@ impl<'a> Scanner<'a> {
             let start = self.pos;
             let line = self.line;
             let bytes = &self.buf[start..];
-            let limit = self.max_len.min(u32::MAX as usize - 1);
+            let limit = record_limit(self.max_len);
             let fast = if self.fast_path { scan_plain(bytes, self.delimiter, limit, fields) } else { None };
             if let Some((end, count, field_start)) = fast {
                 let next = (end + 1).min(bytes.len());
@@ -195,6 +195,15 @@ impl<'a> Scanner<'a> {
             let mut next = bytes.len();
             let mut i = 0usize;
             while i < bytes.len() {
+                if i > limit {
+                    // Too long: fields past the limit are only counted, so
+                    // jump from one special byte to the next (a huge record
+                    // is crossed at memchr speed, not a byte at a time).
+                    match memchr::memchr3(b'"', b'\n', self.delimiter, &bytes[i..]) {
+                        None => break,
+                        Some(at) => i += at,
+                    }
+                }
                 let b = bytes[i];
                 if b == b'"' {
                     in_quotes = !in_quotes;
@@ -502,17 +511,16 @@ impl Iterator for Chunker<'_> {
         let (q, n) = count_quotes_newlines(&self.buf[start..cut]);
         let mut in_quotes = q % 2 == 1;
         let mut lines = n as u64;
-        // Walk on to the first newline outside quotes.
-        while cut < self.buf.len() {
-            let b = self.buf[cut];
-            cut += 1;
-            if b == b'"' {
-                in_quotes = !in_quotes;
-            } else if b == b'\n' {
-                lines += 1;
-                if !in_quotes {
-                    break;
-                }
+        // On to the first newline outside quotes.
+        let mut inner = 0u64;
+        match find_record_end(&self.buf[cut..], &mut in_quotes, &mut inner) {
+            Some(at) => {
+                cut += at + 1;
+                lines += inner + 1;
+            }
+            None => {
+                cut = self.buf.len();
+                lines += inner;
             }
         }
         // A cut that lands right after a newline outside quotes is already a boundary.
@@ -520,6 +528,34 @@ impl Iterator for Chunker<'_> {
         self.line += lines;
         Some(Chunk { start, end: cut, first_line })
     }
+}
+
+/// The longest record [`Scanner`] takes for `max_len`: records longer are
+/// `too_long`, and the head kept of such a record is this long.
+pub fn record_limit(max_len: usize) -> usize {
+    max_len.min(u32::MAX as usize - 1)
+}
+
+/// Where a record continues in `bytes` ends: the index of its ending `\n`
+/// (the first outside quotes), or `None` when it runs past `bytes`.
+/// `in_quotes` carries the quote state across calls (false at a record's
+/// start); `inner_newlines` adds the `\n`s passed inside quotes. Jumps from
+/// one `"` or `\n` to the next, so skipping a huge record is cheap.
+#[inline]
+pub fn find_record_end(bytes: &[u8], in_quotes: &mut bool, inner_newlines: &mut u64) -> Option<usize> {
+    let mut i = 0usize;
+    while let Some(at) = memchr::memchr2(b'"', b'\n', &bytes[i..]) {
+        let j = i + at;
+        if bytes[j] == b'"' {
+            *in_quotes = !*in_quotes;
+        } else if *in_quotes {
+            *inner_newlines += 1;
+        } else {
+            return Some(j);
+        }
+        i = j + 1;
+    }
+    None
 }
 
 /// Length of the longest prefix of `buf` made of whole records (ending in a
@@ -636,6 +672,40 @@ mod tests {
             proptest::prop_assert!(fast.iter().all(|r| r.3));
             let strip = |v: Vec<Scanned>| -> Vec<_> { v.into_iter().map(|r| (r.0, r.1, r.2, r.4)).collect() };
             proptest::prop_assert_eq!(strip(fast), strip(general));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn find_record_end_follows_the_record_rule_across_pieces(
+            bytes in proptest::collection::vec(proptest::sample::select(b"ab,\"\n\r".to_vec()), 0..200),
+            split in 0usize..200,
+        ) {
+            // The rule byte by byte: the end, the quote state and the quoted newlines.
+            let (mut in_quotes, mut inner, mut end) = (false, 0u64, None);
+            for (i, &b) in bytes.iter().enumerate() {
+                match b {
+                    b'"' => in_quotes = !in_quotes,
+                    b'\n' if !in_quotes => {
+                        end = Some(i);
+                        break;
+                    }
+                    b'\n' => inner += 1,
+                    _ => {}
+                }
+            }
+            // In two pieces, the state carried from the first to the second.
+            let split = split.min(bytes.len());
+            let (mut q, mut n) = (false, 0u64);
+            let got = match find_record_end(&bytes[..split], &mut q, &mut n) {
+                Some(at) => Some(at),
+                None => find_record_end(&bytes[split..], &mut q, &mut n).map(|at| split + at),
+            };
+            proptest::prop_assert_eq!(got, end);
+            proptest::prop_assert_eq!(n, inner);
+            if end.is_none() {
+                proptest::prop_assert_eq!(q, in_quotes);
+            }
         }
     }
 

@@ -33,8 +33,6 @@ pub const CHUNK_BYTES: usize = 512 * 1024;
 pub const BATCH_CHUNKS: usize = 16;
 /// Largest read window for streamed input.
 const WINDOW_BYTES: usize = 8 * 1024 * 1024;
-/// Largest window: a stream with no record boundary in this many bytes is cut.
-const MAX_WINDOW_BYTES: usize = 64 * 1024 * 1024;
 
 /// Receives a file's outputs in order: `which` is 0 rated, 1 unrated, 2 rejected.
 pub trait Sink: Send {
@@ -276,59 +274,174 @@ impl Tally {
     }
 }
 
+/// The read window of a streamed input: `buf[..len]` holds bytes that
+/// start at a record boundary. `buf` only grows, so reads land in memory
+/// zeroed once, not on every fill.
+struct Window {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Window {
+    /// Reads until `want` bytes are held or the stream ends (returns true).
+    fn fill(&mut self, reader: &mut dyn Read, want: usize) -> Result<bool, FileError> {
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        while self.len < want {
+            match reader.read(&mut self.buf[self.len..want]) {
+                Ok(0) => return Ok(true),
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FileError::Read(e)),
+            }
+        }
+        Ok(false)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Forgets the first `n` bytes held.
+    fn consume(&mut self, n: usize) {
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+}
+
+/// A record longer than the line limit, being read past without being held.
+struct LongRecord {
+    /// Its first `max_line_bytes` bytes: all the rejected row keeps.
+    head: Vec<u8>,
+    /// The line it starts on.
+    line: u64,
+    /// Quote state at the last byte read.
+    in_quotes: bool,
+    /// `\n`s inside quotes read so far.
+    inner_newlines: u64,
+}
+
 fn rate_stream(mut reader: Box<dyn Read + Send>, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tally, FileError> {
     let mut state = FileState::new(job);
     let mut totals = Tally::default();
     // A batch of chunks per read (8 MiB by default; tiny in tests).
     let window_bytes = job.chunk_bytes.saturating_mul(BATCH_CHUNKS).clamp(64, WINDOW_BYTES);
-    let mut window: Vec<u8> = Vec::with_capacity(window_bytes);
-    let mut started = false;
-    let mut line = 1u64;
+    let limit = csvscan::record_limit(job.limits.max_line_bytes);
+    let cancelled = || job.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    let mut window = Window { buf: Vec::new(), len: 0 };
+
+    // The header records must be whole before they can be used; one longer
+    // than a header may be fails the file in `start`, so waiting is bounded.
+    let wanted = job.format.header_records();
+    let header_cap = wanted.saturating_mul(header_limit(job) + 2).saturating_add(window_bytes);
     let mut eof = false;
     while !eof {
-        // Fill the window: what is left of the last one plus a batch's worth.
-        let want = window.len() + window_bytes;
-        let mut filled = window.len();
-        window.resize(want, 0);
-        while filled < want {
-            match reader.read(&mut window[filled..]) {
-                Ok(0) => {
-                    eof = true;
+        eof = window.fill(&mut *reader, window.len + window_bytes)?;
+        if window.len > header_cap || whole_records(window.bytes(), wanted, job.format.delimiter()) >= wanted {
+            break;
+        }
+    }
+    let (rest, mut line) = state.start(window.bytes(), sink)?;
+    window.consume(rest);
+
+    let mut long: Option<LongRecord> = None;
+    loop {
+        if let Some(mut rec) = long.take() {
+            // Reading past a long record: only its quote state and lines matter.
+            match csvscan::find_record_end(window.bytes(), &mut rec.in_quotes, &mut rec.inner_newlines) {
+                Some(at) => {
+                    window.consume(at + 1);
+                    line = rec.line + rec.inner_newlines + 1;
+                    reject_long(&rec, &state, sink, &mut totals)?;
+                }
+                None if eof => {
+                    // An unterminated quote runs to the end: one record.
+                    reject_long(&rec, &state, sink, &mut totals)?;
                     break;
                 }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(FileError::Read(e)),
+                None => {
+                    if cancelled() {
+                        return Err(FileError::Cancelled);
+                    }
+                    window.len = 0;
+                    eof = window.fill(&mut *reader, window_bytes)?;
+                    long = Some(rec);
+                    continue;
+                }
             }
         }
-        window.truncate(filled);
-        if !started {
-            // The header must be whole before it can be used.
-            if csvscan::last_boundary(&window) == 0 && !eof && window.len() < MAX_WINDOW_BYTES {
-                continue;
-            }
-            let (rest, l) = state.start(&window, sink)?;
-            window.drain(..rest);
-            line = l;
-            started = true;
+        let cut = if eof { window.len } else { csvscan::last_boundary(window.bytes()) };
+        if cut > 0 {
+            let region = &window.buf[..cut];
+            let mut chunker = Chunker::new(region, line, job.chunk_bytes);
+            run_batches(region, &mut chunker, &state, sink, &mut totals)?;
+            line = chunker.line();
+            window.consume(cut);
         }
-        let mut cut = if eof { window.len() } else { csvscan::last_boundary(&window) };
-        if cut == 0 && !eof {
-            if window.len() < MAX_WINDOW_BYTES {
-                continue; // one record longer than the window: read more
-            }
-            // No record ends in 64 MiB (an unbalanced quote, or garbage): cut
-            // anyway so memory stays bounded. The piece is far longer than any
-            // allowed line, so it is rejected as `line_too_long`.
-            cut = window.len();
+        if eof {
+            break;
         }
-        let region = &window[..cut];
-        let mut chunker = Chunker::new(region, line, job.chunk_bytes);
-        run_batches(region, &mut chunker, &state, sink, &mut totals)?;
-        line = chunker.line();
-        window.drain(..cut);
+        // What is left is the start of one record. Past the limit (one
+        // byte more for a `\r` before its `\n`) it is too long whatever
+        // follows: keep its head and stop holding it.
+        if window.len > limit + 1 {
+            let mut rec =
+                LongRecord { head: window.bytes()[..limit].to_vec(), line, in_quotes: false, inner_newlines: 0 };
+            let end = csvscan::find_record_end(window.bytes(), &mut rec.in_quotes, &mut rec.inner_newlines);
+            debug_assert!(end.is_none(), "no record ends after the last boundary");
+            window.len = 0;
+            long = Some(rec);
+            eof = window.fill(&mut *reader, window_bytes)?;
+            continue;
+        }
+        eof = window.fill(&mut *reader, window.len + window_bytes)?;
     }
     Ok(totals)
+}
+
+/// Writes the rejected row of a record too long to hold, as the chunk path
+/// writes it for one it holds: its line, `line_too_long`, its head.
+fn reject_long(
+    rec: &LongRecord,
+    state: &FileState<'_, '_>,
+    sink: &mut dyn Sink,
+    totals: &mut Tally,
+) -> Result<(), FileError> {
+    if state.parser.is_none() {
+        return Ok(()); // no data rows at all (as in `run_batches`)
+    }
+    let mut out = Vec::with_capacity(rec.head.len() + rec.head.len() / 8 + 40);
+    write_line_reason(&mut out, rec.line, Reject::LineTooLong.as_str());
+    csv_field(&mut out, &rec.head);
+    out.push(b'\n');
+    sink.write(2, &out).map_err(FileError::Write)?;
+    let t = &mut totals.totals;
+    t.rows += 1;
+    t.rejected += 1;
+    t.by_reject[Reject::LineTooLong as usize] += 1;
+    Ok(())
+}
+
+/// The longest header record a file may have.
+fn header_limit(job: &Job<'_>) -> usize {
+    // A header may be longer than a data row may.
+    job.limits.max_line_bytes.max(1 << 20)
+}
+
+/// How many whole records (up to `wanted`) `buf` starts with.
+fn whole_records(buf: &[u8], wanted: usize, delimiter: u8) -> usize {
+    if wanted == 0 {
+        return 0;
+    }
+    let whole = &buf[..csvscan::last_boundary(buf)];
+    let mut scanner = Scanner::new(whole, 1, usize::MAX, delimiter);
+    let mut fields = Fields::default();
+    let mut n = 0;
+    while n < wanted && scanner.next_record(&mut fields).is_some() {
+        n += 1;
+    }
+    n
 }
 
 /// What every chunk of one file shares.
@@ -353,14 +466,19 @@ impl<'j, 't> FileState<'j, 't> {
         let job = self.job;
         // A UTF-8 byte order mark (Windows switches write one) is not data.
         let bom = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-        // A header may be longer than a data row may.
-        let mut scanner = Scanner::new(&buf[bom..], 1, job.limits.max_line_bytes.max(1 << 20), job.format.delimiter());
+        let mut scanner = Scanner::new(&buf[bom..], 1, header_limit(job), job.format.delimiter());
         let mut fields = Fields::default();
         let wanted = job.format.header_records();
         let mut headers: Vec<Vec<&[u8]>> = Vec::with_capacity(wanted);
         let mut first_raw: &[u8] = &[];
         while headers.len() < wanted {
             let Some(rec) = scanner.next_record(&mut fields) else { break };
+            if rec.too_long {
+                // Its fields were not split; and a stream cannot wait for it.
+                return Err(
+                    FormatError::BadHeader("a header line is longer than limits.max_line_bytes and 1 MiB").into()
+                );
+            }
             if headers.is_empty() {
                 first_raw = rec.raw;
             }
@@ -404,6 +522,9 @@ fn write_headers(sink: &mut dyn Sink, unrated_columns: &[u8]) -> Result<(), File
 static BUFFERS: Mutex<Vec<ChunkOut>> = Mutex::new(Vec::new());
 /// At most this many free buffers are kept: enough for the batches in flight.
 const MAX_FREE_BUFFERS: usize = 3 * BATCH_CHUNKS;
+/// Largest output buffer kept for reuse: a few times what a default chunk
+/// writes (rated rows are about three times their input).
+const KEEP_BUFFER_BYTES: usize = 8 * CHUNK_BYTES;
 
 /// Output of one chunk.
 #[derive(Default)]
@@ -441,6 +562,14 @@ fn run_batches(
                         }
                     }
                     t.add(&out.tally);
+                    let mut out = out;
+                    for f in &mut out.files {
+                        // A buffer one odd chunk grew stays out of the pool,
+                        // so its memory goes back with it.
+                        if f.capacity() > KEEP_BUFFER_BYTES {
+                            *f = Vec::new();
+                        }
+                    }
                     let mut free = pool.lock().unwrap_or_else(|e| e.into_inner());
                     if free.len() < MAX_FREE_BUFFERS {
                         free.push(out);
@@ -499,6 +628,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     let mut fields = Fields::default();
     let mut scanner = Scanner::new(buf, first_line, job.limits.max_line_bytes, job.format.delimiter());
     let limits = &job.limits;
+    let head_len = csvscan::record_limit(limits.max_line_bytes);
     let decimals = job.rater.decimals;
     let tariff = job.rater.tariff;
     // Customer days: one mapper per customer zone, the last for the default zone.
@@ -514,7 +644,11 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     while let Some(rec) = scanner.next_record(&mut fields) {
         t.rows += 1;
         let mut cx = ParseContext { zone: &mut zone, numbering: job.rater.numbering };
-        let parsed = if fields.len() > limits.max_fields {
+        // Too long first: such a record's fields were not split, and the
+        // streamed path (which never holds it) decides on its length alone.
+        let parsed = if rec.too_long {
+            Err(NotCall::Reject(Reject::LineTooLong))
+        } else if fields.len() > limits.max_fields {
             Err(NotCall::Reject(Reject::TooManyFields))
         } else {
             match parser.parse(&rec, &fields, &mut cx) {
@@ -530,8 +664,10 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
             Err(NotCall::Reject(reason)) => {
                 t.rejected += 1;
                 t.by_reject[reason as usize] += 1;
-                write_line_reason(rejected, &rec, reason.as_str());
-                csv_field(rejected, rec.raw);
+                write_line_reason(rejected, rec.line, reason.as_str());
+                // Only the head of a record that is too long: a copy of a
+                // huge one would cost its size in memory.
+                csv_field(rejected, &rec.raw[..rec.raw.len().min(head_len)]);
                 rejected.push(b'\n');
             }
             Ok(call) => match job.rater.rate(&call) {
@@ -560,7 +696,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                 Err(reason) => {
                     t.unrated += 1;
                     t.by_unrated[reason as usize] += 1;
-                    write_line_reason(unrated, &rec, reason.as_str());
+                    write_line_reason(unrated, rec.line, reason.as_str());
                     unrated.extend_from_slice(rec.raw);
                     unrated.push(b'\n');
                 }
@@ -571,8 +707,8 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
 }
 
 #[inline]
-fn write_line_reason(out: &mut Vec<u8>, rec: &Record<'_>, reason: &str) {
-    out.extend_from_slice(itoa::Buffer::new().format(rec.line).as_bytes());
+fn write_line_reason(out: &mut Vec<u8>, line: u64, reason: &str) {
+    out.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
     out.push(b',');
     out.extend_from_slice(reason.as_bytes());
     out.push(b',');
