@@ -194,6 +194,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
     let ledger = crate::state::open_for_daemon(&config.state, &config.spool)
         .map_err(|e| crate::commands::Invalid(e.to_string()))?;
+    // Seen before the load: a change from here on is reloaded, none is missed.
+    let mut rates_seen = RatesFingerprint::of(&config.rates);
     let (tariff, report) = tariff::load(&config.rates, &config.numbering.home_country)
         .map_err(|e| crate::commands::Invalid(e.to_string()))?;
     for w in &report.warnings {
@@ -217,7 +219,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .watch(&s.spool.incoming, RecursiveMode::NonRecursive)
             .with_context(|| format!("cannot watch {}", s.spool.incoming.display()))?;
     }
-    let mut rates_seen = RatesFingerprint::of(&config.rates);
 
     // The workers: recovery first, then files as they settle.
     let cancel = Arc::new(AtomicBool::new(false));

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::sync::Mutex;
+use std::sync::{mpsc as std_mpsc, Mutex};
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -75,7 +75,7 @@ impl Compression {
 /// decompressed as a stream within `limits`.
 pub fn open(path: &Path, limits: Expansion) -> io::Result<Input> {
     if path.as_os_str() == "-" {
-        return Ok(Input::Stream(Box::new(io::stdin())));
+        return Ok(Input::Stream(Box::new(ReadAhead::new(Box::new(io::stdin())))));
     }
     let file = File::open(path)?;
     let meta = file.metadata()?;
@@ -160,7 +160,7 @@ pub fn open_verified(
     let rest = file.try_clone()?;
     let reader = Hashing { inner: file, hasher: hasher.clone() };
     let input = match Compression::of(name) {
-        Compression::None => Input::Stream(Box::new(reader)),
+        Compression::None => Input::Stream(Box::new(ReadAhead::new(Box::new(reader)))),
         compression => decompress(reader, compression, limits)?,
     };
     Ok((input, Verifier { rest: Hashing { inner: rest, hasher }, expected }))
@@ -216,7 +216,141 @@ fn decompress<R: Read + Send + 'static>(file: R, compression: Compression, limit
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
         _ => Box::new(zstd::stream::read::Decoder::with_buffer(io::BufReader::with_capacity(READ_BYTES, counted))?),
     };
-    Ok(Input::Stream(Box::new(Bounded { inner: decoder, compressed: read, out: 0, limits })))
+    let bounded = Bounded { inner: decoder, compressed: read, out: 0, limits };
+    Ok(Input::Stream(Box::new(ReadAhead::new(Box::new(bounded)))))
+}
+
+/// Bytes per read-ahead block.
+const AHEAD_BYTES: usize = 4 << 20;
+/// Blocks in flight: one being consumed, the rest read ahead.
+const AHEAD_BLOCKS: usize = 3;
+
+/// Reads a stream on its own thread, a few blocks ahead of the consumer,
+/// so that reading (a copy from the page cache, or decompression) overlaps
+/// rating instead of alternating with it. Memory: [`AHEAD_BLOCKS`] blocks.
+///
+/// The thread is not joined: it ends once its stream ends, fails, or the
+/// reader is dropped (its next send fails). Every read it makes happens
+/// before the consumer receives the block holding its bytes, so once the
+/// consumer has seen the end of the stream no read of the thread is left,
+/// and a [`Verifier`] may read on from the shared file offset.
+pub struct ReadAhead {
+    /// Full blocks (an empty one marks the end), or the stream's error.
+    full: std_mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Consumed blocks going back to the thread for reuse.
+    empty: std_mpsc::Sender<Vec<u8>>,
+    /// The block being consumed, and how far.
+    current: Vec<u8>,
+    /// Position in `current`.
+    at: usize,
+    /// The end was seen.
+    ended: bool,
+}
+
+impl ReadAhead {
+    /// Starts reading `inner` ahead.
+    pub fn new(mut inner: Box<dyn Read + Send>) -> ReadAhead {
+        let (full_tx, full) = std_mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD_BLOCKS - 1);
+        let (empty, empty_rx) = std_mpsc::channel::<Vec<u8>>();
+        let spawned = std::thread::Builder::new().name("read-ahead".into()).spawn(move || {
+            let mut spare = AHEAD_BLOCKS;
+            loop {
+                let mut block = match empty_rx.try_recv() {
+                    Ok(b) => b,
+                    Err(_) if spare > 0 => {
+                        spare -= 1;
+                        Vec::with_capacity(AHEAD_BYTES)
+                    }
+                    Err(_) => match empty_rx.recv() {
+                        Ok(b) => b,
+                        Err(_) => return, // the consumer is gone
+                    },
+                };
+                block.clear();
+                let result = fill_block(&mut *inner, &mut block);
+                // Bytes read before an error still go first, in order.
+                let more = match result {
+                    Ok(more) => full_tx.send(Ok(block)).is_ok() && more,
+                    Err(e) => {
+                        if !block.is_empty() {
+                            let _ = full_tx.send(Ok(block));
+                        }
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                };
+                if !more {
+                    // The end marker (after a last, partial block).
+                    let _ = full_tx.send(Ok(Vec::new()));
+                    return;
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            // No thread: the reader reports the error at its first read.
+            let (tx, rx) = std_mpsc::sync_channel(1);
+            let _ = tx.send(Err(e));
+            return ReadAhead { full: rx, empty, current: Vec::new(), at: 0, ended: false };
+        }
+        ReadAhead { full, empty, current: Vec::new(), at: 0, ended: false }
+    }
+}
+
+/// Reads into `block` up to its capacity; `Ok(true)` when the stream may
+/// have more, `Ok(false)` at its end.
+fn fill_block(inner: &mut dyn Read, block: &mut Vec<u8>) -> io::Result<bool> {
+    block.resize(AHEAD_BYTES, 0);
+    let mut len = 0;
+    let more = loop {
+        if len == block.len() {
+            break true;
+        }
+        match inner.read(&mut block[len..]) {
+            Ok(0) => break false,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                block.truncate(len);
+                return Err(e);
+            }
+        }
+    };
+    block.truncate(len);
+    Ok(more)
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.full.recv() {
+                Ok(Ok(block)) => {
+                    let old = std::mem::replace(&mut self.current, block);
+                    let _ = self.empty.send(old);
+                    self.at = 0;
+                    if self.current.is_empty() {
+                        self.ended = true;
+                    }
+                }
+                Ok(Err(e)) => {
+                    self.ended = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    // The thread always marks the end; gone without it, it
+                    // panicked, and what was read is not the whole stream.
+                    self.ended = true;
+                    return Err(io::Error::other("the read-ahead thread stopped before the end of the input"));
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Counts the compressed bytes a decoder reads.
@@ -309,6 +443,78 @@ mod tests {
         bytes.extend(zstd::stream::encode_all(&b"two\n"[..], 3).unwrap());
         std::fs::write(&zst, bytes).unwrap();
         assert_eq!(read_all(open(&zst, Expansion::default()).unwrap()).unwrap(), b"one\ntwo\n");
+    }
+
+    /// Hands out its bytes a few at a time, then an error if asked to.
+    struct Dribble {
+        bytes: Vec<u8>,
+        at: usize,
+        fail_at_end: bool,
+    }
+
+    impl Read for Dribble {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at == self.bytes.len() {
+                return if self.fail_at_end { Err(io::Error::other("boom")) } else { Ok(0) };
+            }
+            let n = buf.len().min(self.bytes.len() - self.at).min(1 + self.at % 7919);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_ahead_passes_every_byte_in_order_and_the_error() {
+        let bytes: Vec<u8> = (0..(3 * AHEAD_BYTES + 12_345)).map(|i| (i * 31 % 251) as u8).collect();
+        for fail_at_end in [false, true] {
+            let dribble = Dribble { bytes: bytes.clone(), at: 0, fail_at_end };
+            let mut ahead = ReadAhead::new(Box::new(dribble));
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 100_003];
+            let result = loop {
+                match ahead.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) => break Err(e),
+                }
+            };
+            assert_eq!(got.len(), bytes.len());
+            assert!(got == bytes);
+            assert_eq!(result.is_err(), fail_at_end);
+        }
+        // An empty stream ends at once.
+        let mut ahead = ReadAhead::new(Box::new(io::empty()));
+        assert_eq!(ahead.read(&mut [0u8; 8]).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_claimed_entry_is_opened_only_if_regular_and_verified_against_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.csv");
+        std::fs::write(&file, b"one\ntwo\n").unwrap();
+        std::os::unix::fs::symlink(&file, dir.path().join("link.csv")).unwrap();
+        let fifo = dir.path().join("fifo.csv");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert_eq!(open_regular(&dir.path().join("link.csv")).unwrap().unwrap_err(), "a symbolic link");
+        // A FIFO with no writer: opened without blocking, refused.
+        assert!(open_regular(&fifo).unwrap().unwrap_err().contains("fifo"));
+        assert_eq!(open_regular(dir.path()).unwrap().unwrap_err(), "a folder");
+
+        let handle = open_regular(&file).unwrap().unwrap();
+        let key = key_of(&handle).unwrap();
+        assert_eq!(key, ContentKey::of(b"one\ntwo\n"));
+        let (input, verifier) = open_verified(handle, &file, Expansion::default(), key).unwrap();
+        assert_eq!(read_all(input).unwrap(), b"one\ntwo\n");
+        verifier.verify().unwrap();
+
+        // The content changes after it was keyed: the verifier says so.
+        let handle = open_regular(&file).unwrap().unwrap();
+        let key = key_of(&handle).unwrap();
+        std::fs::write(&file, b"one\nTWO\n").unwrap();
+        let (input, verifier) = open_verified(handle, &file, Expansion::default(), key).unwrap();
+        read_all(input).unwrap();
+        assert!(verifier.verify().unwrap_err().to_string().contains("changed while it was rated"));
     }
 
     #[test]

@@ -87,8 +87,11 @@ fn check_prints_the_digest_the_daemon_logs_at_load_and_reload() {
     let rates = root.join("rates");
     copy_rates(&rates);
     let port = free_port();
-    fs::write(root.join("cdr-rater.toml"), format!("settle_ms = 200\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"))
-        .unwrap();
+    fs::write(
+        root.join("cdr-rater.toml"),
+        format!("settle_ms = 200\nreload_settle_ms = 300\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
     let first = checked_digest(root, &rates);
     assert_eq!(first, digest(&rates));
     let daemon = spawn_daemon(root, port);
@@ -104,16 +107,9 @@ fn check_prints_the_digest_the_daemon_logs_at_load_and_reload() {
     fs::write(&plan, &edited).unwrap();
     let second = checked_digest(root, &rates);
     assert_ne!(second, first);
-    // The rates watcher starts just after the listener: write again (same
-    // bytes) until a reload is seen, in case the first write came before it.
-    let mut polls = 0;
-    wait_for("the reload logged", Duration::from_secs(20), || {
-        polls += 1;
-        if polls % 40 == 0 {
-            fs::write(&plan, &edited).unwrap();
-        }
-        log().contains(&format!("digest={second}"))
-    });
+    // The daemon notes what rates/ looks like before it loads it, so an
+    // edit right after the start is reloaded too.
+    wait_for("the reload logged", Duration::from_secs(20), || log().contains(&format!("digest={second}")));
     assert!(log().lines().any(|l| l.contains("reload=true") && l.contains(&format!("digest={second}"))), "{}", log());
     drop(daemon);
 }
