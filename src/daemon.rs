@@ -295,7 +295,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     dispatch(&mut pending, settle, &work_tx, true)?;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "file watcher error; rescanning");
+                    tracing::warn!(error = %Untrusted(&e.to_string()), "file watcher error; rescanning");
                     rescan_all(&sources, &mut pending, settle);
                 }
             },
@@ -440,7 +440,7 @@ fn rescan_all(sources: &[Source], pending: &mut HashMap<PathBuf, Pending>, settl
         let entries = match s.spool.scan_incoming() {
             Ok(e) => e,
             Err(e) => {
-                tracing::error!(source = %s.label, error = %e, "cannot scan incoming/");
+                tracing::error!(source = %s.label, error = %Untrusted(&e.to_string()), "cannot scan incoming/");
                 continue;
             }
         };
@@ -476,7 +476,9 @@ fn refuse(spool: &Spool, path: &Path, what: &str) {
     let source = spool.source.as_deref().unwrap_or("default");
     match spool.fail(path, &format!("refused: {what}; only regular files are rated")) {
         Ok(_) => telemetry::emit(&Event::FileFailed { source, name: &name, reason: what }),
-        Err(e) => tracing::error!(file = %name, error = %e, "cannot move to failed/"),
+        Err(e) => {
+            tracing::error!(file = %Untrusted(&name), error = %Untrusted(&e.to_string()), "cannot move to failed/")
+        }
     }
 }
 
@@ -512,7 +514,7 @@ fn on_incoming_event(
             return;
         }
         Err(e) => {
-            tracing::warn!(file = %name, error = %e, "cannot stat");
+            tracing::warn!(file = %Untrusted(name), error = %Untrusted(&e.to_string()), "cannot stat");
             return;
         }
     };

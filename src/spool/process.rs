@@ -122,6 +122,31 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> ProcessError {
 /// reservations, and IDS read-modify-commit); rating itself runs in parallel.
 static COMMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Content keys being rated by a worker of this process (every source's):
+/// the same content claimed again meanwhile waits ([`FileOutcome::Busy`]).
+static RATING: std::sync::Mutex<Vec<ContentKey>> = std::sync::Mutex::new(Vec::new());
+
+/// Marks a content key as being rated until dropped.
+struct RatingMark(ContentKey);
+
+impl RatingMark {
+    /// `None` when the key is being rated already.
+    fn take(key: ContentKey) -> Option<RatingMark> {
+        let mut rating = RATING.lock().unwrap_or_else(|e| e.into_inner());
+        if rating.contains(&key) {
+            return None;
+        }
+        rating.push(key);
+        Some(RatingMark(key))
+    }
+}
+
+impl Drop for RatingMark {
+    fn drop(&mut self) {
+        RATING.lock().unwrap_or_else(|e| e.into_inner()).retain(|k| *k != self.0);
+    }
+}
+
 /// Customers whose IDS days a file changed, by id.
 type IdsChanges = Vec<(String, CustomerDays)>;
 
@@ -176,25 +201,26 @@ impl Processor<'_> {
         // Looking the content up and reserving it is one step across workers,
         // so the same content claimed twice at once is rated once.
         let section = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
-        let (record, redo) = match self.rater.ledger.get(&key)? {
-            Some(r) if r.phase == Phase::Done => {
-                self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
-                return Ok(if r.claimed == claimed_name {
-                    FileOutcome::Archived
-                } else {
-                    FileOutcome::Duplicate { of: r.name }
-                });
-            }
-            Some(r) if r.claimed != claimed_name && self.spool.claimed.join(&r.claimed).exists() => {
-                // The same content is being rated under another claim: wait
-                // for it. If it is billed, this copy is then a duplicate; if
-                // it fails (it changed under us), this copy is rated.
-                return Ok(FileOutcome::Busy { of: r.name });
-            }
+        let record = self.rater.ledger.get(&key)?;
+        if let Some(r) = record.as_ref().filter(|r| r.phase == Phase::Done) {
+            self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
+            return Ok(if r.claimed == claimed_name {
+                FileOutcome::Archived
+            } else {
+                FileOutcome::Duplicate { of: r.name.clone() }
+            });
+        }
+        let Some(_mark) = RatingMark::take(key) else {
+            // The same content is being rated under another claim: wait for
+            // it. If it is billed, this copy is then a duplicate; if it fails
+            // (it changed under us), this copy is rated.
+            return Ok(FileOutcome::Busy { of: record.map(|r| r.name).unwrap_or_default() });
+        };
+        let (record, redo) = match record {
             Some(r) => {
                 // A redo: after a crash, after an error, or of content whose
                 // claimed copy is gone (an operator moved it back into
-                // incoming/). It keeps its stem, so its outputs are replaced,
+                // incoming/); no worker rates it now (`RATING`). It keeps its stem, so its outputs are replaced,
                 // never doubled.
                 let outputs = &self.spool.outputs;
                 let r = self
