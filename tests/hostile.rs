@@ -204,6 +204,29 @@ fn a_call_from_the_future_counts_for_ids_on_the_day_it_is_rated() {
 }
 
 #[test]
+fn a_call_flagged_as_implausibly_old_does_not_move_the_first_ids_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("c.toml"), format!("rates = \"{}\"\n", repo().join("rates").display())).unwrap();
+    // Rated on 2026-11-25: one call of 2026-11-24, one claiming 2020 (past
+    // `flag_past_start_days`): billed and flagged, but C0001 stays a customer
+    // since 2026-11-24, in its warm-up.
+    fs::write(
+        root.join("a.csv"),
+        "call_id,start_time,account,caller,callee,billsec,disposition\n\
+         old,2020-01-01T10:00:00+01:00,C0001,0201234501,0201234567,60,ANSWERED\n\
+         p1,2026-11-24T10:00:00+01:00,C0001,0201234501,0201234567,60,ANSWERED\n",
+    )
+    .unwrap();
+    let out = common::cdr_rater(root, &["rate", "--config", "c.toml", "--ids", "a.csv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("start_in_past 1"), "{}", String::from_utf8_lossy(&out.stderr));
+    let ledger = cdr_rater::state::RedbLedger::open(&root.join("state/ledger.redb")).unwrap();
+    let days = cdr_rater::state::Ledger::customer_days(&ledger, "C0001").unwrap();
+    assert_eq!(days.first_day, Some(cdr_rater::timefmt::days_from_civil(2026, 11, 24)));
+}
+
+#[test]
 fn the_daemon_counts_limits_in_metrics_and_keeps_rows_out_of_its_log() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
