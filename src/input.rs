@@ -89,10 +89,12 @@ pub fn open(path: &Path, limits: Expansion) -> io::Result<Input> {
     if meta.len() == 0 {
         return Ok(Input::Slice(Vec::new()));
     }
-    // SAFETY: the map is read-only and private to this process. cdr-rater
-    // takes a file only once it is complete (renamed into place or settled),
-    // so nobody truncates it while it is mapped; if someone did anyway, the
-    // kernel would deliver SIGBUS, which is a crash, not wrong output.
+    // SAFETY: the map is read-only and private to this process. Only the
+    // one-shot `rate` maps its inputs: files the operator names, which
+    // nobody truncates while they are rated; if someone did anyway, the
+    // kernel would deliver SIGBUS, which ends `rate` with no outputs (they
+    // are published only at the end), not wrong output. The daemon, whose
+    // inputs come from switches, never maps them ([`open_verified`]).
     let map = unsafe { memmap2::MmapOptions::new().map(&file)? };
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);

@@ -220,7 +220,11 @@ fn a_call_flagged_as_implausibly_old_does_not_move_the_first_ids_day() {
     .unwrap();
     let out = common::cdr_rater(root, &["rate", "--config", "c.toml", "--ids", "a.csv"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("start_in_past 1"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("start_in_past 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ledger = cdr_rater::state::RedbLedger::open(&root.join("state/ledger.redb")).unwrap();
     let days = cdr_rater::state::Ledger::customer_days(&ledger, "C0001").unwrap();
     assert_eq!(days.first_day, Some(cdr_rater::timefmt::days_from_civil(2026, 11, 24)));

@@ -306,6 +306,30 @@ pub fn check_csv_scan(data: &[u8]) {
     let expected: Vec<_> = whole.iter().filter(|r| r.start < cut).cloned().collect();
     assert_eq!(before, expected, "records before last_boundary {cut} differ");
     assert!(whole.len() - expected.len() <= 1, "more than one record after last_boundary {cut}");
+
+    // The streaming skip of a long record: `find_record_end` fed the buffer
+    // in two pieces (split where byte 0 says) finds the end a byte loop
+    // finds, with the same count of quoted newlines.
+    let split = usize::from(first).min(buf.len());
+    let (mut quoted, mut newlines) = (false, 0u64);
+    let found = match csvscan::find_record_end(&buf[..split], &mut quoted, &mut newlines) {
+        Some(at) => Some(at),
+        None => csvscan::find_record_end(&buf[split..], &mut quoted, &mut newlines).map(|at| split + at),
+    };
+    let (mut inside, mut expected_newlines, mut expected_end) = (false, 0u64, None);
+    for (i, &b) in buf.iter().enumerate() {
+        match b {
+            b'"' => inside = !inside,
+            b'\n' if inside => expected_newlines += 1,
+            b'\n' => {
+                expected_end = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(found, expected_end, "find_record_end (split at {split})");
+    assert_eq!(newlines, expected_newlines, "find_record_end's quoted newlines (split at {split})");
 }
 
 // ----------------------------------------------------------------- formats

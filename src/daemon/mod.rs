@@ -1,0 +1,353 @@
+//! `cdr-rater run`: the control plane on tokio, the rating on rayon.
+//!
+//! ```text
+//! notify watcher ─┐                       ┌─> 2 worker threads: claim, open once, rate
+//! rescan timer ───┼─> intake (settling) ──┤   (rayon), verify, publish, ledger, archive
+//! signals ────────┤        ▲              └─< Finished (retry with backoff on errors)
+//! rates/ poll ────┴─> tariff reload (settled) ─> ArcSwap<Tariff> (one snapshot per file)
+//! /metrics listener (metrics_http) ─> telemetry::render
+//! ```
+//!
+//! - [`intake`]: which files in the drop folders are ready (renamed in, or
+//!   closed and settled), and refusing entries that are not regular files;
+//! - [`worker`]: the threads that take a file through its life, and what they
+//!   report back;
+//! - [`reload`]: noticing a change of `rates/` (however it is replaced) and
+//!   loading it once it is quiet.
+//!
+//! Several sources (`[[source]]`): one intake watches every drop folder;
+//! each file is rated with its source's format, zone, numbering and
+//! default customer, and its outputs go under the source's name.
+//!
+//! A file that fails for a reason outside it (disk full, the ledger, the
+//! alert log) stays claimed and is handed to a worker again after a growing
+//! wait; `cdr_rater_files_waiting_on_error` counts such files.
+//!
+//! Shutdown (SIGTERM/SIGINT): stop taking files, let the workers finish or
+//! abandon (between batches) the files in hand, then exit 0. An abandoned
+//! file stays claimed and is redone on the next start.
+
+mod intake;
+mod reload;
+mod worker;
+
+use intake::{dispatch, on_incoming_event, rescan_all, track, Pending};
+use reload::{RatesFingerprint, RATES_POLL};
+use worker::{worker_loop, Again, Finished, Work};
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::spool::Spool;
+use crate::tariff::{self};
+use crate::telemetry::{self, Event, Telemetry, Untrusted};
+
+/// Worker threads: files rated at the same time.
+const WORKERS: usize = 2;
+/// How often pending files are re-examined.
+const TICK: Duration = Duration::from_millis(50);
+/// A full rescan of `incoming/` even without events, so no lost event strands a file.
+const RESCAN: Duration = Duration::from_secs(30);
+
+/// A claimed file waiting to be tried again.
+struct Waiting {
+    /// Index of its source.
+    source: usize,
+    /// When it is tried next.
+    due: Instant,
+}
+
+/// First wait before a file that hit an error is tried again; it doubles
+/// with each failure up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between two tries of a file that keeps failing.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Wait before a file whose content is being rated elsewhere is tried again.
+const RETRY_BUSY: Duration = Duration::from_millis(200);
+/// The wait before try number `failures + 1` of a file that hit an error.
+fn backoff(failures: u32) -> Duration {
+    RETRY_FIRST.saturating_mul(1 << failures.min(16)).min(RETRY_MAX)
+}
+
+/// One drop folder and how its files are read.
+#[derive(Clone)]
+struct Source {
+    /// Metric label and log field: the source's name, or `default`.
+    label: String,
+    /// Its folders.
+    spool: Spool,
+    /// Its incoming folder as watcher events may name it (see [`aliases`]).
+    incoming_aliases: Vec<PathBuf>,
+    /// CDR format with options.
+    format: crate::formats::Format,
+    /// Zone of local times.
+    timezone: jiff::tz::TimeZone,
+    /// Number plan.
+    numbering: crate::numbers::Numbering,
+    /// Customer of rows that name none.
+    customer: Option<String>,
+}
+
+/// The names a watcher may give a folder in its events: as configured,
+/// made absolute (a relative path through a symlink), and canonical.
+fn aliases(dir: &Path) -> Vec<PathBuf> {
+    let mut v = vec![dir.to_path_buf()];
+    v.extend(std::path::absolute(dir).ok());
+    v.extend(std::fs::canonicalize(dir).ok());
+    v.dedup();
+    v
+}
+
+/// The configured sources: each `[[source]]`, or `spool/incoming` alone.
+fn sources(config: &Config) -> anyhow::Result<Vec<Source>> {
+    let open = |incoming: &Path, name: Option<&str>| {
+        Spool::open_source(&config.spool, incoming, name)
+            .with_context(|| format!("cannot open the spool {} for {}", config.spool.display(), incoming.display()))
+    };
+    let mut out = Vec::new();
+    if config.source.is_empty() {
+        let spool = open(&config.spool.join("incoming"), None)?;
+        out.push(Source {
+            label: "default".into(),
+            incoming_aliases: aliases(&spool.incoming),
+            spool,
+            format: config.format(),
+            timezone: config.time_zone(),
+            numbering: config.numbering.clone(),
+            customer: None,
+        });
+    }
+    for s in &config.source {
+        let spool = open(&s.incoming, Some(&s.name))?;
+        let timezone = s.timezone.as_deref().and_then(|z| jiff::tz::TimeZone::get(z).ok());
+        out.push(Source {
+            label: s.name.clone(),
+            incoming_aliases: aliases(&spool.incoming),
+            spool,
+            format: config.source_format(s),
+            timezone: timezone.unwrap_or_else(|| config.time_zone()),
+            numbering: config.numbering_for(s),
+            customer: s.customer.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("control")
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let sources = sources(&config)?;
+    let labels: Vec<String> = sources.iter().map(|s| s.label.clone()).collect();
+    let telemetry = Arc::new(Telemetry::install(config.price_decimals, &labels)?);
+    std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
+    let ledger = crate::state::open_for_daemon(&config.state, &config.spool)
+        .map_err(|e| crate::commands::Invalid(e.to_string()))?;
+    // Seen before the load: a change from here on is reloaded, none is missed.
+    let mut rates_seen = RatesFingerprint::of(&config.rates);
+    let (tariff, report) = tariff::load(&config.rates, &config.numbering.home_country)
+        .map_err(|e| crate::commands::Invalid(e.to_string()))?;
+    for w in &report.warnings {
+        tracing::warn!(warning = %w, "tariff tables");
+    }
+    telemetry::emit(&Event::TariffLoaded { prefixes: tariff.prefix_count(), reload: false, digest: &tariff.digest });
+    let tariffs = Arc::new(ArcSwap::from_pointee(tariff));
+    let listener = tokio::net::TcpListener::bind(&config.metrics.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.metrics.listen))?;
+    tracing::info!(listen = %config.metrics.listen, "serving /metrics");
+    tokio::spawn(crate::metrics_http::serve(listener, telemetry.clone()));
+
+    // Watchers first, then the scan, so nothing dropped in between is missed.
+    let (events_tx, mut events) = mpsc::unbounded_channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(move |e| {
+        let _ = events_tx.send(e);
+    })?;
+    for s in &sources {
+        watcher
+            .watch(&s.spool.incoming, RecursiveMode::NonRecursive)
+            .with_context(|| format!("cannot watch {}", s.spool.incoming.display()))?;
+    }
+
+    // The workers: recovery first, then files as they settle.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (work_tx, work_rx) = std_mpsc::channel::<Work>();
+    let (done_tx, mut done) = mpsc::unbounded_channel::<Finished>();
+    let removed = sources[0].spool.clean_tmp()?;
+    if removed > 0 {
+        tracing::info!(removed, "removed output temp files of an interrupted run");
+    }
+    let spools: Vec<&Spool> = sources.iter().map(|s| &s.spool).collect();
+    for name in crate::spool::process::drop_orphans(&ledger, &spools)? {
+        tracing::info!(file = %Untrusted(&name), "dropped the ledger entry of a file no longer claimed (nothing of it was published)");
+    }
+    let mut claimed_in_flight = 0usize;
+    for (i, s) in sources.iter().enumerate() {
+        for claimed in s.spool.leftover_claims()? {
+            work_tx.send(Work::Claimed(i, claimed))?;
+            claimed_in_flight += 1;
+        }
+    }
+    // Two workers: while one waits on fsyncs, the other rates.
+    let ledger = Arc::new(ledger);
+    let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
+    let mut workers = Vec::new();
+    for i in 0..WORKERS {
+        let (sources, tariffs, cancel, config) = (sources.clone(), tariffs.clone(), cancel.clone(), config.clone());
+        let (ledger, work_rx, done_tx) = (ledger.clone(), work_rx.clone(), done_tx.clone());
+        workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
+            worker_loop(&config, &sources, &ledger, &tariffs, &cancel, &work_rx, done_tx);
+        })?);
+    }
+    drop(done_tx);
+
+    let settle = Duration::from_millis(config.settle_ms);
+    let reload_settle = Duration::from_millis(config.reload_settle_ms);
+    let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
+    // Claimed files waiting to be tried again, and the failures of each.
+    let mut waiting: HashMap<PathBuf, Waiting> = HashMap::new();
+    let mut failures: HashMap<PathBuf, u32> = HashMap::new();
+    rescan_all(&sources, &mut pending, settle);
+    let mut tick = tokio::time::interval(TICK);
+    let mut last_rescan = Instant::now();
+    let mut last_rates_poll = Instant::now();
+    let mut reload_at: Option<Instant> = None;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut watchdog_usec = 0u64;
+    let watchdog =
+        sd_notify::watchdog_enabled(false, &mut watchdog_usec).then(|| Duration::from_micros(watchdog_usec / 2));
+    let mut last_ping = Instant::now();
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    for s in &sources {
+        tracing::info!(source = %s.label, incoming = %s.spool.incoming.display(), format = %s.format, "watching");
+    }
+    tracing::info!(rates = %config.rates.display(), "cdr-rater running");
+
+    loop {
+        tokio::select! {
+            Some(event) = events.recv() => match event {
+                Ok(event) => {
+                    if event.need_rescan() {
+                        rescan_all(&sources, &mut pending, settle);
+                    }
+                    for path in &event.paths {
+                        if let Some(i) = sources.iter().position(|s| {
+                            path.parent().is_some_and(|p| s.incoming_aliases.iter().any(|a| a == p))
+                        }) {
+                            let path = sources[i].spool.incoming.join(path.file_name().unwrap_or_default());
+                            on_incoming_event(&sources[i].spool, i, &mut pending, &event.kind, &path);
+                        }
+                    }
+                    // Files renamed in go to the worker now, not at the next tick.
+                    dispatch(&mut pending, settle, &work_tx, true)?;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %Untrusted(&e.to_string()), "file watcher error; rescanning");
+                    rescan_all(&sources, &mut pending, settle);
+                }
+            },
+            Some(finished) = done.recv() => {
+                let i = finished.source;
+                if finished.was_claimed {
+                    claimed_in_flight -= 1;
+                }
+                if let Some((claimed, why)) = finished.again {
+                    let wait = match why {
+                        Again::Busy => RETRY_BUSY,
+                        Again::Error => {
+                            let n = failures.entry(claimed.clone()).or_default();
+                            *n += 1;
+                            backoff(*n - 1)
+                        }
+                    };
+                    waiting.insert(claimed, Waiting { source: i, due: Instant::now() + wait });
+                }
+                if let Some(path) = finished.incoming {
+                    pending.remove(&path);
+                    // A new file may have arrived under the same name while the
+                    // worker had the old one (a daily Master.csv): track it.
+                    if let Ok(Some(entry)) = sources[i].spool.classify(&path) {
+                        track(&sources[i].spool, i, &mut pending, entry, settle);
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                dispatch(&mut pending, settle, &work_tx, false)?;
+                let now = Instant::now();
+                let due: Vec<PathBuf> = waiting.iter().filter(|(_, w)| w.due <= now).map(|(p, _)| p.clone()).collect();
+                for claimed in due {
+                    if let Some(w) = waiting.remove(&claimed) {
+                        work_tx.send(Work::Claimed(w.source, claimed)).context("the workers stopped")?;
+                        claimed_in_flight += 1;
+                    }
+                }
+                failures.retain(|p, _| waiting.contains_key(p) || p.exists());
+                if last_rescan.elapsed() >= RESCAN {
+                    last_rescan = Instant::now();
+                    rescan_all(&sources, &mut pending, settle);
+                }
+                if last_rates_poll.elapsed() >= RATES_POLL {
+                    last_rates_poll = Instant::now();
+                    let seen = RatesFingerprint::of(&config.rates);
+                    if seen != rates_seen {
+                        // Every change restarts the wait: tables copied in
+                        // file by file are loaded once the copy has ended.
+                        rates_seen = seen;
+                        reload_at = Some(Instant::now() + reload_settle);
+                    }
+                }
+                if reload_at.is_some_and(|at| Instant::now() >= at) {
+                    reload_at = None;
+                    reload::reload(&config, &tariffs).await;
+                }
+                telemetry::emit(&Event::Backlog(pending.len() + claimed_in_flight + waiting.len()));
+                telemetry::emit(&Event::WaitingOnError(failures.len()));
+                if let Some(every) = watchdog {
+                    if last_ping.elapsed() >= every {
+                        last_ping = Instant::now();
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                    }
+                }
+                if workers.iter().any(|w| w.is_finished()) {
+                    anyhow::bail!("a worker thread stopped");
+                }
+            }
+            _ = sighup.recv() => {
+                tracing::info!("SIGHUP: reloading tariff tables");
+                rates_seen = RatesFingerprint::of(&config.rates);
+                reload::reload(&config, &tariffs).await;
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    cancel.store(true, Ordering::Relaxed);
+    drop(work_tx);
+    drop(watcher);
+    for worker in workers {
+        tokio::task::spawn_blocking(move || worker.join()).await?.map_err(|_| anyhow::anyhow!("a worker panicked"))?;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Noticing that `rates/` changed, however it was replaced (edited in
+//! place, copied over file by file, a folder renamed or a symlink swapped
+//! into place), and loading it whole once it has been quiet.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::tariff::{self, Tariff};
+use crate::telemetry::{self, Event};
+
+/// How often `rates/` is looked at for changes (a poll, not a watch: a watch
+/// follows the old folder when `rates/` is replaced by a rename or symlink swap).
+pub(super) const RATES_POLL: Duration = Duration::from_millis(250);
+
+/// What `rates/` looks like from outside: every file's path, size,
+/// modification time and inode, through the current target of the path
+/// (so a folder renamed or a symlink swapped into place counts as a change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RatesFingerprint(Vec<(PathBuf, u64, i64, i64, u64)>);
+
+impl RatesFingerprint {
+    pub(super) fn of(rates: &Path) -> RatesFingerprint {
+        use std::os::unix::fs::MetadataExt;
+        let mut files = Vec::new();
+        let mut dirs = vec![rates.to_path_buf()];
+        if let Ok(m) = std::fs::metadata(rates) {
+            files.push((PathBuf::new(), 0, m.mtime(), m.mtime_nsec(), m.ino()));
+        }
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Ok(m) = std::fs::metadata(&path) else { continue };
+                if m.is_dir() {
+                    dirs.push(path.clone());
+                }
+                files.push((path, m.len(), m.mtime(), m.mtime_nsec(), m.ino()));
+            }
+        }
+        files.sort();
+        RatesFingerprint(files)
+    }
+}
+
+pub(super) async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>) {
+    let (dir, home) = (config.rates.clone(), config.numbering.home_country.clone());
+    let loaded = tokio::task::spawn_blocking(move || tariff::load(&dir, &home)).await;
+    match loaded {
+        Ok(Ok((t, report))) => {
+            for w in &report.warnings {
+                tracing::warn!(warning = %w, "tariff tables");
+            }
+            telemetry::emit(&Event::TariffLoaded { prefixes: t.prefix_count(), reload: true, digest: &t.digest });
+            tariffs.store(Arc::new(t));
+        }
+        Ok(Err(errors)) => {
+            let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            telemetry::emit(&Event::TariffRefused { errors: &text.join("\n") });
+        }
+        Err(e) => telemetry::emit(&Event::TariffRefused { errors: &e.to_string() }),
+    }
+}

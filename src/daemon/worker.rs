@@ -1,0 +1,179 @@
+//! The worker threads: each takes a [`Work`] (claiming it when it comes from
+//! `incoming/`), runs it through [`Processor::process`], emits what happened
+//! and reports back to the intake with a [`Finished`].
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+
+use super::Source;
+use crate::config::Config;
+use crate::spool::process::{FileOutcome, FileRater, Processor};
+use crate::state::RedbLedger;
+use crate::tariff::Tariff;
+use crate::telemetry::{self, Event, Untrusted};
+
+/// Work for the worker thread: a source (index) and a file.
+pub(super) enum Work {
+    /// A settled file in the source's `incoming/`.
+    Incoming(usize, PathBuf),
+    /// A claimed file: left by an earlier run, or tried again after an error.
+    Claimed(usize, PathBuf),
+}
+
+/// What a worker reports when it is done with a [`Work`].
+pub(super) struct Finished {
+    /// Index of the source.
+    pub(super) source: usize,
+    /// The `incoming/` path it was given ([`Work::Incoming`]): stop tracking it.
+    pub(super) incoming: Option<PathBuf>,
+    /// Whether the work was a [`Work::Claimed`].
+    pub(super) was_claimed: bool,
+    /// The claimed file, when it must be tried again, and why.
+    pub(super) again: Option<(PathBuf, Again)>,
+}
+
+/// Why a claimed file is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Again {
+    /// It failed for a reason outside the file (disk full, ledger, alert
+    /// log): retried with a growing backoff, counted as waiting on an error.
+    Error,
+    /// Its content is being rated under another claim: retried shortly.
+    Busy,
+}
+
+pub(super) fn worker_loop(
+    config: &Config,
+    sources: &[Source],
+    ledger: &RedbLedger,
+    tariffs: &ArcSwap<Tariff>,
+    cancel: &AtomicBool,
+    work: &std::sync::Mutex<std_mpsc::Receiver<Work>>,
+    done: mpsc::UnboundedSender<Finished>,
+) {
+    let processors: Vec<Processor<'_>> = sources
+        .iter()
+        .map(|s| Processor {
+            spool: &s.spool,
+            rater: FileRater {
+                ledger,
+                tariffs,
+                numbering: &s.numbering,
+                format: s.format.clone(),
+                timezone: s.timezone.clone(),
+                decimals: config.price_decimals,
+                limits: config.limits.clone(),
+                default_customer: s.customer.clone(),
+                cancel,
+                ids: config.ids_settings(),
+            },
+        })
+        .collect();
+    let mut snapshot_due = false;
+    let mut last_snapshot: Option<Instant> = None;
+    loop {
+        // Wait for work; when idle, flush a pending snapshot first.
+        let next = work.lock().unwrap_or_else(|e| e.into_inner()).recv_timeout(SNAPSHOT_EVERY);
+        let item = match next {
+            Ok(item) => item,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                if snapshot_due {
+                    write_snapshot(config, ledger, &processors[0]);
+                    snapshot_due = false;
+                    last_snapshot = Some(Instant::now());
+                }
+                continue;
+            }
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let (i, claimed, incoming) = match item {
+            Work::Claimed(i, c) => (i, Some(c), None),
+            Work::Incoming(i, path) => match sources[i].spool.claim(&path) {
+                Ok(c) => (i, c, Some(path)),
+                Err(e) => {
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    tracing::error!(file = %Untrusted(&name), error = %e, "cannot claim");
+                    (i, None, Some(path))
+                }
+            },
+        };
+        let source = sources[i].label.as_str();
+        let was_claimed = incoming.is_none();
+        let mut again = None;
+        if let Some(claimed) = claimed {
+            let name = claimed
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(|n| crate::spool::original_name(n).to_string())
+                .unwrap_or_default();
+            match processors[i].process(&claimed) {
+                Ok(FileOutcome::Rated { totals, seconds, tariff, .. }) => {
+                    telemetry::emit(&Event::FileRated {
+                        source,
+                        name: &name,
+                        totals: &totals,
+                        seconds,
+                        tariff: &tariff,
+                    });
+                    snapshot_due = true;
+                }
+                Ok(FileOutcome::Duplicate { of }) => {
+                    telemetry::emit(&Event::FileDuplicate { source, name: &name, of: &of })
+                }
+                Ok(FileOutcome::Archived) => {
+                    tracing::info!(source, file = %Untrusted(&name), "finished an interrupted file")
+                }
+                Ok(FileOutcome::Failed { reason }) => {
+                    telemetry::emit(&Event::FileFailed { source, name: &name, reason: &reason })
+                }
+                Ok(FileOutcome::Abandoned) => {
+                    tracing::info!(source, file = %Untrusted(&name), "abandoned for shutdown; redone at start")
+                }
+                Ok(FileOutcome::Busy { of }) => {
+                    tracing::debug!(source, file = %Untrusted(&name), of = %Untrusted(&of), "same content in progress; waiting");
+                    again = Some((claimed, Again::Busy));
+                }
+                Ok(FileOutcome::Gone) => {
+                    tracing::warn!(source, file = %Untrusted(&name), "claimed file is gone (moved away?)")
+                }
+                Err(e) => {
+                    telemetry::emit(&Event::FileError { source, name: &name, error: &e.to_string() });
+                    again = Some((claimed, Again::Error));
+                }
+            }
+        }
+        if cancel.load(Ordering::Relaxed) {
+            // Shutting down: whatever is left claimed is redone at start.
+            again = None;
+        }
+        let _ = done.send(Finished { source: i, incoming, was_claimed, again });
+        // The IDS snapshot for `cdr-rater ids`: at most once a second.
+        if snapshot_due && last_snapshot.is_none_or(|t: Instant| t.elapsed() >= SNAPSHOT_EVERY) {
+            write_snapshot(config, ledger, &processors[0]);
+            snapshot_due = false;
+            last_snapshot = Some(Instant::now());
+        }
+    }
+    if snapshot_due {
+        write_snapshot(config, ledger, &processors[0]);
+    }
+}
+
+/// How often the worker refreshes `state/ids.json` while files keep coming.
+pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) fn write_snapshot(config: &Config, ledger: &RedbLedger, processor: &Processor<'_>) {
+    if processor.rater.ids.is_some() {
+        if let Err(e) = crate::state::write_ids_snapshot(&config.state, ledger) {
+            tracing::warn!(error = %e, "cannot write the IDS snapshot");
+        }
+    }
+}
