@@ -255,6 +255,30 @@ pub fn format_units(units: i128, decimals: u32) -> String {
     format!("{d:.prec$}", prec = decimals as usize)
 }
 
+/// A price cdr-rater wrote into an output (lenient: only its own output is
+/// read back; a malformed value gives a wrong number, never a panic)
+/// (`12.3400`, `-0.5`) in units of `10^-decimals`.
+pub fn parse_written_units(text: &[u8], decimals: u32) -> i64 {
+    let (negative, t) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        t => (false, t),
+    };
+    let (int, frac) = match t.iter().position(|&b| b == b'.') {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, &[][..]),
+    };
+    let digit = |b: &u8| i64::from(b.wrapping_sub(b'0').min(9));
+    let mut v = int.iter().fold(0i64, |v, b| v.saturating_mul(10).saturating_add(digit(b)));
+    for k in 0..decimals as usize {
+        v = v.saturating_mul(10).saturating_add(frac.get(k).map_or(0, digit));
+    }
+    if negative {
+        -v
+    } else {
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

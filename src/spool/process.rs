@@ -491,7 +491,7 @@ impl FileRater<'_> {
             if !to_trace.contains_key(&(c, day)) {
                 continue;
             }
-            let sell = parse_units(std::str::from_utf8(fields.get(rec.raw, 14)).unwrap_or("0"), self.decimals);
+            let sell = crate::money::parse_written_units(fields.get(rec.raw, 14), self.decimals);
             let call_id = String::from_utf8_lossy(&unescape(fields.raw(rec.raw, 0))).into_owned();
             calls.entry((c, day)).or_default().push((epoch, row, call_id, sell));
         }
@@ -537,34 +537,5 @@ impl FileRater<'_> {
             }
         }
         Ok(alerts)
-    }
-}
-
-/// Parses a price we wrote (`12.3400`) back into units.
-fn parse_units(text: &str, decimals: u32) -> i64 {
-    let negative = text.starts_with('-');
-    let t = text.trim_start_matches('-');
-    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    let mut v: i64 = int.parse().unwrap_or(0);
-    for k in 0..decimals as usize {
-        v = v * 10 + frac.as_bytes().get(k).map_or(0, |b| i64::from(b - b'0'));
-    }
-    if negative {
-        -v
-    } else {
-        v
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prices_read_back_exactly() {
-        assert_eq!(parse_units("12.3400", 4), 123_400);
-        assert_eq!(parse_units("0.0005", 4), 5);
-        assert_eq!(parse_units("-1.5", 4), -15_000);
-        assert_eq!(parse_units("7", 2), 700);
     }
 }

@@ -3,6 +3,7 @@
 //! (`pipeline::rate_chunk` and `spool::process::apply_ids`), with the
 //! alert levels already logged, so no alert is raised twice.
 
+use crate::money::parse_written_units;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -86,8 +87,8 @@ impl<'a> IdsRebuild<'a> {
         let _header = scanner.next_record(&mut fields);
         while let Some(rec) = scanner.next_record(&mut fields) {
             out.rows += 1;
-            let sell = parse_units(fields.get(rec.raw, SELL), plan.decimals);
-            out.buy += i128::from(parse_units(fields.get(rec.raw, BUY), plan.decimals));
+            let sell = parse_written_units(fields.get(rec.raw, SELL), plan.decimals);
+            out.buy += i128::from(parse_written_units(fields.get(rec.raw, BUY), plan.decimals));
             out.sell += i128::from(sell);
             let Some(start) = timefmt::parse_start(fields.get(rec.raw, START), &mut zone) else { continue };
             let mut epoch = start.epoch_seconds();
@@ -176,37 +177,15 @@ fn logged_levels(path: &Path) -> std::io::Result<Vec<(String, i64, u32)>> {
     Ok(out)
 }
 
-/// A price we wrote (`12.3400`, `-0.5`) in units of `10^-decimals`.
-fn parse_units(text: &[u8], decimals: u32) -> i64 {
-    let (negative, t) = match text {
-        [b'-', rest @ ..] => (true, rest),
-        t => (false, t),
-    };
-    let (int, frac) = match t.iter().position(|&b| b == b'.') {
-        Some(i) => (&t[..i], &t[i + 1..]),
-        None => (t, &[][..]),
-    };
-    let digit = |b: &u8| i64::from(b.wrapping_sub(b'0').min(9));
-    let mut v = int.iter().fold(0i64, |v, b| v.saturating_mul(10).saturating_add(digit(b)));
-    for k in 0..decimals as usize {
-        v = v.saturating_mul(10).saturating_add(frac.get(k).map_or(0, digit));
-    }
-    if negative {
-        -v
-    } else {
-        v
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn prices_and_the_alert_log_read_back() {
-        assert_eq!(parse_units(b"12.3400", 4), 123_400);
-        assert_eq!(parse_units(b"-0.5", 4), -5_000);
-        assert_eq!(parse_units(b"7", 2), 700);
+        assert_eq!(parse_written_units(b"12.3400", 4), 123_400);
+        assert_eq!(parse_written_units(b"-0.5", 4), -5_000);
+        assert_eq!(parse_written_units(b"7", 2), 700);
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("alerts.jsonl");
         assert!(logged_levels(&log).unwrap().is_empty());
