@@ -245,7 +245,7 @@ pub fn emit(event: &Event<'_>) {
                 skipped = totals.skipped,
                 flagged = totals.flagged(),
                 seconds = format_args!("{seconds:.3}"),
-                tariff,
+                tariff = %tariff,
                 "file rated"
             );
             if totals.flagged() > 0 {
