@@ -3,7 +3,9 @@
 //! - `systemd-analyze verify` of the unit (on a copy whose ExecStart is this build's binary);
 //! - `systemd-analyze security --offline=true`: the exposure level must be 2.0 or lower;
 //! - `systemd-sysusers` / `systemd-tmpfiles` on the snippets in a scratch root (as root only);
-//! - the production `cdr-rater.toml` is accepted by `cdr-rater check`.
+//! - the production `cdr-rater.toml` is accepted by `cdr-rater check`;
+//! - the Grafana dashboard is importable JSON whose panels chart every metric a real daemon
+//!   exports and nothing else, in PromQL that `promtool` parses.
 //!
 //! Only offline modes are used, so this works in a container where systemd is not PID 1.
 //! A missing tool fails the test when the environment variable `CI` is set (to anything but
@@ -11,9 +13,15 @@
 //! systemd/README.md), otherwise the test prints "skipped: ... not installed" to stderr and
 //! passes.
 
+mod common;
+
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cdr-rater");
 /// The highest acceptable `systemd-analyze security` exposure level.
@@ -221,4 +229,172 @@ fn production_config_is_accepted() {
         .arg("--rates")
         .arg(&rates));
     assert_ok("cdr-rater check --config systemd/cdr-rater.toml", &out);
+}
+
+/// The dashboard, parsed.
+fn dashboard() -> Value {
+    let text = fs::read_to_string(systemd_dir().join("grafana-dashboard.json")).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("systemd/grafana-dashboard.json is not valid JSON: {e}"))
+}
+
+/// Every panel that shows data: rows are only headings (their `panels` hold the
+/// panels of a collapsed row).
+fn data_panels(dash: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for p in dash["panels"].as_array().expect("panels") {
+        if p["type"] == "row" {
+            out.extend(p["panels"].as_array().into_iter().flatten());
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The `cdr_rater_*` names in `text`.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("cdr_rater_") {
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !(c.is_ascii_lowercase() || c == '_')).unwrap_or(tail.len());
+        names.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// `name` as exported: a histogram's `_bucket`, `_sum` and `_count` series are the histogram.
+fn base_name(name: &str, types: &std::collections::BTreeMap<String, String>) -> String {
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = name.strip_suffix(suffix) {
+            if types.get(base).is_some_and(|t| t == "histogram") {
+                return base.to_string();
+            }
+        }
+    }
+    name.to_string()
+}
+
+/// The metrics of a real daemon that has rated a file (the histogram and the
+/// last-file gauge appear only then): name -> type, from the `# TYPE` lines.
+fn exported_metrics() -> std::collections::BTreeMap<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = common::free_port();
+    fs::write(
+        root.join("cdr-rater.toml"),
+        format!(
+            "rates = \"{}\"\nsettle_ms = 300\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+            common::repo().join("rates").display()
+        ),
+    )
+    .unwrap();
+    for d in ["spool/incoming", "staging"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let _daemon = common::spawn_daemon(root, port);
+    fs::copy(common::repo().join("samples/generic.csv"), root.join("staging/calls.csv")).unwrap();
+    fs::rename(root.join("staging/calls.csv"), root.join("spool/incoming/calls.csv")).unwrap();
+    let mut metrics = String::new();
+    common::wait_for("a file rated", Duration::from_secs(20), || {
+        metrics = common::scrape(port).unwrap_or_default();
+        metrics.contains("cdr_rater_file_seconds_count 1")
+    });
+    let types: std::collections::BTreeMap<String, String> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, kind)| (name.to_string(), kind.trim().to_string()))
+        .collect();
+    // What SPEC §10 requires at least, so an empty scrape cannot pass.
+    for required in ["cdr_rater_files_total", "cdr_rater_file_seconds", "cdr_rater_last_file_timestamp_seconds"] {
+        assert!(types.contains_key(required), "{required} not exported:\n{metrics}");
+    }
+    types
+}
+
+#[test]
+fn grafana_dashboard_is_importable_and_charts_exactly_the_exported_metrics() {
+    let dash = dashboard();
+    assert!(dash["schemaVersion"].as_u64().is_some_and(|v| v >= 30), "schemaVersion: {}", dash["schemaVersion"]);
+    for key in ["uid", "title"] {
+        assert!(dash[key].as_str().is_some_and(|s| !s.is_empty()), "no {key}");
+    }
+    // The data source is chosen at import (and in the dashboard) through a variable.
+    let vars = dash["templating"]["list"].as_array().expect("templating.list");
+    assert!(
+        vars.iter().any(|v| v["type"] == "datasource" && v["name"] == "datasource" && v["query"] == "prometheus"),
+        "no Prometheus data source variable `datasource`"
+    );
+    let uses_ds = |v: &Value| v["type"] == "prometheus" && v["uid"] == "${datasource}";
+
+    let panels = data_panels(&dash);
+    let mut in_panels = BTreeSet::new();
+    let mut exprs = Vec::new();
+    for p in &panels {
+        let title = p["title"].as_str().unwrap_or_default();
+        assert!(!title.trim().is_empty(), "a panel without a title: {p}");
+        assert!(uses_ds(&p["datasource"]), "panel {title:?}: datasource {}", p["datasource"]);
+        let targets = p["targets"].as_array().filter(|t| !t.is_empty());
+        for t in targets.unwrap_or_else(|| panic!("panel {title:?} has no query")) {
+            assert!(uses_ds(&t["datasource"]), "panel {title:?}: a query's datasource {}", t["datasource"]);
+            let expr = t["expr"].as_str().filter(|e| !e.trim().is_empty());
+            let expr = expr.unwrap_or_else(|| panic!("panel {title:?}: a query without expr"));
+            in_panels.extend(metric_names(expr));
+            exprs.push(expr.to_string());
+        }
+    }
+    let mut ids: Vec<u64> = dash["panels"].as_array().unwrap().iter().filter_map(|p| p["id"].as_u64()).collect();
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "panel ids must be unique");
+
+    let types = exported_metrics();
+    let exported: BTreeSet<String> = types.keys().cloned().collect();
+    let in_panels: BTreeSet<String> = in_panels.iter().map(|n| base_name(n, &types)).collect();
+    // Anywhere in the file (queries, variables, descriptions): only real names.
+    let text = fs::read_to_string(systemd_dir().join("grafana-dashboard.json")).unwrap();
+    let anywhere: BTreeSet<String> = metric_names(&text).iter().map(|n| base_name(n, &types)).collect();
+    let unknown: Vec<&String> = anywhere.difference(&exported).collect();
+    assert!(unknown.is_empty(), "the dashboard names metrics the daemon does not export: {unknown:?}");
+    let missing: Vec<&String> = exported.difference(&in_panels).collect();
+    assert!(missing.is_empty(), "exported metrics no panel charts: {missing:?}");
+
+    promql_parses(&exprs);
+}
+
+/// Every query, with Grafana's variables given values, is PromQL `promtool`
+/// accepts (checked as recording rules); a broken one must be caught too.
+fn promql_parses(exprs: &[String]) {
+    let Some(promtool) = tool("promtool", "prometheus") else { return };
+    let scratch = Scratch::new("promql");
+    let check = |exprs: &[String]| {
+        let rules: Vec<Value> = exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let e = e
+                    .replace("$__rate_interval", "5m")
+                    .replace("$__range", "1d")
+                    .replace("$__interval", "1m")
+                    .replace("$job", "cdr-rater")
+                    .replace("$instance", ".*");
+                assert!(!e.contains('$'), "a Grafana variable left in {e}");
+                serde_json::json!({ "record": format!("dashboard:query_{i}"), "expr": e })
+            })
+            .collect();
+        // JSON is YAML.
+        let file = scratch.0.join("dashboard.rules.yml");
+        let doc = serde_json::json!({ "groups": [{ "name": "dashboard", "rules": rules }] });
+        fs::write(&file, doc.to_string()).unwrap();
+        run(Command::new(&promtool).args(["check", "rules"]).arg(&file))
+    };
+    let out = check(exprs);
+    assert_ok("promtool check rules on the dashboard's queries", &out);
+    let mut broken = exprs.to_vec();
+    broken.push("sum by (le (rate(cdr_rater_file_seconds_bucket[5m]))".to_string());
+    let out = check(&broken);
+    assert!(!out.status.success(), "promtool missed a broken query:\n{}", text(&out));
 }

@@ -101,6 +101,24 @@ pub fn spawn_daemon(root: &Path, port: u16) -> Running {
     running
 }
 
+/// Like [`spawn_daemon`], with `args` added to the command line (e.g.
+/// `["--log-format", "json"]`) and `envs` set for the daemon.
+pub fn spawn_daemon_with(root: &Path, port: u16, args: &[&str], envs: &[(&str, &str)]) -> Running {
+    let log = std::fs::File::create(root.join("daemon.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
+        .current_dir(root)
+        .args(["run", "--allow-root", "--config", "cdr-rater.toml"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn cdr-rater run");
+    let running = Running(child);
+    wait_for("metrics listener", std::time::Duration::from_secs(20), || scrape(port).is_some());
+    running
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
