@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -121,4 +122,79 @@ fn rate_ids_logs_each_hook_failure_and_timeout_and_waits_no_longer_than_the_time
     assert!(stderr.contains("alert hook: 8 of 8 run(s) failed"), "{stderr}");
     // Six timeouts of 0.3 s, four at a time: well under the 30 s the hooks would take.
     assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+/// An alert's level, trigger call, spend and top destinations.
+type Traced<'a> = (u64, &'a str, &'a str, Vec<(&'a str, &'a str)>);
+
+/// A customer day that runs away over one file, after an earlier file of the
+/// same day: each alert's top destinations are the day's spend per country
+/// up to and including the call that crossed, without internal calls.
+#[test]
+fn top_destinations_are_the_spend_when_the_alert_fired() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, "");
+    let call = |id: &str, at: &str, callee: &str, seconds: u32| {
+        format!("{id},2026-11-24 {at},R,0201234567,{callee},{seconds}\n")
+    };
+    // Earlier: 3.00 to NL, below the range of 10.00 (no history: baseline 0).
+    rate_ids(d, "morning.csv", &call("r0", "08:00:00", "0201234568", 180));
+    assert!(json_lines(&d.join("spool/alerts.jsonl")).is_empty());
+    // Levels fire above 10, 20, 40, 80, 160; rows out of start-time order.
+    let rows = [
+        call("r7", "11:30:00", "0049301234567", 6000), // DE 100.00: 191 (level 5)
+        call("r1", "10:00:00", "0044201234567", 600),  // GB 10.00: 13 (level 1)
+        call("r2", "10:10:00", "201", 300),            // internal, 0.00
+        call("r3", "10:20:00", "0049301234567", 420),  // DE 7.00: 20
+        call("r4", "10:30:00", "0033123456789", 60),   // FR 1.00: 21 (level 2)
+        call("r5", "10:40:00", "0044201234567", 1200), // GB 20.00: 41 (level 3)
+        call("r6", "11:00:00", "0012125551234", 3000), // US 50.00: 91 (level 4)
+        call("r8", "12:00:00", "003221234567", 60),    // BE 1.00: 192
+    ];
+    rate_ids(d, "runaway.csv", &rows.concat());
+    let alerts = json_lines(&d.join("spool/alerts.jsonl"));
+    let got: Vec<Traced> = alerts
+        .iter()
+        .map(|a| {
+            let top = a["top_destinations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (t["country"].as_str().unwrap(), t["spend"].as_str().unwrap()))
+                .collect();
+            (a["level"].as_u64().unwrap(), a["trigger_call_id"].as_str().unwrap(), a["spend"].as_str().unwrap(), top)
+        })
+        .collect();
+    let want: Vec<Traced> = vec![
+        (1, "r1", "13.0000", vec![("GB", "10.0000"), ("NL", "3.0000")]),
+        (2, "r4", "21.0000", vec![("GB", "10.0000"), ("DE", "7.0000"), ("NL", "3.0000"), ("FR", "1.0000")]),
+        (3, "r5", "41.0000", vec![("GB", "30.0000"), ("DE", "7.0000"), ("NL", "3.0000"), ("FR", "1.0000")]),
+        (
+            4,
+            "r6",
+            "91.0000",
+            vec![("US", "50.0000"), ("GB", "30.0000"), ("DE", "7.0000"), ("NL", "3.0000"), ("FR", "1.0000")],
+        ),
+        (
+            5,
+            "r7",
+            "191.0000",
+            vec![("DE", "107.0000"), ("US", "50.0000"), ("GB", "30.0000"), ("NL", "3.0000"), ("FR", "1.0000")],
+        ),
+    ];
+    assert_eq!(got, want);
+    // The general rule on every alert: at most the spend, no internal or empty country.
+    for a in &alerts {
+        let spend: f64 = a["spend"].as_str().unwrap().parse().unwrap();
+        let mut sum = 0.0;
+        let mut seen = BTreeMap::new();
+        for t in a["top_destinations"].as_array().unwrap() {
+            let country = t["country"].as_str().unwrap();
+            assert!(country.len() == 2 && country != "--", "{a}");
+            assert!(seen.insert(country.to_string(), ()).is_none(), "{a}");
+            sum += t["spend"].as_str().unwrap().parse::<f64>().unwrap();
+        }
+        assert!(sum <= spend + 1e-9, "{a}");
+    }
 }
