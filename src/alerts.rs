@@ -1,15 +1,18 @@
 //! IDS alert sinks: the JSON-lines alert log (appended and fsynced before the
 //! file that raised the alerts is marked done), a warning log line, a
-//! metric, and an optional command hook that never blocks rating.
+//! metric, and an optional command hook that never blocks rating: runs are
+//! queued and delivered by at most [`MAX_HOOK_RUNS`] processes at once.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::ids::Alert;
+use crate::telemetry::Untrusted;
 
 /// Where alerts go.
 #[derive(Debug, Clone)]
@@ -88,15 +91,161 @@ impl AlertLog {
         Ok(())
     }
 
-    /// Tells the operator: a warning, a metric, and the hook in the background.
+    /// Tells the operator: a warning, a metric, and the hook in the
+    /// background (queued; see [`wait_for_hooks`]). Never blocks.
     pub fn announce(&self, alert: &Alert) {
         crate::telemetry::emit(&crate::telemetry::Event::IdsAlert { alert });
         if let Some((program, args)) = self.hook.split_first() {
             let mut json = serde_json::to_string(alert).unwrap_or_default();
             json.push('\n');
-            let (program, args, timeout) = (program.clone(), args.to_vec(), self.hook_timeout);
-            std::thread::spawn(move || run_hook(&program, &args, &json, timeout));
+            HOOKS.push(HookRun {
+                program: program.clone(),
+                args: args.to_vec(),
+                json,
+                alert_id: alert.alert_id.clone(),
+                timeout: self.hook_timeout,
+            });
         }
+    }
+}
+
+/// Hook processes running at once in this process, across every worker: a
+/// burst of alerts (a runaway day, a backfill) queues instead of forking a
+/// process per alert.
+pub const MAX_HOOK_RUNS: usize = 4;
+
+/// One alert to hand to the hook.
+struct HookRun {
+    program: String,
+    args: Vec<String>,
+    json: String,
+    alert_id: String,
+    timeout: Duration,
+}
+
+/// Why a hook run did not deliver its alert.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// The command could not be started.
+    #[error("alert hook did not start: {0}")]
+    NotStarted(io::Error),
+    /// It exited unsuccessfully.
+    #[error("alert hook failed: {0}")]
+    Failed(std::process::ExitStatus),
+    /// It ran past its timeout.
+    #[error("alert hook timed out and was killed")]
+    TimedOut,
+    /// Waiting for it failed.
+    #[error("alert hook: {0}")]
+    Wait(io::Error),
+}
+
+/// The queue of hook runs and its delivery threads (started on first use,
+/// at most [`MAX_HOOK_RUNS`]). Process-wide because the limit is: every
+/// worker's [`AlertLog`] is a clone of the configured one.
+struct Hooks {
+    state: Mutex<HookQueue>,
+    /// Signalled when a run is queued or finishes.
+    changed: Condvar,
+}
+
+struct HookQueue {
+    waiting: VecDeque<HookRun>,
+    /// Runs in progress.
+    running: usize,
+    /// Delivery threads started.
+    threads: usize,
+    /// Runs finished, and of those failed, since start.
+    done: HookTally,
+}
+
+/// Hook runs of this process so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HookTally {
+    /// Runs finished (delivered or not).
+    pub finished: u64,
+    /// Runs that failed, timed out or did not start (each logged).
+    pub failed: u64,
+}
+
+static HOOKS: Hooks = Hooks {
+    state: Mutex::new(HookQueue {
+        waiting: VecDeque::new(),
+        running: 0,
+        threads: 0,
+        done: HookTally { finished: 0, failed: 0 },
+    }),
+    changed: Condvar::new(),
+};
+
+impl Hooks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HookQueue> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&'static self, run: HookRun) {
+        let mut q = self.lock();
+        q.waiting.push_back(run);
+        // A new thread only when every thread is busy with a run or already
+        // has one waiting for it.
+        if q.threads < MAX_HOOK_RUNS && q.waiting.len() > q.threads - q.running {
+            let started =
+                std::thread::Builder::new().name(format!("alert-hook-{}", q.threads)).spawn(move || self.deliver());
+            match started {
+                Ok(_) => q.threads += 1,
+                // The queued runs wait for a thread that did start (or the next push).
+                Err(e) => report(None, &format!("cannot start an alert hook thread: {e}")),
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// A delivery thread: runs queued hooks one at a time, forever.
+    fn deliver(&self) {
+        loop {
+            let run = {
+                let mut q = self.lock();
+                loop {
+                    if let Some(run) = q.waiting.pop_front() {
+                        q.running += 1;
+                        break run;
+                    }
+                    q = self.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let result = run_hook(&run);
+            if let Err(e) = &result {
+                report(Some(&run), &e.to_string());
+            }
+            let mut q = self.lock();
+            q.running -= 1;
+            q.done.finished += 1;
+            q.done.failed += u64::from(result.is_err());
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// Waits until every queued hook run has finished (each is killed at its
+/// timeout, so this is bounded), and returns the runs of this process so
+/// far. `rate --ids` calls it before exiting, so no alert misses the hook.
+pub fn wait_for_hooks() -> HookTally {
+    let mut q = HOOKS.lock();
+    while (!q.waiting.is_empty() && q.threads > 0) || q.running > 0 {
+        q = HOOKS.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+    }
+    q.done
+}
+
+/// Logs a hook failure: through the daemon's logger, or on stderr where
+/// none is installed (`rate --ids` has no log, only stderr lines).
+fn report(run: Option<&HookRun>, error: &str) {
+    let hook = run.map_or("", |r| r.program.as_str());
+    let alert = run.map_or("", |r| r.alert_id.as_str());
+    if tracing::dispatcher::has_been_set() {
+        tracing::error!(hook = %Untrusted(hook), alert = %Untrusted(alert), "{error}");
+    } else {
+        eprintln!("cdr-rater: {error} (hook {}, alert {})", Untrusted(hook), Untrusted(alert));
     }
 }
 
@@ -133,28 +282,39 @@ fn complete_length(file: &fs::File) -> io::Result<u64> {
     Ok(0)
 }
 
-fn run_hook(program: &str, args: &[String], json: &str, timeout: Duration) {
-    let spawned =
-        Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => return tracing::error!(hook = %program, error = %e, "alert hook did not start"),
-    };
+/// Runs the hook once with the alert on its stdin, killing it at its timeout.
+fn run_hook(run: &HookRun) -> Result<(), HookError> {
+    let mut child = Command::new(&run.program)
+        .args(&run.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(HookError::NotStarted)?;
+    // Written from its own thread: a hook that never reads its stdin must
+    // not hold this run past its timeout (the write fails once it is killed).
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(json.as_bytes());
+        let json = run.json.clone();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(json.as_bytes());
+        });
     }
     let started = Instant::now();
     loop {
         match child.try_wait() {
-            Ok(Some(status)) if status.success() => return,
-            Ok(Some(status)) => return tracing::error!(hook = %program, %status, "alert hook failed"),
-            Ok(None) if started.elapsed() > timeout => {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(HookError::Failed(status)),
+            Ok(None) if started.elapsed() > run.timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return tracing::error!(hook = %program, "alert hook timed out and was killed");
+                return Err(HookError::TimedOut);
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return tracing::error!(hook = %program, error = %e, "alert hook"),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(HookError::Wait(e));
+            }
         }
     }
 }

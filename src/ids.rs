@@ -409,7 +409,8 @@ pub struct Alert {
     pub trigger_call_id: String,
     /// The input file that held it.
     pub file: String,
-    /// Spend per destination country that day, largest first (top 5).
+    /// Spend per destination country that day up to and including the
+    /// trigger call, largest first (top 5; internal calls left out).
     pub top_destinations: Vec<CountrySpend>,
     /// When the alert was raised (RFC 3339, UTC).
     pub emitted_at: String,
@@ -422,7 +423,7 @@ pub struct Alert {
 /// Spend to one destination country.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountrySpend {
-    /// ISO code (`XX` non-geographic, `--` internal).
+    /// ISO code (`XX` non-geographic).
     pub country: String,
     /// Spend.
     pub spend: String,

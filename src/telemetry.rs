@@ -17,6 +17,19 @@ use crate::pipeline::{Flag, Totals};
 /// Buckets of `cdr_rater_file_seconds`: from a tiny file to a multi-million-row one.
 const FILE_SECONDS_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+/// `type` label values of `cdr_rater_ids_alerts_total` (the alert kinds).
+const IDS_ALERT_TYPES: [&str; 1] = ["ids_threshold"];
+
+/// `level` label values of `cdr_rater_ids_alerts_total`. Each level doubles
+/// the excess, so level 4 is already eight ranges above the baseline: higher
+/// levels share `4+`, which keeps the label set fixed (of 40 possible).
+const IDS_LEVEL_LABELS: [&str; 4] = ["1", "2", "3", "4+"];
+
+/// The `level` label of an alert level.
+fn ids_level_label(level: u32) -> &'static str {
+    IDS_LEVEL_LABELS[(level.max(1) as usize - 1).min(IDS_LEVEL_LABELS.len() - 1)]
+}
+
 /// Text from outside the operator's control (a dropped file's name, an
 /// error quoting it, a failure reason) made safe for a log line: control
 /// characters (newlines, ESC, DEL, C1), Unicode line separators and
@@ -169,9 +182,14 @@ impl Telemetry {
         describe_gauge!("cdr_rater_last_file_timestamp_seconds", "Unix time the last file was rated.");
         describe_counter!(
             "cdr_rater_ids_alerts_total",
-            "IDS alerts raised (a customer's daily spend crossed a level)."
+            "IDS alerts raised, by type (ids_threshold) and level (1, 2, 3, 4+)."
         );
-        counter!("cdr_rater_ids_alerts_total").absolute(0);
+        // Every label set exists from the start, so increase() sees the first alert.
+        for kind in IDS_ALERT_TYPES {
+            for level in IDS_LEVEL_LABELS {
+                counter!("cdr_rater_ids_alerts_total", "type" => kind, "level" => level).absolute(0);
+            }
+        }
         for source in sources {
             for result in ["rated", "duplicate", "failed", "error"] {
                 counter!("cdr_rater_files_total", "result" => result, "source" => source.clone()).absolute(0);
@@ -287,7 +305,10 @@ pub fn emit(event: &Event<'_>) {
             tracing::info!(prefixes, reload, %digest, "tariff tables in force");
         }
         Event::IdsAlert { alert } => {
-            counter!("cdr_rater_ids_alerts_total").increment(1);
+            // Only known kinds become label values: the label set stays bounded.
+            let kind = IDS_ALERT_TYPES.iter().copied().find(|k| *k == alert.kind).unwrap_or(IDS_ALERT_TYPES[0]);
+            counter!("cdr_rater_ids_alerts_total", "type" => kind, "level" => ids_level_label(alert.level))
+                .increment(1);
             tracing::warn!(
                 customer = %Untrusted(&alert.customer_id),
                 day = %alert.day,
@@ -309,7 +330,13 @@ pub fn emit(event: &Event<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::Untrusted;
+    use super::{ids_level_label, Untrusted};
+
+    #[test]
+    fn ids_levels_above_three_share_one_label() {
+        let labels: Vec<&str> = [1, 2, 3, 4, 5, 40].into_iter().map(ids_level_label).collect();
+        assert_eq!(labels, ["1", "2", "3", "4+", "4+", "4+"]);
+    }
 
     #[test]
     fn untrusted_text_cannot_break_a_line_or_drive_the_terminal() {

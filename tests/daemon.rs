@@ -293,7 +293,7 @@ fn ids_alerts_are_logged_counted_and_sent_to_the_hook() {
         content.push_str(&format!("big-{i},2026-11-24T1{i}:00:00+01:00,C0001,0201234501,0612345678,3600,ANSWERED\n"));
     }
     d.drop_file("big.csv", &content);
-    wait_for("alerts", Duration::from_secs(20), || d.metric("cdr_rater_ids_alerts_total") == 2.0);
+    wait_for("alerts", Duration::from_secs(20), || d.metric_sum("cdr_rater_ids_alerts_total") == 2.0);
     let log = fs::read_to_string(d.path("spool/alerts.jsonl")).unwrap();
     let alerts: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(alerts.len(), 2);

@@ -198,6 +198,6 @@ fn a_full_alert_log_disk_holds_files_until_space_returns_then_logs_each_alert_on
         let hooked = fs::read_to_string(d.path("hook.out")).unwrap_or_default();
         expected.iter().all(|id| hooked.contains(&format!("\"alert_id\":\"{id}\"")))
     });
-    assert_eq!(d.metric("cdr_rater_ids_alerts_total"), expected.len() as f64);
+    assert_eq!(d.metric_sum("cdr_rater_ids_alerts_total"), expected.len() as f64);
     assert_eq!(d.stop().0, Some(0));
 }

@@ -175,6 +175,15 @@ fn with_ids(
             }
         }
     }
+    // Hook runs are queued in the background: the process must not exit
+    // before each has delivered its alert, failed or been killed at its timeout.
+    let hooks = crate::alerts::wait_for_hooks();
+    if hooks.failed > 0 {
+        eprintln!(
+            "alert hook: {} of {} run(s) failed (above); the alerts are all in the alert log",
+            hooks.failed, hooks.finished
+        );
+    }
     crate::state::write_ids_snapshot(&config.state, &ledger)?;
     if failed > 0 {
         anyhow::bail!("{failed} of {} file(s) could not be rated", args.files.len());

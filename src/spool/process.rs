@@ -150,8 +150,9 @@ impl Drop for RatingMark {
 /// Customers whose IDS days a file changed, by id.
 type IdsChanges = Vec<(String, CustomerDays)>;
 
-/// A call of a customer day that crossed a level: (start, row, call id, sell).
-type TracedCall = (i64, usize, String, i64);
+/// A call of a customer day that crossed a level: (start, row, call id,
+/// sell, destination country; `None` for an internal call).
+type TracedCall = (i64, usize, String, i64, Option<ids::Country>);
 
 /// An open input with the content key it had when it was taken.
 pub struct KeyedInput<'p> {
@@ -430,11 +431,8 @@ impl FileRater<'_> {
             cd.prune(today - 2 * i64::from(window));
             states.insert(c, cd);
         }
-        let alerts = if to_trace.is_empty() {
-            Vec::new()
-        } else {
-            self.trace_alerts(tariff, file, rated, &to_trace, &states, limits)?
-        };
+        let alerts =
+            if to_trace.is_empty() { Vec::new() } else { self.trace_alerts(tariff, file, rated, &to_trace, limits)? };
         for (c, cd) in states {
             changed.push((tariff.customers[c as usize].id.clone(), cd));
         }
@@ -454,7 +452,6 @@ impl FileRater<'_> {
         file: &str,
         rated: &Path,
         to_trace: &BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)>,
-        states: &BTreeMap<u32, CustomerDays>,
         limits: &RowLimits,
     ) -> Result<Vec<Alert>, ProcessError> {
         let now = limits.now;
@@ -493,7 +490,12 @@ impl FileRater<'_> {
             }
             let sell = crate::money::parse_written_units(fields.get(rec.raw, 14), self.decimals);
             let call_id = String::from_utf8_lossy(&unescape(fields.raw(rec.raw, 0))).into_owned();
-            calls.entry((c, day)).or_default().push((epoch, row, call_id, sell));
+            // Internal calls have an empty country: no destination to report.
+            let country = match fields.get(rec.raw, 9) {
+                &[a, b] => Some(ids::Country([a, b])),
+                _ => None,
+            };
+            calls.entry((c, day)).or_default().push((epoch, row, call_id, sell, country));
         }
         let units = |u: i64| format_units(i128::from(u), self.decimals);
         let emitted_at = jiff::Timestamp::from_second(now).map(|t| t.to_string()).unwrap_or_default();
@@ -503,16 +505,22 @@ impl FileRater<'_> {
             list.sort_by_key(|x| (x.0, x.1));
             let sells: Vec<i64> = list.iter().map(|x| x.3).collect();
             let customer = &tariff.customers[c as usize];
-            let state = &states[&c].days[&day];
-            let mut top: Vec<(&ids::Country, &i64)> = state.countries.iter().collect();
-            top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let top_destinations: Vec<CountrySpend> =
-                top.iter().take(5).map(|(c, u)| CountrySpend { country: c.to_string(), spend: units(**u) }).collect();
+            // The day's spend per country as the alert fires: the state
+            // before this file, then this file's calls up to the trigger.
+            let mut spent = before.countries.clone();
+            spent.remove(&ids::Country(*b"--"));
+            let mut added = 0;
             let currency = tariff.plans[customer.plan as usize].levels.currency.clone();
             let baseline = base.rounded();
             for x in ids::crossings(before.units, before.calls, &sells, *base, *range, before.level) {
                 let extra = ids::level_extra(*range, x.level);
                 let level_threshold = format_units(i128::from(baseline) + extra, self.decimals);
+                for &(_, _, _, sell, country) in &list[added..=x.call] {
+                    if let Some(country) = country {
+                        *spent.entry(country).or_default() += sell;
+                    }
+                }
+                added = x.call + 1;
                 alerts.push(Alert {
                     kind: "ids_threshold".into(),
                     alert_id: format!("{}/{}/{}", customer.id, timefmt::format_day(day), x.level),
@@ -529,7 +537,7 @@ impl FileRater<'_> {
                     calls: x.calls,
                     trigger_call_id: list[x.call].2.clone(),
                     file: file.to_string(),
-                    top_destinations: top_destinations.clone(),
+                    top_destinations: top_destinations(&spent, units),
                     emitted_at: emitted_at.clone(),
                     warm_up: base.n < ids::WARM_UP_DAYS,
                     late: day < *today,
@@ -538,4 +546,12 @@ impl FileRater<'_> {
         }
         Ok(alerts)
     }
+}
+
+/// The five countries with the most spend, largest first (ties by code);
+/// countries without spend are left out.
+fn top_destinations(spent: &BTreeMap<ids::Country, i64>, units: impl Fn(i64) -> String) -> Vec<CountrySpend> {
+    let mut top: Vec<(&ids::Country, &i64)> = spent.iter().filter(|(_, u)| **u > 0).collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    top.into_iter().take(5).map(|(c, u)| CountrySpend { country: c.to_string(), spend: units(*u) }).collect()
 }

@@ -131,6 +131,15 @@ impl Daemon {
             .unwrap_or(f64::NAN)
     }
 
+    /// The sum of every series of metric `name` (all label sets).
+    pub fn metric_sum(&self, name: &str) -> f64 {
+        let text = self.scrape().unwrap_or_default();
+        text.lines()
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub fn files_in(&self, rel: &str) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(self.path(rel))
             .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
