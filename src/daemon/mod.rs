@@ -348,6 +348,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for worker in workers {
         tokio::task::spawn_blocking(move || worker.join()).await?.map_err(|_| anyhow::anyhow!("a worker panicked"))?;
     }
+    // Alerts already logged still reach the hook: wait for the queued runs
+    // (each is killed at `on_alert_timeout_ms`, so this is bounded).
+    tokio::task::spawn_blocking(crate::alerts::wait_for_hooks).await?;
     tracing::info!("stopped");
     Ok(())
 }
