@@ -11,6 +11,7 @@
 //! tariff, and chunks are written in order, so the outputs are byte for byte
 //! the same for any thread count and chunk size.
 
+use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -183,20 +184,48 @@ impl RowLimits {
 }
 
 /// Why a whole file could not be rated.
-#[derive(Debug, thiserror::Error)]
+///
+/// Each message says its cause once: the cause's text is part of it (the
+/// daemon logs `to_string()`), so [`Error::source`](std::error::Error::source)
+/// skips that level and goes on with the cause's own source, and a chain
+/// printed with `{:#}` does not repeat it.
+#[derive(Debug)]
 pub enum FileError {
     /// Reading the input failed (including a corrupt compressed stream).
-    #[error("cannot read input: {0}")]
-    Read(#[source] io::Error),
+    Read(io::Error),
     /// Writing an output failed.
-    #[error("cannot write output: {0}")]
-    Write(#[source] io::Error),
+    Write(io::Error),
     /// The file is not in the expected format.
-    #[error("{0}")]
-    Format(#[from] FormatError),
+    Format(FormatError),
     /// Abandoned on request; nothing was published.
-    #[error("abandoned: shutting down")]
     Cancelled,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileError::Read(e) => write!(f, "cannot read input: {e}"),
+            FileError::Write(e) => write!(f, "cannot write output: {e}"),
+            FileError::Format(e) => write!(f, "{e}"),
+            FileError::Cancelled => f.write_str("abandoned: shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FileError::Read(e) | FileError::Write(e) => e.source(),
+            FileError::Format(e) => e.source(),
+            FileError::Cancelled => None,
+        }
+    }
+}
+
+impl From<FormatError> for FileError {
+    fn from(e: FormatError) -> Self {
+        FileError::Format(e)
+    }
 }
 
 /// Settings of one file's rating.

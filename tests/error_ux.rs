@@ -116,3 +116,56 @@ fn a_missing_rates_folder_is_one_error() {
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert!(errors[0].starts_with("error: nowhere: cannot open the tariff tables folder"), "{}", errors[0]);
 }
+
+/// `rate` of `file` (in a fresh folder, outputs under `out/`) with `args`.
+fn rate(tmp: &Path, file: &Path, args: &[&str]) -> Output {
+    let rates = repo().join("rates");
+    let mut all = vec!["rate", "--rates", rates.to_str().unwrap(), "--out", "out"];
+    all.extend_from_slice(args);
+    all.push(file.to_str().unwrap());
+    cdr_rater(tmp, &all)
+}
+
+#[test]
+fn a_missing_column_is_said_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("calls.csv");
+    fs::write(
+        &file,
+        "call_id,start,account,caller,dest,billsec\n1,2026-11-24T09:00:00Z,C0001,0201234567,0612345678,60\n",
+    )
+    .unwrap();
+    let o = rate(tmp.path(), &file, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err.lines().find(|l| l.starts_with("calls.csv: not rated: ")).unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(line, "calls.csv: not rated: header lacks required column(s): start_time, callee", "{err}");
+}
+
+#[test]
+fn an_asterisk_master_csv_rated_as_generic_names_the_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = rate(tmp.path(), &repo().join("samples/Master.csv"), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err.lines().find(|l| l.starts_with("Master.csv: not rated: ")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains(": looks like an asterisk Master.csv: try --format asterisk"), "{line}");
+    assert_eq!(line.matches("header lacks").count(), 1, "{line}");
+}
+
+#[test]
+fn other_formats_rated_as_generic_name_theirs() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (sample, hint) in [
+        ("samples/freeswitch/a-legs.csv", "looks like a FreeSWITCH mod_cdr_csv file: try --format freeswitch"),
+        ("samples/3cx/cdr-v20.csv", "looks like a 3CX CDR log (rows start \"Call N\"): try --format 3cx"),
+        ("samples/cucm/cdr_StandAloneCluster_01_202611240900_1234", "try --format cucm"),
+    ] {
+        let o = rate(tmp.path(), &repo().join(sample), &[]);
+        assert_eq!(o.status.code(), Some(1), "{sample}: {}", stderr(&o));
+        assert!(stderr(&o).contains(hint), "{sample}: {}", stderr(&o));
+    }
+    // And a generic file given to a header-driven format names generic.
+    let o = rate(tmp.path(), &repo().join("samples/generic.csv"), &["--format", "cucm"]);
+    assert!(stderr(&o).contains("looks like a generic CSV"), "{}", stderr(&o));
+}
