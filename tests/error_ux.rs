@@ -169,3 +169,57 @@ fn other_formats_rated_as_generic_name_theirs() {
     let o = rate(tmp.path(), &repo().join("samples/generic.csv"), &["--format", "cucm"]);
     assert!(stderr(&o).contains("looks like a generic CSV"), "{}", stderr(&o));
 }
+
+#[test]
+fn missing_default_folders_say_where_they_were_looked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path().canonicalize().unwrap();
+    let want = |what: &str| {
+        format!(
+            "{what}/ not found in {} (no --config and no ./cdr-rater.toml: the built-in defaults look in the current folder)",
+            cwd.display()
+        )
+    };
+    for args in [&["check"][..], &["rate", "x.csv"], &["lookup", "--plan", "standard", "0612345678"]] {
+        let o = cdr_rater(&cwd, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim_end(), format!("cdr-rater: {}", want("rates")), "{args:?}");
+    }
+    // With the rates there, `state rebuild` names the missing spool.
+    copy_dir(&repo().join("rates"), &cwd.join("rates"));
+    let o = cdr_rater(&cwd, &["state", "rebuild"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end(), format!("cdr-rater: {}", want("spool")));
+    assert!(!cwd.join("state").exists(), "nothing was rebuilt");
+    // A configured path is the operator's: the config's own message.
+    fs::write(cwd.join("c.toml"), "rates = \"nowhere\"\n").unwrap();
+    fs::remove_dir_all(cwd.join("rates")).unwrap();
+    let o = cdr_rater(&cwd, &["check", "--config", "c.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("built-in defaults"), "{}", stderr(&o));
+}
+
+#[test]
+fn rate_without_out_writes_to_the_current_folder_never_the_spool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let spool = root.join("spool");
+    fs::create_dir_all(spool.join("rated")).unwrap();
+    fs::write(
+        root.join("cdr-rater.toml"),
+        format!("rates = \"{}\"\nspool = \"spool\"\n", repo().join("rates").display()),
+    )
+    .unwrap();
+    let work = root.join("work");
+    fs::create_dir_all(&work).unwrap();
+    let config = root.join("cdr-rater.toml");
+    let sample = repo().join("samples/generic.csv");
+    let o = cdr_rater(&work, &["rate", "--config", config.to_str().unwrap(), sample.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fs::read_dir(&spool).unwrap().count(), 1, "the spool holds only the rated/ it had");
+    assert_eq!(fs::read_dir(spool.join("rated")).unwrap().count(), 0, "nothing new in the spool");
+    for kind in ["rated", "unrated", "rejected"] {
+        assert!(work.join(kind).join(format!("generic.{kind}.csv")).is_file(), "{kind} in the current folder");
+    }
+    assert!(stderr(&o).contains("-> ./rated/generic.rated.csv"), "{}", stderr(&o));
+}

@@ -1,5 +1,6 @@
 //! `cdr-rater rate`: one-shot batch rating of files.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -35,7 +36,9 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
         .thread_name(|i| format!("rate-{i}"))
         .build()
         .context("cannot start the rating threads")?;
-    let out_root = args.out.clone().unwrap_or_else(|| config.spool.clone());
+    // Never the spool unless asked: a billing export reads the daemon's
+    // outputs there. `--ids` too: the ledger, not the folder, dedups.
+    let out_root = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
     let dirs = OutputDirs::create(&out_root)
         .with_context(|| format!("cannot create output folders under {}", out_root.display()))?;
     if args.ids {
