@@ -223,3 +223,73 @@ fn rate_without_out_writes_to_the_current_folder_never_the_spool() {
     }
     assert!(stderr(&o).contains("-> ./rated/generic.rated.csv"), "{}", stderr(&o));
 }
+
+#[test]
+fn formats_without_an_account_hint_at_customer_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cucm = repo().join("samples/cucm/cdr_StandAloneCluster_01_202611240900_1234");
+    let threecx = repo().join("samples/3cx/cdr-v20.csv");
+    let o = rate(tmp.path(), &cucm, &["--format", "cucm"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "summary, output, hint: {err}");
+    assert!(lines[0].contains(" unrated, "), "{err}");
+    assert!(
+        lines[2].starts_with("hint: 11 row(s) unrated as unknown_customer: format cucm has no account column"),
+        "{err}"
+    );
+    assert!(lines[2].contains("--customer ID"), "{err}");
+    // Named: no hint.
+    let o = rate(tmp.path(), &cucm, &["--format", "cucm", "--customer", "C0001"]);
+    assert!(o.status.success() && !stderr(&o).contains("hint:"), "{}", stderr(&o));
+    // Two files: one hint, after the total.
+    let mut args = vec!["--format", "3cx", threecx.to_str().unwrap()];
+    args.insert(0, "--threads");
+    args.insert(1, "1");
+    let o = rate(tmp.path(), &threecx, &args);
+    let err = stderr(&o);
+    assert_eq!(err.matches("hint:").count(), 1, "{err}");
+    assert!(err.lines().last().unwrap().starts_with("hint: 2 row(s)"), "{err}");
+    // A format with an account column never hints.
+    let o = rate(tmp.path(), &repo().join("samples/generic.csv"), &[]);
+    assert!(!stderr(&o).contains("hint:"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_progress_bar_only_on_a_terminal_and_cleared_before_the_summary() {
+    let Some(script) = common::tool("script") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let rates = repo().join("rates");
+    let sample = repo().join("samples/generic.csv");
+    // A stream (stdin) held open long enough for the bar to be drawn.
+    let pipeline = format!(
+        "(cat '{}'; sleep 1) | '{}' rate --rates '{}' --out out -",
+        sample.display(),
+        env!("CARGO_BIN_EXE_cdr-rater"),
+        rates.display()
+    );
+    let o = std::process::Command::new(script)
+        .current_dir(tmp.path())
+        .env("CDR_RATER_NOW", common::TEST_NOW)
+        .args(["-qec", &format!("sh -c \"{pipeline}\""), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{screen}");
+    let bar = screen.rfind(" rated (").unwrap_or_else(|| panic!("no progress bar on a terminal: {screen:?}"));
+    let summary = screen.find("stdin: 41 rows").unwrap_or_else(|| panic!("no summary: {screen:?}"));
+    assert!(bar < summary, "{screen:?}");
+    assert!(screen[bar..summary].contains("\u{1b}[2K"), "the bar is cleared before the summary: {screen:?}");
+    // Not a terminal: no bar.
+    let o = std::process::Command::new("sh")
+        .current_dir(tmp.path())
+        .env("CDR_RATER_NOW", common::TEST_NOW)
+        .args(["-c", &pipeline])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains(" rated (") && !err.contains('\u{1b}'), "{err:?}");
+}

@@ -156,6 +156,17 @@ impl Format {
         }
     }
 
+    /// Whether rows carry an account (customer id) column. Without one
+    /// (3CX, CUCM, a custom layout naming none) the customer comes from
+    /// `--customer`, the source's `customer` or `numbers.csv`.
+    pub fn has_account(&self) -> bool {
+        match (&*self.spec, self.name) {
+            (Spec::Custom(l), _) => l.has_account(),
+            (_, FormatName::ThreeCx | FormatName::Cucm) => false,
+            _ => true,
+        }
+    }
+
     /// The zone of local times when the format names one (else the source's).
     pub fn timezone(&self) -> Option<jiff::tz::TimeZone> {
         match &*self.spec {
