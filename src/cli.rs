@@ -68,7 +68,8 @@ pub struct RateArgs {
     /// Customer of rows whose account field is empty.
     #[arg(long, value_name = "ID")]
     pub customer: Option<String>,
-    /// Put rated/, unrated/ and rejected/ under DIR (default: the spool folder).
+    /// Put rated/, unrated/ and rejected/ under DIR (default: the current
+    /// folder; never the spool unless named here).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Rating threads (default: one per core).

@@ -82,6 +82,11 @@ pub struct Config {
     pub limits: Limits,
     /// Drop folders with their own format and numbering.
     pub source: Vec<SourceConfig>,
+    /// The file this was read from; `None`: the built-in defaults (no
+    /// `--config` and no `./cdr-rater.toml`), whose paths are relative to
+    /// the current folder.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -104,6 +109,7 @@ impl Default for Config {
             ids: IdsConfig::default(),
             limits: Limits::default(),
             source: Vec::new(),
+            file: None,
         }
     }
 }
@@ -300,7 +306,23 @@ impl Config {
         let mut config = Config::parse(&text, &path)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         config.resolve_paths(&base);
+        config.file = Some(path);
         Ok(config)
+    }
+
+    /// When `path` (a configured folder such as `rates`) does not exist and
+    /// came from the built-in defaults, a message that says so and from
+    /// which folder it was looked up: running from the wrong folder is the
+    /// likely cause. `None` when the path exists or was configured.
+    pub fn missing_default_path(&self, path: &Path) -> Option<String> {
+        if self.file.is_some() || path.is_absolute() || path.exists() {
+            return None;
+        }
+        let cwd = std::env::current_dir().map_or_else(|_| "the current folder".into(), |d| d.display().to_string());
+        Some(format!(
+            "{}/ not found in {cwd} (no --config and no ./{DEFAULT_CONFIG}: the built-in defaults look in the current folder)",
+            path.display()
+        ))
     }
 
     /// Parses and validates config text (paths left as written).

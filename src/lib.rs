@@ -31,6 +31,7 @@ pub mod pipeline;
 pub mod rating;
 pub mod spool;
 pub mod state;
+pub mod suggest;
 pub mod tariff;
 pub mod telemetry;
 pub mod timefmt;

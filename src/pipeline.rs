@@ -11,6 +11,7 @@
 //! tariff, and chunks are written in order, so the outputs are byte for byte
 //! the same for any thread count and chunk size.
 
+use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -183,20 +184,48 @@ impl RowLimits {
 }
 
 /// Why a whole file could not be rated.
-#[derive(Debug, thiserror::Error)]
+///
+/// Each message says its cause once: the cause's text is part of it (the
+/// daemon logs `to_string()`), so [`Error::source`](std::error::Error::source)
+/// skips that level and goes on with the cause's own source, and a chain
+/// printed with `{:#}` does not repeat it.
+#[derive(Debug)]
 pub enum FileError {
     /// Reading the input failed (including a corrupt compressed stream).
-    #[error("cannot read input: {0}")]
-    Read(#[source] io::Error),
+    Read(io::Error),
     /// Writing an output failed.
-    #[error("cannot write output: {0}")]
-    Write(#[source] io::Error),
+    Write(io::Error),
     /// The file is not in the expected format.
-    #[error("{0}")]
-    Format(#[from] FormatError),
+    Format(FormatError),
     /// Abandoned on request; nothing was published.
-    #[error("abandoned: shutting down")]
     Cancelled,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileError::Read(e) => write!(f, "cannot read input: {e}"),
+            FileError::Write(e) => write!(f, "cannot write output: {e}"),
+            FileError::Format(e) => write!(f, "{e}"),
+            FileError::Cancelled => f.write_str("abandoned: shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FileError::Read(e) | FileError::Write(e) => e.source(),
+            FileError::Format(e) => e.source(),
+            FileError::Cancelled => None,
+        }
+    }
+}
+
+impl From<FormatError> for FileError {
+    fn from(e: FormatError) -> Self {
+        FileError::Format(e)
+    }
 }
 
 /// Settings of one file's rating.
@@ -219,6 +248,14 @@ pub struct Job<'t> {
     pub ids: bool,
 }
 
+/// Watches a file being rated (a progress bar): told once per batch of
+/// chunks how many more input bytes were rated, never per row. Absent (the
+/// daemon, tests), it costs nothing.
+pub trait Progress: Sync {
+    /// `bytes` more bytes of (decompressed) input have been rated.
+    fn advance(&self, bytes: u64);
+}
+
 /// Where a file's bytes come from.
 pub enum Input {
     /// A whole buffer (a mapped file).
@@ -234,23 +271,48 @@ pub fn rate_input(input: Input, job: &Job<'_>, sink: &mut dyn Sink) -> Result<To
     rate_input_tally(input, job, sink).map(|t| t.totals)
 }
 
+/// Rates one input into `sink`, telling `progress` how far it got after
+/// each batch of chunks; returns the totals.
+pub fn rate_input_observed(
+    input: Input,
+    job: &Job<'_>,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<Totals, FileError> {
+    rate_input_with(input, job, sink, Some(progress)).map(|t| t.totals)
+}
+
 /// Rates one input into `sink`; returns the totals and, with `job.ids`, the
 /// spend per customer and day.
 pub fn rate_input_tally(input: Input, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tally, FileError> {
+    rate_input_with(input, job, sink, None)
+}
+
+fn rate_input_with(
+    input: Input,
+    job: &Job<'_>,
+    sink: &mut dyn Sink,
+    progress: Option<&dyn Progress>,
+) -> Result<Tally, FileError> {
     match input {
-        Input::Bytes(m) => rate_buffer_tally(&m, job, sink),
-        Input::Slice(v) => rate_buffer_tally(&v, job, sink),
-        Input::Stream(r) => rate_stream(r, job, sink),
+        Input::Bytes(m) => rate_buffer_tally(&m, job, sink, progress),
+        Input::Slice(v) => rate_buffer_tally(&v, job, sink, progress),
+        Input::Stream(r) => rate_stream(r, job, sink, progress),
     }
 }
 
 /// Rates a whole in-memory file.
 pub fn rate_buffer(buf: &[u8], job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
-    rate_buffer_tally(buf, job, sink).map(|t| t.totals)
+    rate_buffer_tally(buf, job, sink, None).map(|t| t.totals)
 }
 
-fn rate_buffer_tally(buf: &[u8], job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tally, FileError> {
-    let mut state = FileState::new(job);
+fn rate_buffer_tally(
+    buf: &[u8],
+    job: &Job<'_>,
+    sink: &mut dyn Sink,
+    progress: Option<&dyn Progress>,
+) -> Result<Tally, FileError> {
+    let mut state = FileState::new(job, progress);
     let (rest, line) = state.start(buf, sink)?;
     let mut totals = Tally::default();
     let mut chunker = Chunker::new(&buf[rest..], line, job.chunk_bytes);
@@ -322,8 +384,13 @@ struct LongRecord {
     inner_newlines: u64,
 }
 
-fn rate_stream(mut reader: Box<dyn Read + Send>, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tally, FileError> {
-    let mut state = FileState::new(job);
+fn rate_stream(
+    mut reader: Box<dyn Read + Send>,
+    job: &Job<'_>,
+    sink: &mut dyn Sink,
+    progress: Option<&dyn Progress>,
+) -> Result<Tally, FileError> {
+    let mut state = FileState::new(job, progress);
     let mut totals = Tally::default();
     // A batch of chunks per read (8 MiB by default; tiny in tests).
     let window_bytes = job.chunk_bytes.saturating_mul(BATCH_CHUNKS).clamp(64, WINDOW_BYTES);
@@ -451,13 +518,15 @@ struct FileState<'j, 't> {
     name_csv: Vec<u8>,
     /// The format's delimiter is a comma: plain fields can be copied as is.
     comma: bool,
+    /// Told after each batch.
+    progress: Option<&'j dyn Progress>,
 }
 
 impl<'j, 't> FileState<'j, 't> {
-    fn new(job: &'j Job<'t>) -> Self {
+    fn new(job: &'j Job<'t>, progress: Option<&'j dyn Progress>) -> Self {
         let mut name_csv = Vec::new();
         csv_field(&mut name_csv, job.name.as_bytes());
-        FileState { job, parser: None, name_csv, comma: job.format.delimiter() == b',' }
+        FileState { job, parser: None, name_csv, comma: job.format.delimiter() == b',', progress }
     }
 
     /// Reads the header records if the format has them, builds the parser
@@ -585,6 +654,7 @@ fn run_batches(
                 result = Err(FileError::Cancelled);
                 break;
             }
+            let bytes: usize = batch.iter().map(|c| c.end - c.start).sum();
             // Rate this batch while finding the next batch's boundaries.
             let (outs, next) = rayon::join(
                 || {
@@ -606,6 +676,9 @@ fn run_batches(
             );
             if to_writer.send(outs).is_err() {
                 break; // the writer failed; its error is reported below
+            }
+            if let Some(p) = state.progress {
+                p.advance(bytes as u64);
             }
             batch = next;
         }

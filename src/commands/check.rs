@@ -3,11 +3,11 @@
 use crate::cli::CheckArgs;
 use crate::tariff;
 
-use super::{load_config, Invalid};
+use super::{load_config, rates_dir, Invalid};
 
 pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let config = load_config(args.config.config.as_deref())?;
-    let dir = args.rates.as_ref().unwrap_or(&config.rates);
+    let dir = rates_dir(&config, args.rates.as_ref())?;
     let (t, report) = match tariff::load(dir, &config.numbering.home_country) {
         Ok(ok) => ok,
         Err(errors) => {

@@ -43,9 +43,21 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| Invalid(e.to_string()).into())
 }
 
+/// The tariff tables folder: `--rates`, else the config's, which when it is
+/// the built-in default and missing is refused with where it was looked for.
+fn rates_dir<'a>(config: &'a Config, rates: Option<&'a PathBuf>) -> anyhow::Result<&'a Path> {
+    match rates {
+        Some(dir) => Ok(dir),
+        None => match config.missing_default_path(&config.rates) {
+            Some(message) => Err(Invalid(message).into()),
+            None => Ok(&config.rates),
+        },
+    }
+}
+
 /// Loads the tariff tables from `rates` (or the config's), mapping problems to [`Invalid`].
 fn load_tariff(config: &Config, rates: Option<&PathBuf>) -> anyhow::Result<Tariff> {
-    let dir = rates.unwrap_or(&config.rates);
+    let dir = rates_dir(config, rates)?;
     match tariff::load(dir, &config.numbering.home_country) {
         Ok((t, report)) => {
             for w in report.warnings {

@@ -1,5 +1,7 @@
 //! `cdr-rater rate`: one-shot batch rating of files.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -35,7 +37,9 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
         .thread_name(|i| format!("rate-{i}"))
         .build()
         .context("cannot start the rating threads")?;
-    let out_root = args.out.clone().unwrap_or_else(|| config.spool.clone());
+    // Never the spool unless asked: a billing export reads the daemon's
+    // outputs there. `--ids` too: the ledger, not the folder, dedups.
+    let out_root = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
     let dirs = OutputDirs::create(&out_root)
         .with_context(|| format!("cannot create output folders under {}", out_root.display()))?;
     if args.ids {
@@ -64,7 +68,18 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
                 cancel: None,
                 ids: false,
             };
-            let totals = pool.install(|| pipeline::rate_input(input, &job, &mut outputs))?;
+            let size = match &input {
+                pipeline::Input::Bytes(m) => Some(m.len() as u64),
+                pipeline::Input::Slice(v) => Some(v.len() as u64),
+                pipeline::Input::Stream(_) => None,
+            };
+            let bar = show_progress(std::io::stderr().is_terminal(), size).then(|| Bar::new(size));
+            let totals = pool.install(|| match &bar {
+                Some(bar) => pipeline::rate_input_observed(input, &job, &mut outputs, bar),
+                None => pipeline::rate_input(input, &job, &mut outputs),
+            });
+            drop(bar); // cleared before the summary line, or the error
+            let totals = totals?;
             let published = outputs.publish().context("cannot publish outputs")?;
             Ok((totals, published))
         })();
@@ -83,10 +98,66 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
     if args.files.len() > 1 {
         eprintln!("{}", summary("total", &all, started.elapsed().as_secs_f64(), decimals));
     }
+    // Once, after the summary lines.
+    if let Some(hint) = customer_hint(&config.format(), &all) {
+        eprintln!("hint: {hint}");
+    }
     if failed > 0 {
         anyhow::bail!("{failed} of {} file(s) could not be rated", args.files.len());
     }
     Ok(())
+}
+
+/// Inputs at least this large get a progress bar (streams always: their
+/// size is not known).
+const PROGRESS_BYTES: u64 = 64 << 20;
+
+/// Whether to draw a progress bar: only on a terminal (never into a log or
+/// a test's pipe), for a large input or a stream.
+fn show_progress(stderr_is_terminal: bool, input_bytes: Option<u64>) -> bool {
+    stderr_is_terminal && input_bytes.is_none_or(|b| b >= PROGRESS_BYTES)
+}
+
+/// The progress bar on stderr; cleared when dropped.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new(size: Option<u64>) -> Bar {
+        let (bar, template) = match size {
+            Some(n) => (indicatif::ProgressBar::new(n), "{bytes}/{total_bytes} [{wide_bar}] {eta} left"),
+            None => (indicatif::ProgressBar::new_spinner(), "{spinner} {bytes} rated ({bytes_per_sec})"),
+        };
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Bar(bar)
+    }
+}
+
+impl pipeline::Progress for Bar {
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// The `hint:` after a file's summary when rows were unrated for want of a
+/// customer and the format has no account column to name one.
+fn customer_hint(format: &crate::formats::Format, t: &Totals) -> Option<String> {
+    let unknown = t.by_unrated[crate::rating::Unrated::UnknownCustomer as usize];
+    (unknown > 0 && !format.has_account()).then(|| {
+        format!(
+            "{unknown} row(s) unrated as unknown_customer: format {format} has no account column; \
+             name their customer with --customer ID (or list the callers' number blocks in numbers.csv)"
+        )
+    })
 }
 
 fn summary(name: &str, t: &Totals, seconds: f64, decimals: u32) -> String {
@@ -189,4 +260,35 @@ fn with_ids(
         anyhow::bail!("{failed} of {} file(s) could not be rated", args.files.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::{Format, FormatName};
+
+    #[test]
+    fn a_bar_only_on_a_terminal_for_large_inputs_and_streams() {
+        assert!(!show_progress(false, None), "never when stderr is not a terminal");
+        assert!(!show_progress(false, Some(1 << 40)));
+        assert!(show_progress(true, None), "a stream: its size is unknown");
+        assert!(show_progress(true, Some(PROGRESS_BYTES)));
+        assert!(!show_progress(true, Some(PROGRESS_BYTES - 1)));
+    }
+
+    #[test]
+    fn the_customer_hint_needs_unknown_customers_and_no_account_column() {
+        let mut t = Totals::default();
+        let cucm = Format::plain(FormatName::Cucm).unwrap();
+        let generic = Format::plain(FormatName::Generic).unwrap();
+        assert_eq!(customer_hint(&cucm, &t), None);
+        t.by_unrated[crate::rating::Unrated::NoTariff as usize] = 3;
+        assert_eq!(customer_hint(&cucm, &t), None, "no_tariff is not a customer problem");
+        t.by_unrated[crate::rating::Unrated::UnknownCustomer as usize] = 2;
+        let hint = customer_hint(&cucm, &t).unwrap();
+        assert!(hint.starts_with("2 row(s) unrated as unknown_customer: format cucm has no account column"), "{hint}");
+        assert!(hint.contains("--customer"), "{hint}");
+        assert_eq!(customer_hint(&generic, &t), None, "generic rows name their customer");
+        assert!(customer_hint(&Format::plain(FormatName::ThreeCx).unwrap(), &t).is_some());
+    }
 }

@@ -17,6 +17,10 @@ pub fn run(args: StateArgs) -> anyhow::Result<()> {
 
 fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let config = load_config(args.config.config.as_deref())?;
+    // Rebuilding from a spool that is not there would record nothing.
+    if let Some(message) = config.missing_default_path(&config.spool) {
+        return Err(Invalid(message).into());
+    }
     let tariff = load_tariff(&config, None)?;
     let source_zones: HashMap<String, jiff::tz::TimeZone> = config
         .source

@@ -277,6 +277,11 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Whether the layout names an account (customer id) column.
+    pub fn has_account(&self) -> bool {
+        self.account.is_some()
+    }
+
     /// Checks a layout; every problem is reported as `key: problem`.
     pub fn compile(o: &Options) -> Result<Layout, Vec<String>> {
         let mut problems = Vec::new();

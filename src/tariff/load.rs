@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use rust_decimal::Decimal;
 
 use super::hugemem::HugeSlice;
@@ -95,17 +95,39 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
         root: dir.to_path_buf(),
         digest: xxhash_rust::xxh3::Xxh3::new(),
     };
+    // One missing folder is one error, not one per table in it.
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            c.error(dir, None, "not a folder (the tariff tables folder holds wholesale.csv, plans/, customers.csv)")
+        }
+        Err(e) => c.error(dir, None, format!("cannot open the tariff tables folder: {e}")),
+    }
+    if !c.errors.is_empty() {
+        return Err(LoadErrors(c.errors));
+    }
     let wholesale_path = dir.join("wholesale.csv");
     let (destinations, trie) = load_wholesale(&wholesale_path, &mut c);
     let plan_dir = dir.join("plans");
     let plans = load_plans(&plan_dir, &mut c);
     let customers_path = dir.join("customers.csv");
-    let (customers, customer_index) = load_customers(&customers_path, &plans, &mut c);
+    let customers = load_customers(&customers_path, &plans, &mut c);
     let numbers_path = dir.join("numbers.csv");
-    let (numbers, number_blocks) = load_numbers(&numbers_path, &customer_index, &mut c);
+    let (numbers, number_blocks) = load_numbers(&numbers_path, &customers, &mut c);
     if !c.errors.is_empty() {
+        // Each file's problems in line order (a plan's levels are checked
+        // table by table, not top to bottom).
+        let mut files: Vec<PathBuf> = Vec::new();
+        for e in &c.errors {
+            if !files.contains(&e.file) {
+                files.push(e.file.clone());
+            }
+        }
+        c.errors.sort_by_key(|e| (files.iter().position(|f| *f == e.file), e.line));
         return Err(LoadErrors(c.errors));
     }
+    let Customers { list: customers, index: customer_index, .. } = customers;
+    let plans = plans.loaded;
     let mut built = Vec::with_capacity(plans.len());
     for (name, levels, path) in plans {
         match build_plan(name, levels, &destinations, &trie, home_country) {
@@ -208,13 +230,16 @@ fn open_table(path: &Path, required: &[&str], c: &mut Collector) -> Option<(Tabl
 
 /// Iterates data rows as (line, fields in `required` order), reporting
 /// unreadable rows and rows whose field count differs from the header's;
-/// fields are trimmed UTF-8.
+/// fields are trimmed UTF-8. A row refused here is passed to `refused`
+/// with its first required field (the table's key) when it could be read,
+/// so that the tables naming it do not report it again.
 fn each_row(
     path: &Path,
     reader: &mut TableReader,
     columns: &[usize],
     c: &mut Collector,
     mut f: impl FnMut(u64, &[&str], &mut Collector),
+    mut refused: impl FnMut(Option<&str>),
 ) {
     let mut record = csv::ByteRecord::new();
     loop {
@@ -224,6 +249,7 @@ fn each_row(
             Err(e) => {
                 let line = e.position().map(|p| p.line());
                 c.error(path, line, format!("unreadable row: {e}"));
+                refused(None);
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
                 }
@@ -239,6 +265,9 @@ fn each_row(
             // A stray comma (a decimal comma, say) would shift every later
             // column into the wrong meaning: refuse the row.
             c.error(path, Some(line), format!("row has {} fields, the header has {width}", record.len()));
+            refused(
+                columns.first().and_then(|&i| record.get(i)).and_then(|k| std::str::from_utf8(k).ok()).map(str::trim),
+            );
             continue;
         }
         let mut fields = Vec::with_capacity(columns.len());
@@ -260,6 +289,8 @@ fn each_row(
         }
         if ok {
             f(line, &fields, c);
+        } else {
+            refused(fields.first().copied());
         }
     }
 }
@@ -276,71 +307,99 @@ fn load_wholesale(path: &Path, c: &mut Collector) -> (Vec<Destination>, PrefixTr
     let Some((mut reader, columns)) = open_table(path, &COLUMNS, c) else {
         return (destinations, trie);
     };
-    each_row(path, &mut reader, &columns, c, |line, f, c| {
-        let before = c.errors.len();
-        let (prefix, name, country, kind, rate, fee, inc) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
-        if !is_prefix(prefix) {
-            c.error(path, Some(line), format!("prefix {prefix:?} is not 1-15 digits"));
-        } else if let Some(first) = first_line.get(prefix) {
-            c.error(path, Some(line), format!("duplicate prefix {prefix} (first on line {first})"));
-        }
-        if name.is_empty() {
-            c.error(path, Some(line), "empty destination name");
-        }
-        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-            c.error(path, Some(line), format!("country {country:?} is not ISO 3166 alpha-2 (XX for non-geographic)"));
-        }
-        let kind = Kind::parse(kind).or_else(|| {
-            c.error(path, Some(line), format!("kind {kind:?} is not one of fixed, mobile, special, premium, other"));
-            None
-        });
-        let rate = money::parse_amount(rate).map_err(|e| c.error(path, Some(line), format!("rate_per_min: {e}"))).ok();
-        let fee = if fee.is_empty() {
-            Some(Decimal::ZERO)
-        } else {
-            money::parse_amount(fee).map_err(|e| c.error(path, Some(line), format!("connect_fee: {e}"))).ok()
-        };
-        let increment = if inc.is_empty() {
-            Some(Increment::PER_SECOND)
-        } else {
-            Increment::parse(inc).or_else(|| {
-                c.error(path, Some(line), format!("increment {inc:?} is not FIRST/NEXT seconds such as 60/60"));
+    each_row(
+        path,
+        &mut reader,
+        &columns,
+        c,
+        |line, f, c| {
+            let before = c.errors.len();
+            let (prefix, name, country, kind, rate, fee, inc) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+            if !is_prefix(prefix) {
+                c.error(path, Some(line), format!("prefix {prefix:?} is not 1-15 digits"));
+            } else if let Some(first) = first_line.get(prefix) {
+                c.error(path, Some(line), format!("duplicate prefix {prefix} (first on line {first})"));
+            }
+            if name.is_empty() {
+                c.error(path, Some(line), "empty destination name");
+            }
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+                c.error(
+                    path,
+                    Some(line),
+                    format!("country {country:?} is not ISO 3166 alpha-2 (XX for non-geographic)"),
+                );
+            }
+            let kind = Kind::parse(kind).or_else(|| {
+                c.error(
+                    path,
+                    Some(line),
+                    format!("kind {kind:?} is not one of fixed, mobile, special, premium, other"),
+                );
                 None
-            })
-        };
-        if c.errors.len() != before {
-            first_line.entry(prefix.to_string()).or_insert(line);
-            return;
-        }
-        let (Some(kind), Some(rate), Some(fee), Some(increment)) = (kind, rate, fee, increment) else {
-            return;
-        };
-        let Some(buy) = FixedPrice::new(fee, rate) else {
-            c.error(path, Some(line), "rate or connect fee above 100000, or more than 19 significant digits");
-            return;
-        };
-        first_line.insert(prefix.to_string(), line);
-        trie.insert(prefix.as_bytes(), destinations.len() as u32);
-        destinations.push(Destination {
-            prefix: prefix.to_string(),
-            name: name.to_string(),
-            country: country.to_string(),
-            kind,
-            rate,
-            connect_fee: fee,
-            increment,
-            buy,
-        });
-    });
+            });
+            let rate =
+                money::parse_amount(rate).map_err(|e| c.error(path, Some(line), format!("rate_per_min: {e}"))).ok();
+            let fee = if fee.is_empty() {
+                Some(Decimal::ZERO)
+            } else {
+                money::parse_amount(fee).map_err(|e| c.error(path, Some(line), format!("connect_fee: {e}"))).ok()
+            };
+            let increment = if inc.is_empty() {
+                Some(Increment::PER_SECOND)
+            } else {
+                Increment::parse(inc).or_else(|| {
+                    c.error(path, Some(line), format!("increment {inc:?} is not FIRST/NEXT seconds such as 60/60"));
+                    None
+                })
+            };
+            if c.errors.len() != before {
+                first_line.entry(prefix.to_string()).or_insert(line);
+                return;
+            }
+            let (Some(kind), Some(rate), Some(fee), Some(increment)) = (kind, rate, fee, increment) else {
+                return;
+            };
+            let Some(buy) = FixedPrice::new(fee, rate) else {
+                c.error(path, Some(line), "rate or connect fee above 100000, or more than 19 significant digits");
+                return;
+            };
+            first_line.insert(prefix.to_string(), line);
+            trie.insert(prefix.as_bytes(), destinations.len() as u32);
+            destinations.push(Destination {
+                prefix: prefix.to_string(),
+                name: name.to_string(),
+                country: country.to_string(),
+                kind,
+                rate,
+                connect_fee: fee,
+                increment,
+                buy,
+            });
+        },
+        |_| {},
+    );
     (destinations, trie)
 }
 
-fn load_plans(dir: &Path, c: &mut Collector) -> Vec<(String, PlanLevels, PathBuf)> {
-    let mut plans = Vec::new();
+/// The plans folder as read.
+struct Plans {
+    /// Plans that loaded: name, levels, file.
+    loaded: Vec<(String, PlanLevels, PathBuf)>,
+    /// Every plan file's name, loaded or not, sorted: customers naming one
+    /// that failed are not reported again, and the names make suggestions.
+    names: Vec<String>,
+    /// The folder could not be listed: customers' plans cannot be checked.
+    unreadable: bool,
+}
+
+fn load_plans(dir: &Path, c: &mut Collector) -> Plans {
+    let mut plans = Plans { loaded: Vec::new(), names: Vec::new(), unreadable: false };
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
             c.error(dir, None, format!("cannot read the plans folder: {e}"));
+            plans.unreadable = true;
             return plans;
         }
     };
@@ -351,9 +410,11 @@ fn load_plans(dir: &Path, c: &mut Collector) -> Vec<(String, PlanLevels, PathBuf
     paths.sort();
     if paths.is_empty() {
         c.error(dir, None, "no plan files (*.toml)");
+        plans.unreadable = true;
     }
     for path in paths {
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        plans.names.push(name.clone());
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             c.error(&path, None, "plan names (file names) may use only letters, digits, '-' and '_'");
             continue;
@@ -376,7 +437,7 @@ fn load_plans(dir: &Path, c: &mut Collector) -> Vec<(String, PlanLevels, PathBuf
             }
         }
         if let Some(plan) = plan {
-            plans.push((name, plan, path));
+            plans.loaded.push((name, plan, path));
         }
     }
     plans
@@ -386,69 +447,95 @@ fn line_of(text: &str, offset: usize) -> u64 {
     1 + text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() as u64
 }
 
-fn load_customers(
-    path: &Path,
-    plans: &[(String, PlanLevels, PathBuf)],
-    c: &mut Collector,
-) -> (Vec<Customer>, HashMap<Box<[u8]>, u32>) {
-    const COLUMNS: [&str; 6] = ["customer_id", "name", "email", "plan", "ids_range", "timezone"];
-    let mut customers = Vec::new();
-    let mut index: HashMap<Box<[u8]>, u32> = HashMap::new();
-    let Some((mut reader, columns)) = open_table(path, &COLUMNS, c) else {
-        return (customers, index);
-    };
-    let plans_dir_has = |name: &str| plans.iter().position(|p| p.0 == name);
-    let plan_files_exist = !plans.is_empty();
-    each_row(path, &mut reader, &columns, c, |line, f, c| {
-        let before = c.errors.len();
-        let (id, name, email, plan, range, tz) = (f[0], f[1], f[2], f[3], f[4], f[5]);
-        if id.is_empty() {
-            c.error(path, Some(line), "empty customer_id");
-        } else if index.contains_key(id.as_bytes()) {
-            c.error(path, Some(line), format!("duplicate customer_id {id}"));
-        }
-        let plan_idx = plans_dir_has(plan);
-        if plan_idx.is_none() && plan_files_exist {
-            c.error(path, Some(line), format!("unknown plan {plan:?} (no rates/plans/{plan}.toml, or it has errors)"));
-        }
-        let ids_range = if range.is_empty() {
-            None
-        } else {
-            money::parse_amount(range).map_err(|e| c.error(path, Some(line), format!("ids_range: {e}"))).ok()
-        };
-        if !tz.is_empty() && jiff::tz::TimeZone::get(tz).is_err() {
-            c.error(
-                path,
-                Some(line),
-                format!("unknown time zone {tz:?} (expected an IANA name such as Europe/Amsterdam)"),
-            );
-        }
-        if c.errors.len() != before {
-            return;
-        }
-        let Some(plan_idx) = plan_idx else { return };
-        let mut csv_id = Vec::new();
-        csv_field(&mut csv_id, id.as_bytes());
-        index.insert(id.as_bytes().into(), customers.len() as u32);
-        customers.push(Customer {
-            id: id.to_string(),
-            name: name.to_string(),
-            email: email.to_string(),
-            plan: plan_idx as u32,
-            ids_range,
-            timezone: (!tz.is_empty()).then(|| tz.to_string()),
-            zone: None,
-            csv_id: csv_id.into_boxed_slice(),
-        });
-    });
-    (customers, index)
+/// `customers.csv` as read.
+struct Customers {
+    /// Customers that loaded.
+    list: Vec<Customer>,
+    /// Customer id to index in `list`.
+    index: HashMap<Box<[u8]>, u32>,
+    /// Ids of rows that were refused (or name a plan that failed): other
+    /// tables naming them are not reported again.
+    refused: HashSet<String>,
+    /// The table could not be read whole (missing, bad header, an unreadable
+    /// row): ids it does not list may still be meant, so nothing is checked
+    /// against it.
+    incomplete: bool,
 }
 
-fn load_numbers(
-    path: &Path,
-    customers: &HashMap<Box<[u8]>, u32>,
-    c: &mut Collector,
-) -> (PrefixTrie, Vec<(String, u32)>) {
+fn load_customers(path: &Path, plans: &Plans, c: &mut Collector) -> Customers {
+    const COLUMNS: [&str; 6] = ["customer_id", "name", "email", "plan", "ids_range", "timezone"];
+    let mut out = Customers { list: Vec::new(), index: HashMap::new(), refused: HashSet::new(), incomplete: false };
+    let Some((mut reader, columns)) = open_table(path, &COLUMNS, c) else {
+        out.incomplete = true;
+        return out;
+    };
+    let Customers { list: customers, index, refused, incomplete } = &mut out;
+    let mut refused_rows: Vec<Option<String>> = Vec::new();
+    let loaded = |name: &str| plans.loaded.iter().position(|p| p.0 == name);
+    let names: Vec<&str> = plans.names.iter().map(String::as_str).collect();
+    each_row(
+        path,
+        &mut reader,
+        &columns,
+        c,
+        |line, f, c| {
+            let before = c.errors.len();
+            let (id, name, email, plan, range, tz) = (f[0], f[1], f[2], f[3], f[4], f[5]);
+            if id.is_empty() {
+                c.error(path, Some(line), "empty customer_id");
+            } else if index.contains_key(id.as_bytes()) {
+                c.error(path, Some(line), format!("duplicate customer_id {id}"));
+            }
+            let plan_idx = loaded(plan);
+            // A plan whose file exists but failed has its own errors.
+            if plan_idx.is_none() && !plans.unreadable && !plans.names.iter().any(|n| n == plan) {
+                let list = crate::suggest::ranked(plan, &names).join(", ");
+                c.error(path, Some(line), format!("unknown plan {plan:?}; plans: {list}"));
+            }
+            let ids_range = if range.is_empty() {
+                None
+            } else {
+                money::parse_amount(range).map_err(|e| c.error(path, Some(line), format!("ids_range: {e}"))).ok()
+            };
+            if !tz.is_empty() && jiff::tz::TimeZone::get(tz).is_err() {
+                c.error(
+                    path,
+                    Some(line),
+                    format!("unknown time zone {tz:?} (expected an IANA name such as Europe/Amsterdam)"),
+                );
+            }
+            let Some(plan_idx) = plan_idx.filter(|_| c.errors.len() == before) else {
+                refused.insert(id.to_string());
+                return;
+            };
+            let mut csv_id = Vec::new();
+            csv_field(&mut csv_id, id.as_bytes());
+            index.insert(id.as_bytes().into(), customers.len() as u32);
+            customers.push(Customer {
+                id: id.to_string(),
+                name: name.to_string(),
+                email: email.to_string(),
+                plan: plan_idx as u32,
+                ids_range,
+                timezone: (!tz.is_empty()).then(|| tz.to_string()),
+                zone: None,
+                csv_id: csv_id.into_boxed_slice(),
+            });
+        },
+        |id| refused_rows.push(id.map(str::to_string)),
+    );
+    for id in refused_rows {
+        match id {
+            Some(id) => {
+                refused.insert(id);
+            }
+            None => *incomplete = true,
+        }
+    }
+    out
+}
+
+fn load_numbers(path: &Path, customers: &Customers, c: &mut Collector) -> (PrefixTrie, Vec<(String, u32)>) {
     let mut trie = PrefixTrie::new();
     let mut blocks = Vec::new();
     if !path.exists() {
@@ -458,25 +545,38 @@ fn load_numbers(
         return (trie, blocks);
     };
     let mut first_line: HashMap<String, u64> = HashMap::new();
-    each_row(path, &mut reader, &columns, c, |line, f, c| {
-        let (prefix, id) = (f[0], f[1]);
-        if !is_prefix(prefix) {
-            c.error(path, Some(line), format!("prefix {prefix:?} is not 1-15 digits"));
-            return;
-        }
-        if let Some(first) = first_line.get(prefix) {
-            c.error(path, Some(line), format!("duplicate prefix {prefix} (first on line {first})"));
-            return;
-        }
-        first_line.insert(prefix.to_string(), line);
-        match customers.get(id.as_bytes()) {
-            Some(&cust) => {
-                trie.insert(prefix.as_bytes(), cust);
-                blocks.push((prefix.to_string(), cust));
+    each_row(
+        path,
+        &mut reader,
+        &columns,
+        c,
+        |line, f, c| {
+            let (prefix, id) = (f[0], f[1]);
+            if !is_prefix(prefix) {
+                c.error(path, Some(line), format!("prefix {prefix:?} is not 1-15 digits"));
+                return;
             }
-            None => c.error(path, Some(line), format!("unknown customer_id {id:?}")),
-        }
-    });
+            if let Some(first) = first_line.get(prefix) {
+                c.error(path, Some(line), format!("duplicate prefix {prefix} (first on line {first})"));
+                return;
+            }
+            first_line.insert(prefix.to_string(), line);
+            match customers.index.get(id.as_bytes()) {
+                Some(&cust) => {
+                    trie.insert(prefix.as_bytes(), cust);
+                    blocks.push((prefix.to_string(), cust));
+                }
+                // customers.csv has the error of a refused customer.
+                None if customers.incomplete || customers.refused.contains(id) => {}
+                None => {
+                    let close = crate::suggest::closest(id, customers.list.iter().map(|k| k.id.as_str()));
+                    let hint = close.map(|k| format!(" (did you mean {k}?)")).unwrap_or_default();
+                    c.error(path, Some(line), format!("unknown customer_id {id:?}{hint}"));
+                }
+            }
+        },
+        |_| {},
+    );
     (trie, blocks)
 }
 
