@@ -255,6 +255,9 @@ fn with_ids(
             hooks.failed, hooks.finished
         );
     }
+    // The temp folder is only for this run's outputs: leave no trace of it
+    // (`remove_dir` keeps it if it holds anything).
+    let _ = std::fs::remove_dir(&tmp);
     crate::state::write_ids_snapshot(&config.state, &ledger)?;
     if failed > 0 {
         anyhow::bail!("{failed} of {} file(s) could not be rated", args.files.len());
