@@ -80,6 +80,8 @@ pub struct Config {
     pub ids: IdsConfig,
     /// Input limits.
     pub limits: Limits,
+    /// `[deck]`: the wholesale deck.
+    pub deck: DeckConfig,
     /// Drop folders with their own format and numbering.
     pub source: Vec<SourceConfig>,
     /// The file this was read from; `None`: the built-in defaults (no
@@ -108,9 +110,25 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             ids: IdsConfig::default(),
             limits: Limits::default(),
+            deck: DeckConfig::default(),
             source: Vec::new(),
             file: None,
         }
+    }
+}
+
+/// `[deck]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeckConfig {
+    /// ISO 4217 currency of the wholesale deck's prices; `check` warns of
+    /// every plan that sells in another.
+    pub currency: String,
+}
+
+impl Default for DeckConfig {
+    fn default() -> Self {
+        DeckConfig { currency: "EUR".into() }
     }
 }
 
@@ -370,6 +388,10 @@ impl Config {
         }
         if jiff::tz::TimeZone::get(&self.timezone).is_err() {
             problems.push(format!("timezone: unknown time zone {:?}", self.timezone));
+        }
+        let c = &self.deck.currency;
+        if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+            problems.push(format!("deck.currency: {c:?} is not an ISO 4217 code such as EUR"));
         }
         if self.price_decimals > crate::money::MAX_PRICE_DECIMALS {
             problems.push(format!(

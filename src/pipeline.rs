@@ -25,7 +25,7 @@ use crate::money::{put, write_units};
 use crate::numbers::Number;
 use crate::output::{RATED_HEADER, REJECTED_HEADER};
 use crate::rating::{Priced, Rater};
-use crate::tariff::csv_field;
+use crate::tariff::{csv_field, Currencies, MAX_CURRENCIES};
 use crate::timefmt::{DayMapper, ZoneCache};
 
 /// Default bytes of input per parallel chunk.
@@ -68,10 +68,14 @@ pub struct Totals {
     pub rejected: u64,
     /// Rows the format marks as not billable (counted, not written).
     pub skipped: u64,
-    /// Sum of buy.
-    pub buy: i128,
-    /// Sum of sell.
-    pub sell: i128,
+    /// Sum of buy per currency: slot `i` is in currency `currencies.code(i)`.
+    pub buy: [i128; MAX_CURRENCIES],
+    /// Sum of sell per currency, as `buy`.
+    pub sell: [i128; MAX_CURRENCIES],
+    /// The currencies of the money slots: the tariff's
+    /// ([`crate::tariff::Tariff::currencies`]) in a file's totals; empty in
+    /// a chunk's, whose slots are the tariff's indexes.
+    pub currencies: Currencies,
     /// Rejected rows per [`Reject`] reason.
     pub by_reject: [u64; Reject::ALL.len()],
     /// Unrated rows: unknown customer, no tariff.
@@ -90,8 +94,7 @@ impl Totals {
         self.unrated += o.unrated;
         self.rejected += o.rejected;
         self.skipped += o.skipped;
-        self.buy += o.buy;
-        self.sell += o.sell;
+        self.add_money(o);
         for (a, b) in self.by_reject.iter_mut().zip(o.by_reject) {
             *a += b;
         }
@@ -104,6 +107,54 @@ impl Totals {
         for (a, b) in self.by_flag.iter_mut().zip(o.by_flag) {
             *a += b;
         }
+    }
+
+    /// Adds `o`'s money: slot by slot when both are numbered alike (a
+    /// chunk into its file), else currency by currency (files rated with
+    /// different tables).
+    fn add_money(&mut self, o: &Totals) {
+        if self.currencies.is_empty() && self.buy == [0; MAX_CURRENCIES] && self.sell == [0; MAX_CURRENCIES] {
+            self.currencies = o.currencies;
+        }
+        if o.currencies.is_empty() || o.currencies == self.currencies {
+            for i in 0..MAX_CURRENCIES {
+                self.buy[i] += o.buy[i];
+                self.sell[i] += o.sell[i];
+            }
+            return;
+        }
+        for (i, code) in o.currencies.iter() {
+            let at = match self.currencies.index_of(code.as_bytes()) {
+                Some(at) => at,
+                None => {
+                    let code = code.as_bytes().try_into().expect("currency codes are three bytes");
+                    // Totals are added across the files of one command,
+                    // rated with one set of tables: never more currencies.
+                    self.currencies.push(code).expect("more than MAX_CURRENCIES currencies in one sum of totals")
+                }
+            };
+            self.buy[at] += o.buy[i];
+            self.sell[at] += o.sell[i];
+        }
+    }
+
+    /// (currency, buy, sell) of every money slot in use.
+    pub fn money(&self) -> impl Iterator<Item = (&str, i128, i128)> + '_ {
+        self.currencies.iter().map(|(i, code)| (code, self.buy[i], self.sell[i]))
+    }
+
+    /// Buy and sell as the ledger records them: with one currency the bare
+    /// amounts (`12.3400`); with several, `AMOUNT CODE` per currency joined
+    /// by `, ` (`12.3400 EUR, 1.2000 USD`).
+    pub fn money_text(&self, decimals: u32) -> (String, String) {
+        let one = |v: i128| crate::money::format_units(v, decimals);
+        if self.currencies.len() <= 1 {
+            return (one(self.buy[0]), one(self.sell[0]));
+        }
+        let each = |f: fn(&(&str, i128, i128)) -> i128| {
+            self.money().map(|m| format!("{} {}", one(f(&m)), m.0)).collect::<Vec<_>>().join(", ")
+        };
+        (each(|m| m.1), each(|m| m.2))
     }
 
     /// Rated rows with any [`Flag`].
@@ -314,7 +365,7 @@ fn rate_buffer_tally(
 ) -> Result<Tally, FileError> {
     let mut state = FileState::new(job, progress);
     let (rest, line) = state.start(buf, sink)?;
-    let mut totals = Tally::default();
+    let mut totals = Tally::for_job(job);
     let mut chunker = Chunker::new(&buf[rest..], line, job.chunk_bytes);
     run_batches(&buf[rest..], &mut chunker, &state, sink, &mut totals)?;
     Ok(totals)
@@ -330,6 +381,13 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// An empty tally whose money slots are the currencies of `job`'s tariff.
+    fn for_job(job: &Job<'_>) -> Tally {
+        let mut t = Tally::default();
+        t.totals.currencies = job.rater.tariff.currencies;
+        t
+    }
+
     fn add(&mut self, o: &Tally) {
         self.totals.add(&o.totals);
         self.spend.merge(&o.spend);
@@ -391,7 +449,7 @@ fn rate_stream(
     progress: Option<&dyn Progress>,
 ) -> Result<Tally, FileError> {
     let mut state = FileState::new(job, progress);
-    let mut totals = Tally::default();
+    let mut totals = Tally::for_job(job);
     // A batch of chunks per read (8 MiB by default; tiny in tests).
     let window_bytes = job.chunk_bytes.saturating_mul(BATCH_CHUNKS).clamp(64, WINDOW_BYTES);
     let limit = csvscan::record_limit(job.limits.max_line_bytes);
@@ -746,8 +804,11 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
             Ok(call) => match job.rater.rate(&call) {
                 Ok(p) => {
                     t.rated += 1;
-                    t.buy += i128::from(p.buy);
-                    t.sell += i128::from(p.sell);
+                    // The mask keeps the index in range without a bounds
+                    // check (the tariff numbers fewer currencies).
+                    let c = usize::from(p.currency) & (MAX_CURRENCIES - 1);
+                    t.buy[c] += i128::from(p.buy);
+                    t.sell[c] += i128::from(p.sell);
                     write_rated(rated, &call, &p, &rec, state, decimals);
                     let mut start = call.start.epoch_seconds();
                     if let Some(flag) = limits.flag(start) {

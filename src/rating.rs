@@ -20,6 +20,9 @@ pub enum Unrated {
 }
 
 impl Unrated {
+    /// Every reason, in the order of `Totals::by_unrated`.
+    pub const ALL: [Unrated; 2] = [Unrated::UnknownCustomer, Unrated::NoTariff];
+
     /// Reason as written in the unrated file.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +39,8 @@ pub struct Priced {
     pub customer: u32,
     /// Index into `Tariff::plans`.
     pub plan: u32,
+    /// The plan's currency: an index into `Tariff::currencies`.
+    pub currency: u8,
     /// Index into `Tariff::destinations`; `None` for internal calls.
     pub destination: Option<u32>,
     /// Sell-side billed seconds.
@@ -83,7 +88,15 @@ impl Rater<'_> {
         let plan = &t.plans[plan_idx as usize];
         let number = match call.number {
             Number::Internal => {
-                return Ok(Priced { customer, plan: plan_idx, destination: None, billed_sell: 0, buy: 0, sell: 0 });
+                return Ok(Priced {
+                    customer,
+                    plan: plan_idx,
+                    currency: plan.currency,
+                    destination: None,
+                    billed_sell: 0,
+                    buy: 0,
+                    sell: 0,
+                });
             }
             Number::E164(n) => n,
         };
@@ -96,6 +109,7 @@ impl Rater<'_> {
         Ok(Priced {
             customer,
             plan: plan_idx,
+            currency: plan.currency,
             destination: Some(dest_idx),
             billed_sell,
             buy: dest.buy.charge(billed_buy, self.decimals),

@@ -6,8 +6,8 @@
 //! seconds and currency units as base units, and labels only from small
 //! fixed sets (no customer or number ever becomes a label).
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -125,6 +125,8 @@ pub enum Event<'a> {
         reload: bool,
         /// [`crate::tariff::Tariff::digest`]: which version is in force.
         digest: &'a str,
+        /// The currencies of its plans: their money counters start at 0.
+        currencies: crate::tariff::Currencies,
     },
     /// A tariff change was refused; the old tables stay in force.
     TariffRefused {
@@ -138,11 +140,12 @@ pub enum Event<'a> {
     },
 }
 
-/// Money totals in units of `10^-decimals` (metrics counters are integers;
-/// these are rendered as exact decimals).
+/// Money totals in units of `10^-decimals` per currency (metrics counters
+/// are floats; these are rendered as exact decimals). Updated per file.
 struct Money {
-    buy: AtomicI64,
-    sell: AtomicI64,
+    /// Currency code to (buy, sell). Bounded: the currencies of the tables
+    /// loaded since start (at most [`crate::tariff::MAX_CURRENCIES`] each).
+    by_currency: Mutex<BTreeMap<String, (i128, i128)>>,
     decimals: u32,
 }
 
@@ -160,7 +163,7 @@ impl Telemetry {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full("cdr_rater_file_seconds".into()), &FILE_SECONDS_BUCKETS)?
             .install_recorder()?;
-        let _ = MONEY.set(Money { buy: AtomicI64::new(0), sell: AtomicI64::new(0), decimals });
+        let _ = MONEY.set(Money { by_currency: Mutex::new(BTreeMap::new()), decimals });
         describe_counter!("cdr_rater_files_total", "Input files by outcome: rated, duplicate, failed, error.");
         describe_counter!("cdr_rater_records_total", "Input rows by outcome: rated, unrated, rejected, skipped.");
         describe_counter!(
@@ -213,12 +216,16 @@ impl Telemetry {
     pub fn render(&self) -> String {
         let mut text = self.handle.render();
         if let Some(m) = MONEY.get() {
-            for (name, help, v) in [
-                ("cdr_rater_buy_total", "Sum of buy prices of rated calls, in currency units.", &m.buy),
-                ("cdr_rater_sell_total", "Sum of sell prices of rated calls, in currency units.", &m.sell),
+            let money = m.by_currency.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, help, sell) in [
+                ("cdr_rater_buy_total", "Sum of buy prices of rated calls, in units of the currency label.", false),
+                ("cdr_rater_sell_total", "Sum of sell prices of rated calls, in units of the currency label.", true),
             ] {
-                let value = crate::money::format_units(i128::from(v.load(Ordering::Relaxed)), m.decimals);
-                text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+                text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+                for (code, (b, s)) in money.iter() {
+                    let value = crate::money::format_units(if sell { *s } else { *b }, m.decimals);
+                    text.push_str(&format!("{name}{{currency=\"{code}\"}} {value}\n"));
+                }
             }
         }
         text
@@ -250,8 +257,12 @@ pub fn emit(event: &Event<'_>) {
             gauge!("cdr_rater_last_file_timestamp_seconds")
                 .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
             if let Some(m) = MONEY.get() {
-                m.buy.fetch_add(totals.buy as i64, Ordering::Relaxed);
-                m.sell.fetch_add(totals.sell as i64, Ordering::Relaxed);
+                let mut money = m.by_currency.lock().unwrap_or_else(|e| e.into_inner());
+                for (code, buy, sell) in totals.money() {
+                    let e = money.entry(code.to_string()).or_default();
+                    e.0 += buy;
+                    e.1 += sell;
+                }
             }
             tracing::info!(
                 %source,
@@ -297,8 +308,14 @@ pub fn emit(event: &Event<'_>) {
         }
         Event::Backlog(n) => gauge!("cdr_rater_backlog_files").set(*n as f64),
         Event::WaitingOnError(n) => gauge!("cdr_rater_files_waiting_on_error").set(*n as f64),
-        Event::TariffLoaded { prefixes, reload, digest } => {
+        Event::TariffLoaded { prefixes, reload, digest, currencies } => {
             gauge!("cdr_rater_tariff_prefixes").set(*prefixes as f64);
+            if let Some(m) = MONEY.get() {
+                let mut money = m.by_currency.lock().unwrap_or_else(|e| e.into_inner());
+                for (_, code) in currencies.iter() {
+                    money.entry(code.to_string()).or_default();
+                }
+            }
             if *reload {
                 counter!("cdr_rater_tariff_reloads_total", "result" => "ok").increment(1);
             }

@@ -69,7 +69,7 @@ fn every_bad_row_is_rejected_with_line_and_reason_and_good_rows_are_rated() {
     assert!(rejected[8][2].starts_with("r11,2026-11-24T10:00:00+01:00,") && rejected[8][2].ends_with("xxx"));
     assert!(rejected[1][2].starts_with("r3,"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("12 rows, 3 rated, 0 unrated, 9 rejected"), "{stderr}");
+    assert!(stderr.contains("12 rows, 3 rated, 0 unrated, 9 rejected ("), "{stderr}");
 }
 
 #[test]

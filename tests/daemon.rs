@@ -371,7 +371,7 @@ fn metrics_pass_promtool() {
     assert_eq!(d.metric("cdr_rater_records_total{result=\"rated\",source=\"default\"}"), 12.0);
     assert_eq!(d.metric("cdr_rater_records_total{result=\"unrated\",source=\"default\"}"), 6.0);
     assert_eq!(d.metric("cdr_rater_records_total{result=\"rejected\",source=\"default\"}"), 3.0);
-    assert!(d.metric("cdr_rater_sell_total") > 0.0);
+    assert!(d.metric("cdr_rater_sell_total{currency=\"EUR\"}") > 0.0);
     assert!(d.metric("cdr_rater_tariff_prefixes") > 1000.0);
     let Some(promtool) = common::tool("promtool") else { return };
     let mut child = Command::new(promtool)

@@ -188,7 +188,7 @@ fn cucm_rates_call_records_and_skips_the_rest() {
     );
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("11 rows, 6 rated, 1 unrated, 2 rejected, 2 skipped"), "{log}");
+    assert!(log.contains("11 rows, 6 rated, 1 unrated (no_tariff 1), 2 rejected (bad_start_time 1, bad_callee 1), 2 skipped (record_type 2)"), "{log}");
     let o = outcome(dir.path(), "cdr_StandAloneCluster_01_202503101000_1");
     assert_eq!(o.rated.len(), 6);
     // 0.0100 + 0.0300 x 125/60 = 0.0725; buy 0.0100 x 125/60 = 0.0208.
@@ -262,7 +262,10 @@ fn cucm_sample_rates_as_documented() {
     );
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("14 rows, 11 rated, 0 unrated, 1 rejected, 2 skipped"), "{log}");
+    assert!(
+        log.contains("14 rows, 11 rated, 0 unrated, 1 rejected (bad_callee 1), 2 skipped (record_type 2)"),
+        "{log}"
+    );
 }
 
 // ---------------------------------------------------------------- custom
@@ -296,7 +299,7 @@ fn custom_layout_with_a_header() {
     let out = rate(dir.path(), LAYOUT_A, "pbx.csv", file, &["--format", "custom"]);
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("8 rows, 4 rated, 1 unrated, 2 rejected, 1 skipped"), "{log}");
+    assert!(log.contains("8 rows, 4 rated, 1 unrated (unknown_customer 1), 2 rejected (field_count 1, bad_start_time 1), 1 skipped (skip_rule 1)"), "{log}");
     let o = outcome(dir.path(), "pbx");
     // 0.0100 + 0.0300 x 60/60 = 0.0400; buy 0.0100.
     o.priced("c1", ["fixed", "60", "60", "0.0100", "0.0400", "0.0300"]);
@@ -354,7 +357,10 @@ skip = [ { column = 5, equals = "TEST" } ]
     let out = rate(dir.path(), config, "epoch.csv", file, &["--format", "custom", "--customer", "G1"]);
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("6 rows, 3 rated, 1 unrated, 1 rejected, 1 skipped"), "{log}");
+    assert!(
+        log.contains("6 rows, 3 rated, 1 unrated (no_tariff 1), 1 rejected (bad_billsec 1), 1 skipped (skip_rule 1)"),
+        "{log}"
+    );
     let o = outcome(dir.path(), "epoch");
     // No call_id column: FILE:LINE. billsec = end - answer = 120: 0.0100 + 0.0300 x 2 = 0.0700; buy 0.0200.
     o.priced("epoch.csv:1", ["fixed", "120", "120", "0.0200", "0.0700", "0.0500"]);
@@ -386,7 +392,7 @@ fn custom_sample_rates_as_documented() {
     );
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("16 rows, 10 rated, 1 unrated, 3 rejected, 2 skipped"), "{log}");
+    assert!(log.contains("16 rows, 10 rated, 1 unrated (unknown_customer 1), 3 rejected (bad_start_time 1, bad_billsec 1, bad_callee 1), 2 skipped (skip_rule 2)"), "{log}");
     let [_, unrated, rejected] = outputs(dir.path(), "calls-2026-11-24");
     let reasons: Vec<(&str, &str)> = rejected[1..].iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
     assert_eq!(reasons, [("13", "bad_start_time"), ("14", "bad_billsec"), ("17", "bad_callee")]);

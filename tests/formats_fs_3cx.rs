@@ -70,7 +70,12 @@ fn freeswitch_a_legs() {
         &["--format", "freeswitch", "--customer", "C0001"],
         &sample("freeswitch/a-legs.csv"),
     );
-    assert!(summary(&run).contains("9 rows, 7 rated, 1 unrated, 1 rejected, 0 skipped"), "{}", summary(&run));
+    assert!(
+        summary(&run)
+            .contains("9 rows, 7 rated, 1 unrated (unknown_customer 1), 1 rejected (bad_start_time 1), 0 skipped"),
+        "{}",
+        summary(&run)
+    );
     let [rated, unrated, rejected] = outputs(dir.path(), "a-legs");
     assert_eq!(reasons(&unrated), [(8, "unknown_customer".to_string())]);
     assert_eq!(reasons(&rejected), [(9, "bad_start_time".to_string())]);
@@ -135,7 +140,11 @@ fn freeswitch_legs_ab_rates_the_a_leg_only() {
         &["--format", "freeswitch", "--customer", "C0001"],
         &sample("freeswitch/ab-legs.csv"),
     );
-    assert!(summary(&run).contains("7 rows, 6 rated, 1 unrated, 0 rejected, 0 skipped"), "{}", summary(&run));
+    assert!(
+        summary(&run).contains("7 rows, 6 rated, 1 unrated (unknown_customer 1), 0 rejected, 0 skipped"),
+        "{}",
+        summary(&run)
+    );
 
     // The sample configuration says the same.
     let out = dir.path().join("sample-config");
@@ -189,7 +198,11 @@ fn three_cx_log() {
     let dir = tempfile::tempdir().unwrap();
     let file = sample("3cx/cdr.csv");
     let run = rate(&flat_config(), dir.path(), &["--format", "3cx", "--customer", "C0001"], &file);
-    assert!(summary(&run).contains("14 rows, 12 rated, 0 unrated, 2 rejected, 0 skipped"), "{}", summary(&run));
+    assert!(
+        summary(&run).contains("14 rows, 12 rated, 0 unrated, 2 rejected (bad_billsec 1, bad_record 1), 0 skipped"),
+        "{}",
+        summary(&run)
+    );
     let [rated, _, rejected] = outputs(dir.path(), "cdr");
     // Line 7 is a header someone added; Call 510 ends before it was answered.
     assert_eq!(reasons(&rejected), [(7, "bad_record".to_string()), (11, "bad_billsec".to_string())]);
@@ -241,7 +254,13 @@ fn three_cx_log() {
     // in a number block does (0205551234 -> 3120555 -> C0002).
     let out = dir.path().join("no-customer");
     let run = rate(&flat_config(), &out, &["--format", "3cx"], &file);
-    assert!(summary(&run).contains("14 rows, 1 rated, 11 unrated, 2 rejected, 0 skipped"), "{}", summary(&run));
+    assert!(
+        summary(&run).contains(
+            "14 rows, 1 rated, 11 unrated (unknown_customer 11), 2 rejected (bad_billsec 1, bad_record 1), 0 skipped"
+        ),
+        "{}",
+        summary(&run)
+    );
     let [rated, unrated, _] = outputs(&out, "cdr");
     assert_eq!(rated[1][rated[0].iter().position(|c| c == "customer_id").unwrap()], "C0002");
     assert!(reasons(&unrated).iter().all(|(_, reason)| reason == "unknown_customer"));

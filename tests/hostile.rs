@@ -154,7 +154,7 @@ fn row_limits_reject_or_flag_the_row_and_the_file_goes_on() {
     assert!(out.status.success(), "{log}");
     assert!(
         log.contains(
-            "10 rows, 6 rated (2 flagged: start_in_future 1, start_in_past 1), 0 unrated, 4 rejected, 0 skipped"
+            "10 rows, 6 rated (2 flagged: start_in_future 1, start_in_past 1), 0 unrated, 4 rejected (line_too_long 1, callee_too_long 1, too_many_fields 1, billsec_too_long 1), 0 skipped"
         ),
         "{log}"
     );

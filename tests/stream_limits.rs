@@ -76,7 +76,12 @@ fn spawn_rate(dir: &std::path::Path, input: &str, stdin: Stdio) -> Child {
 /// its head, on line 3; the rows after it on their own lines, which count the
 /// record's `inner_newlines` (quoted newlines).
 fn check_outputs(dir: &std::path::Path, stem: &str, log: &str, inner_newlines: u64, filler: &[u8]) {
-    assert!(log.contains(": 5 rows, 2 rated, 1 unrated, 2 rejected, 0 skipped"), "{log}");
+    assert!(
+        log.contains(
+            ": 5 rows, 2 rated, 1 unrated (unknown_customer 1), 2 rejected (line_too_long 1, bad_billsec 1), 0 skipped"
+        ),
+        "{log}"
+    );
     let [rated, unrated, rejected] = common::outputs(&dir.join("out"), stem);
     let ids: Vec<&str> = rated.iter().skip(1).map(|r| r[0].as_str()).collect();
     assert_eq!(ids, ["before", "after1"], "{log}");

@@ -17,7 +17,17 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
             return Err(Invalid(format!("{}: {} error(s)", dir.display(), errors.0.len())).into());
         }
     };
-    for w in &report.warnings {
+    let margins = tariff::margins::check(
+        &t,
+        &tariff::margins::MarginCheck {
+            rates_dir: dir,
+            deck_currency: &config.deck.currency,
+            max_billsec: config.limits.max_billsec,
+            decimals: config.price_decimals,
+        },
+    );
+    let warnings: Vec<_> = report.warnings.iter().chain(&margins).collect();
+    for w in &warnings {
         println!("warning: {w}");
     }
     let by_country: std::collections::BTreeSet<&str> = t.destinations.iter().map(|d| d.country.as_str()).collect();
@@ -28,7 +38,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let ids_on = t.customers.iter().filter(|c| c.ids_range.is_some()).count();
     println!("  customers           {} ({ids_on} with IDS)", t.customers.len());
     println!("  number blocks       {}", t.number_block_count());
-    println!("  warnings            {}", report.warnings.len());
+    println!("  warnings            {}", warnings.len());
     println!("  digest              {}", t.digest);
     Ok(())
 }

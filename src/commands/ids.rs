@@ -12,11 +12,13 @@ use crate::timefmt;
 
 use super::{load_config, load_tariff, Invalid};
 
-/// One customer's line.
+/// One customer's line. Amounts are in `currency`, the currency of the
+/// customer's plan.
 #[derive(Debug, Serialize)]
 struct Row {
     customer_id: String,
     name: String,
+    currency: String,
     spend: String,
     baseline: String,
     range: String,
@@ -76,6 +78,7 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
             Row {
                 customer_id: id.clone(),
                 name: customer.name.clone(),
+                currency: tariff.plans[customer.plan as usize].levels.currency.clone(),
                 spend: units(i128::from(state.units)),
                 baseline: units(baseline),
                 range: units(i128::from(range)),
@@ -97,16 +100,17 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     }
     println!("IDS {} (baseline: mean of up to {} days before)", timefmt::format_day(day), config.ids.window_days);
     println!(
-        "{:<10} {:<28} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12}  top abroad",
-        "customer", "name", "spend", "baseline", "threshold", "excess", "level", "abroad"
+        "{:<10} {:<28} {:<3} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12}  top abroad",
+        "customer", "name", "cur", "spend", "baseline", "threshold", "excess", "level", "abroad"
     );
     for r in &rows {
         let name: String = r.name.chars().take(28).collect();
         let top: Vec<String> = r.top_countries.iter().map(|(c, u)| format!("{c} {u}")).collect();
         println!(
-            "{:<10} {:<28} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12}  {}{}",
+            "{:<10} {:<28} {:<3} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12}  {}{}",
             r.customer_id,
             name,
+            r.currency,
             r.spend,
             r.baseline,
             r.threshold,

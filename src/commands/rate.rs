@@ -7,10 +7,11 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::cli::RateArgs;
+use crate::formats::{Reject, Skip};
 use crate::money::format_units;
 use crate::output::{stem_of, OutputDirs, OutputFiles};
 use crate::pipeline::{self, Job, Totals};
-use crate::rating::Rater;
+use crate::rating::{Rater, Unrated};
 
 use super::{load_config, load_tariff, Invalid};
 
@@ -160,6 +161,8 @@ fn customer_hint(format: &crate::formats::Format, t: &Totals) -> Option<String> 
     })
 }
 
+/// The line `rate` prints per file: counts with their reasons, money per
+/// currency, speed.
 fn summary(name: &str, t: &Totals, seconds: f64, decimals: u32) -> String {
     let rate = if seconds > 0.0 { t.rows as f64 / seconds } else { 0.0 };
     let flagged = if t.flagged() == 0 {
@@ -172,18 +175,29 @@ fn summary(name: &str, t: &Totals, seconds: f64, decimals: u32) -> String {
             .collect();
         format!(" ({} flagged: {})", t.flagged(), each.join(", "))
     };
+    let unrated = reasons(Unrated::ALL.iter().map(|r| (r.as_str(), t.by_unrated[*r as usize])));
+    let rejected = reasons(Reject::ALL.iter().map(|r| (r.as_str(), t.by_reject[*r as usize])));
+    let skipped = reasons(Skip::ALL.iter().map(|r| (r.as_str(), t.by_skip[*r as usize])));
+    let units = |u: i128| format_units(u, decimals);
+    let money: Vec<String> = t
+        .money()
+        .map(|(code, b, s)| format!("buy {} sell {} margin {} {code}", units(b), units(s), units(s - b)))
+        .collect();
+    let money = if money.is_empty() { format!("buy {0} sell {0} margin {0}", units(0)) } else { money.join(", ") };
     format!(
-        "{name}: {} rows, {} rated{flagged}, {} unrated, {} rejected, {} skipped; buy {} sell {} margin {}; {:.0} rows/s",
-        t.rows,
-        t.rated,
-        t.unrated,
-        t.rejected,
-        t.skipped,
-        format_units(t.buy, decimals),
-        format_units(t.sell, decimals),
-        format_units(t.sell - t.buy, decimals),
-        rate
+        "{name}: {} rows, {} rated{flagged}, {} unrated{unrated}, {} rejected{rejected}, {} skipped{skipped}; {money}; {:.0} rows/s",
+        t.rows, t.rated, t.unrated, t.rejected, t.skipped, rate
     )
+}
+
+/// ` (reason N, ...)` of the reasons with rows, or nothing.
+fn reasons<'a>(counts: impl Iterator<Item = (&'a str, u64)>) -> String {
+    let each: Vec<String> = counts.filter(|(_, n)| *n > 0).map(|(r, n)| format!("{r} {n}")).collect();
+    if each.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", each.join(", "))
+    }
 }
 
 /// `rate --ids`: like the daemon, through the ledger and the IDS state.

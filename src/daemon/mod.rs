@@ -167,7 +167,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for w in &report.warnings {
         tracing::warn!(warning = %w, "tariff tables");
     }
-    telemetry::emit(&Event::TariffLoaded { prefixes: tariff.prefix_count(), reload: false, digest: &tariff.digest });
+    telemetry::emit(&Event::TariffLoaded {
+        prefixes: tariff.prefix_count(),
+        reload: false,
+        digest: &tariff.digest,
+        currencies: tariff.currencies,
+    });
     let tariffs = Arc::new(ArcSwap::from_pointee(tariff));
     let listener = tokio::net::TcpListener::bind(&config.metrics.listen)
         .await

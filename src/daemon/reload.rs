@@ -54,7 +54,12 @@ pub(super) async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>) {
             for w in &report.warnings {
                 tracing::warn!(warning = %w, "tariff tables");
             }
-            telemetry::emit(&Event::TariffLoaded { prefixes: t.prefix_count(), reload: true, digest: &t.digest });
+            telemetry::emit(&Event::TariffLoaded {
+                prefixes: t.prefix_count(),
+                reload: true,
+                digest: &t.digest,
+                currencies: t.currencies,
+            });
             tariffs.store(Arc::new(t));
         }
         Ok(Err(errors)) => {

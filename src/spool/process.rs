@@ -357,13 +357,14 @@ impl FileRater<'_> {
                 settings.alerts.announce(a);
             }
         }
+        let (buy, sell) = totals.money_text(self.decimals);
         let done = FileRecord {
             tariff: tariff.digest.clone(),
             counts: [totals.rows, totals.rated, totals.unrated, totals.rejected],
             skipped: totals.skipped,
             flagged: totals.flagged(),
-            buy: format_units(totals.buy, self.decimals),
-            sell: format_units(totals.sell, self.decimals),
+            buy,
+            sell,
             ..record
         };
         self.ledger.finish(&key, &done, ids_days)?;

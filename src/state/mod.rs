@@ -78,7 +78,9 @@ pub struct FileRecord {
     /// Rated rows flagged for an implausible start time (when done).
     #[serde(default)]
     pub flagged: u64,
-    /// Sum of buy and of sell, as decimal text (when done).
+    /// Sum of buy and of sell, as decimal text (when done); with several
+    /// currencies in the tables, `AMOUNT CODE` per currency joined by `, `
+    /// (`12.3400 EUR, 1.2000 USD`).
     pub buy: String,
     /// See `buy`.
     pub sell: String,

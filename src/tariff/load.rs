@@ -135,6 +135,10 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
             Err(msg) => c.error(&path, None, msg),
         }
     }
+    let currencies = super::number_currencies(&mut built).unwrap_or_else(|msg| {
+        c.error(&plan_dir, None, msg);
+        super::Currencies::default()
+    });
     if !c.errors.is_empty() {
         return Err(LoadErrors(c.errors));
     }
@@ -185,6 +189,7 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
         numbers,
         number_blocks,
         home_country: home_country.to_string(),
+        currencies,
         zones,
         digest: format!("{:032x}", c.digest.digest128()),
     };
@@ -633,5 +638,6 @@ fn build_plan(
         override_prices,
         csv_name: csv_name.into_boxed_slice(),
         csv_currency: csv_currency.into_boxed_slice(),
+        currency: 0,
     })
 }

@@ -8,6 +8,7 @@
 
 mod hugemem;
 mod load;
+pub mod margins;
 pub mod plan;
 pub mod trie;
 
@@ -127,6 +128,9 @@ pub struct Plan {
     pub csv_name: Box<[u8]>,
     /// Currency as CSV.
     pub csv_currency: Box<[u8]>,
+    /// Index of `levels.currency` in [`Tariff::currencies`]: the money slot
+    /// of this plan's calls in [`crate::pipeline::Totals`].
+    pub currency: u8,
 }
 
 impl Plan {
@@ -218,6 +222,8 @@ pub struct Tariff {
     pub number_blocks: Vec<(String, u32)>,
     /// Home country of the numbering plan the tables were built for.
     pub home_country: String,
+    /// The distinct currencies of the plans, sorted (`Plan::currency` indexes).
+    pub currencies: Currencies,
     /// The distinct customer time zones (`Customer::zone` indexes).
     pub zones: Vec<jiff::tz::TimeZone>,
     /// XXH3-128 (32 lowercase hex digits) of exactly the table files this
@@ -279,6 +285,89 @@ impl Tariff {
     pub fn number_block_count(&self) -> usize {
         self.numbers.len()
     }
+}
+
+/// Most distinct plan currencies one set of tables may use: totals keep
+/// money per currency in a fixed array of this size (no allocation or
+/// hashing per call). A power of two, so an index can be masked into range.
+pub const MAX_CURRENCIES: usize = 8;
+
+/// A small set of ISO 4217 currency codes, each at a fixed index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Currencies {
+    /// The codes; only the first `len` are in use.
+    codes: [[u8; 3]; MAX_CURRENCIES],
+    /// Number of codes in use.
+    len: u8,
+}
+
+impl Currencies {
+    /// The sorted set of `codes` (three ASCII letters each), or the sorted
+    /// distinct codes when there are more than [`MAX_CURRENCIES`].
+    pub fn from_codes<'a>(codes: impl IntoIterator<Item = &'a str>) -> Result<Currencies, Vec<String>> {
+        let set: std::collections::BTreeSet<&str> = codes.into_iter().collect();
+        if set.len() > MAX_CURRENCIES || set.iter().any(|c| c.len() != 3) {
+            return Err(set.into_iter().map(str::to_string).collect());
+        }
+        let mut out = Currencies::default();
+        for c in set {
+            out.push(c.as_bytes().try_into().expect("three bytes, checked above"));
+        }
+        Ok(out)
+    }
+
+    /// Number of currencies.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The index of `code`.
+    pub fn index_of(&self, code: &[u8]) -> Option<usize> {
+        self.codes[..self.len()].iter().position(|c| c == code)
+    }
+
+    /// Adds `code` at the next index; `None` when the set is full.
+    pub fn push(&mut self, code: [u8; 3]) -> Option<usize> {
+        let at = self.len();
+        if at == MAX_CURRENCIES {
+            return None;
+        }
+        self.codes[at] = code;
+        self.len += 1;
+        Some(at)
+    }
+
+    /// The code at index `i` (`"???"` if it is not valid text, which
+    /// validated tables rule out).
+    pub fn code(&self, i: usize) -> &str {
+        std::str::from_utf8(&self.codes[i]).unwrap_or("???")
+    }
+
+    /// Every code with its index.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &str)> + '_ {
+        (0..self.len()).map(|i| (i, self.code(i)))
+    }
+}
+
+/// Numbers the plans' currencies ([`Plan::currency`]); fails, naming them,
+/// beyond [`MAX_CURRENCIES`].
+fn number_currencies(plans: &mut [Plan]) -> Result<Currencies, String> {
+    let currencies = Currencies::from_codes(plans.iter().map(|p| p.levels.currency.as_str())).map_err(|all| {
+        format!(
+            "the plans use {} currencies ({}); at most {MAX_CURRENCIES} are supported in one set of tables",
+            all.len(),
+            all.join(", ")
+        )
+    })?;
+    for p in plans {
+        p.currency = currencies.index_of(p.levels.currency.as_bytes()).unwrap_or(0) as u8;
+    }
+    Ok(currencies)
 }
 
 /// Writes `value` as one CSV field, quoted when it needs to be.

@@ -26,6 +26,19 @@ pub struct Level {
     pub kind_per_min: [Option<Decimal>; Kind::COUNT],
     /// Factor on the wholesale rate (`130%` = 1.30).
     pub markup: Option<Decimal>,
+    /// 1-based line of each key in the plan file, by its index in the
+    /// level keys (`start_fee`, `per_min`, the five `K_per_min`, `markup`);
+    /// 0 when the key is absent.
+    pub key_lines: [u32; LEVEL_KEYS.len()],
+}
+
+impl Level {
+    /// The line of `key` (`start_fee`, `per_min`, `fixed_per_min`, ...,
+    /// `markup`) in the plan file, if this level sets it.
+    pub fn line(&self, key: &str) -> Option<u32> {
+        let i = LEVEL_KEYS.iter().position(|k| *k == key)?;
+        Some(self.key_lines[i]).filter(|&l| l > 0)
+    }
 }
 
 /// Which level of a plan set a price.
@@ -59,6 +72,10 @@ pub struct PlanLevels {
     pub currency: String,
     /// Increments of the customer's price.
     pub increment: Increment,
+    /// Line of the `currency` key; `None` when the default (EUR) applies.
+    pub currency_line: Option<u32>,
+    /// Line of the `increment` key; `None` when the default (1/1) applies.
+    pub increment_line: Option<u32>,
     /// `[international]`.
     pub international: Level,
     /// `[domestic]`.
@@ -173,9 +190,12 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
     if !errors.is_empty() {
         return (None, problems.0);
     }
+    let lines = Lines::new(text);
     let mut plan = PlanLevels {
         currency: "EUR".into(),
         increment: Increment::PER_SECOND,
+        currency_line: None,
+        increment_line: None,
         international: Level::default(),
         domestic: Level::default(),
         countries: BTreeMap::new(),
@@ -190,6 +210,7 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
                 if let Some(c) = string_value("currency", value, &mut problems) {
                     if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) {
                         plan.currency = c.to_string();
+                        plan.currency_line = Some(lines.at(at));
                     } else {
                         problems.error(value.span().start, format!("currency {c:?} is not an ISO 4217 code such as EUR"));
                     }
@@ -198,7 +219,10 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
             "increment" => {
                 if let Some(i) = string_value("increment", value, &mut problems) {
                     match Increment::parse(i) {
-                        Some(inc) => plan.increment = inc,
+                        Some(inc) => {
+                            plan.increment = inc;
+                            plan.increment_line = Some(lines.at(at));
+                        }
                         None => problems.error(
                             value.span().start,
                             format!("increment {i:?} is not FIRST/NEXT seconds such as 60/60"),
@@ -208,7 +232,7 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
             }
             name @ ("international" | "domestic") => {
                 let Some(t) = table(name, value, &mut problems) else { continue };
-                let level = convert_level(name, t, &mut problems);
+                let level = convert_level(name, t, &lines, &mut problems);
                 if name == "international" {
                     plan.international = level;
                     seen_international = true;
@@ -227,7 +251,7 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
                         continue;
                     }
                     if let Some(lt) = table(&name, v, &mut problems) {
-                        let level = convert_level(&name, lt, &mut problems);
+                        let level = convert_level(&name, lt, &lines, &mut problems);
                         plan.countries.insert(c.to_string(), level);
                     }
                 }
@@ -242,7 +266,7 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
                         continue;
                     }
                     if let Some(lt) = table(&name, v, &mut problems) {
-                        let level = convert_level(&name, lt, &mut problems);
+                        let level = convert_level(&name, lt, &lines, &mut problems);
                         plan.prefixes.push((digits.to_string(), level));
                     }
                 }
@@ -280,11 +304,27 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
     (ok.then_some(plan), problems.0)
 }
 
-fn convert_level(name: &str, t: &DeTable<'_>, problems: &mut Problems) -> Level {
+/// Line numbers of byte offsets in a plan file's text.
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &str) -> Lines {
+        Lines(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect())
+    }
+
+    /// The 1-based line of byte `offset`.
+    fn at(&self, offset: usize) -> u32 {
+        1 + self.0.partition_point(|&nl| nl < offset) as u32
+    }
+}
+
+fn convert_level(name: &str, t: &DeTable<'_>, lines: &Lines, problems: &mut Problems) -> Level {
     let mut out = Level::default();
     for (key, value) in t {
         let k = key.get_ref().as_ref();
-        if !LEVEL_KEYS.contains(&k) {
+        if let Some(i) = LEVEL_KEYS.iter().position(|l| *l == k) {
+            out.key_lines[i] = lines.at(key.span().start);
+        } else {
             problems.error(
                 key.span().start,
                 format!("[{name}]: unknown key {k:?} (expected one of {})", LEVEL_KEYS.join(", ")),
