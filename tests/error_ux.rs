@@ -234,7 +234,7 @@ fn formats_without_an_account_hint_at_customer_once() {
     let err = stderr(&o);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "summary, output, hint: {err}");
-    assert!(lines[0].contains(" unrated, "), "{err}");
+    assert!(lines[0].contains(" unrated (unknown_customer 11), "), "{err}");
     assert!(
         lines[2].starts_with("hint: 11 row(s) unrated as unknown_customer: format cucm has no account column"),
         "{err}"
