@@ -213,4 +213,24 @@ fn daemon_metrics_carry_a_currency_label() {
         }
     }
     assert_eq!(d.stop().0, Some(0));
+
+    // The ledger keeps the money per currency, and `state rebuild` writes it back alike.
+    let ledger_path = d.path("state/ledger.redb");
+    let record = |path: &Path| {
+        let ledger = cdr_rater::state::RedbLedger::open(path).unwrap();
+        let all = cdr_rater::state::Ledger::all(&ledger).unwrap();
+        all.into_iter().map(|(_, r)| (r.name, r.buy, r.sell)).find(|r| r.0 == "two.csv").unwrap()
+    };
+    let before = record(&ledger_path);
+    let want = |i: usize| money.iter().map(|(c, m)| format!("{} {c}", [m.0, m.1][i])).collect::<Vec<_>>().join(", ");
+    assert_eq!((before.1.clone(), before.2.clone()), (want(0), want(1)));
+    fs::remove_file(&ledger_path).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
+        .current_dir(d.root.path())
+        .env("CDR_RATER_NOW", "2026-11-24T20:00:00Z")
+        .args(["state", "rebuild", "--config", "cdr-rater.toml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(record(&ledger_path), before);
 }

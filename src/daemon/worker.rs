@@ -115,16 +115,8 @@ pub(super) fn worker_loop(
                 .map(|n| crate::spool::original_name(n).to_string())
                 .unwrap_or_default();
             match processors[i].process(&claimed) {
-                Ok(FileOutcome::Rated { totals, seconds, tariff, .. }) => {
-                    telemetry::emit(&Event::FileRated {
-                        source,
-                        name: &name,
-                        totals: &totals,
-                        seconds,
-                        tariff: &tariff,
-                    });
-                    snapshot_due = true;
-                }
+                // Counted by `process`, before the input is archived.
+                Ok(FileOutcome::Rated { .. }) => snapshot_due = true,
                 Ok(FileOutcome::Duplicate { of }) => {
                     telemetry::emit(&Event::FileDuplicate { source, name: &name, of: &of })
                 }

@@ -240,11 +240,24 @@ impl Processor<'_> {
         };
         drop(section);
         let stem = record.stem.clone();
+        let record_name = name.clone();
         let input = KeyedInput { file, path: claimed, key };
         match self.rater.rate_and_commit(input, record, redo, &self.spool.outputs, &self.spool.tmp)? {
             Rated::Done { totals, tariff } => {
-                self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
+                // Counted as soon as it is done in the ledger, before the
+                // input leaves `.claimed/`: whoever sees it archived sees it
+                // counted. (A redo after a crash before the archive finds it
+                // done and only archives it: counted once.)
                 let seconds = started.elapsed().as_secs_f64();
+                let source = self.spool.source.as_deref().unwrap_or("default");
+                crate::telemetry::emit(&crate::telemetry::Event::FileRated {
+                    source,
+                    name: &record_name,
+                    totals: &totals,
+                    seconds,
+                    tariff: &tariff,
+                });
+                self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
                 Ok(FileOutcome::Rated { totals, stem, seconds, tariff })
             }
             Rated::Cancelled => Ok(FileOutcome::Abandoned),

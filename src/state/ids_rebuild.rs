@@ -20,6 +20,7 @@ const CUSTOMER: usize = 2;
 const COUNTRY: usize = 9;
 const BUY: usize = 13;
 const SELL: usize = 14;
+const CURRENCY: usize = 16;
 
 /// Totals of one rated output.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -28,10 +29,10 @@ pub struct RatedFile {
     pub rows: u64,
     /// Rows whose start was flagged (future or past).
     pub flagged: u64,
-    /// Sum of buy, in units.
-    pub buy: i128,
-    /// Sum of sell, in units.
-    pub sell: i128,
+    /// Sums of buy and sell, in units, per currency of the tables (slots
+    /// as in [`crate::pipeline::Totals`]; rows in another currency are
+    /// added to no slot).
+    pub money: crate::pipeline::Totals,
     /// When it was rated (unix seconds).
     pub rated_at: i64,
 }
@@ -84,12 +85,15 @@ impl<'a> IdsRebuild<'a> {
         let mut fields = Fields::default();
         let mut zone = ZoneCache::new(file_zone.clone());
         let mut out = RatedFile { rated_at: now.as_second(), ..RatedFile::default() };
+        out.money.currencies = tariff.currencies;
         let _header = scanner.next_record(&mut fields);
         while let Some(rec) = scanner.next_record(&mut fields) {
             out.rows += 1;
             let sell = parse_written_units(fields.get(rec.raw, SELL), plan.decimals);
-            out.buy += i128::from(parse_written_units(fields.get(rec.raw, BUY), plan.decimals));
-            out.sell += i128::from(sell);
+            if let Some(c) = out.money.currencies.index_of(fields.get(rec.raw, CURRENCY)) {
+                out.money.buy[c] += i128::from(parse_written_units(fields.get(rec.raw, BUY), plan.decimals));
+                out.money.sell[c] += i128::from(sell);
+            }
             let Some(start) = timefmt::parse_start(fields.get(rec.raw, START), &mut zone) else { continue };
             let mut epoch = start.epoch_seconds();
             if let Some(flag) = limits.flag(epoch) {

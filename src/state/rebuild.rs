@@ -210,8 +210,8 @@ fn recover(plan: &RebuildPlan<'_>, summary: &mut Summary) -> Result<Recovered, R
             let rejected = count_records(&root.join("rejected").join(format!("{stem}.rejected.csv")));
             record.counts = [r.rows + unrated + rejected, r.rows, unrated, rejected];
             record.flagged = r.flagged;
-            record.buy = format_units(r.buy, plan.decimals);
-            record.sell = format_units(r.sell, plan.decimals);
+            // As the daemon writes them: bare with one currency, per currency with several.
+            (record.buy, record.sell) = r.money.money_text(plan.decimals);
             record.finished_at = Some(r.rated_at);
             owned.insert(stem.clone());
             record.stem = stem;
