@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod csvscan;
 pub mod daemon;
+pub mod exit;
 pub mod formats;
 pub mod generate;
 pub mod ids;

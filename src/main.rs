@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cdr_rater::cli::Cli;
-use cdr_rater::commands::{self, Invalid};
+use cdr_rater::commands;
+use cdr_rater::exit::Invalid;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

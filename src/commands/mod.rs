@@ -16,10 +16,7 @@ use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::tariff::{self, Tariff};
 
-/// An error in what the operator gave us (configuration, tariffs, usage): exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
+pub use crate::exit::Invalid;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {

@@ -159,11 +159,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let telemetry = Arc::new(Telemetry::install(config.price_decimals, &labels)?);
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
     let ledger = crate::state::open_for_daemon(&config.state, &config.spool)
-        .map_err(|e| crate::commands::Invalid(e.to_string()))?;
+        .map_err(|e| crate::exit::Invalid(e.to_string()))?;
     // Seen before the load: a change from here on is reloaded, none is missed.
     let mut rates_seen = RatesFingerprint::of(&config.rates);
     let (tariff, report) = tariff::load(&config.rates, &config.numbering.home_country)
-        .map_err(|e| crate::commands::Invalid(e.to_string()))?;
+        .map_err(|e| crate::exit::Invalid(e.to_string()))?;
     for w in &report.warnings {
         tracing::warn!(warning = %w, "tariff tables");
     }
