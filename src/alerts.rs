@@ -8,13 +8,14 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::ids::Alert;
 use crate::telemetry::Untrusted;
 
-/// Where alerts go.
+/// Where alerts go. Clones share one hook queue, so every worker's alerts
+/// count toward one limit of hook processes.
 #[derive(Debug, Clone)]
 pub struct AlertLog {
     /// The JSON-lines file.
@@ -23,9 +24,38 @@ pub struct AlertLog {
     pub hook: Vec<String>,
     /// How long the hook may run before it is killed.
     pub hook_timeout: Duration,
+    /// The queue of hook runs and its delivery threads.
+    hooks: Arc<Hooks>,
 }
 
 impl AlertLog {
+    /// An alert log at `path` whose alerts are handed to `hook` (none when
+    /// empty), each run killed after `hook_timeout`, with a queue of its own.
+    pub fn new(path: PathBuf, hook: Vec<String>, hook_timeout: Duration) -> AlertLog {
+        let hooks = Arc::new(Hooks {
+            state: Mutex::new(HookQueue {
+                waiting: VecDeque::new(),
+                running: 0,
+                threads: 0,
+                done: HookTally { finished: 0, failed: 0 },
+            }),
+            changed: Condvar::new(),
+        });
+        AlertLog { path, hook, hook_timeout, hooks }
+    }
+
+    /// Waits until every queued hook run has finished (each is killed at
+    /// its timeout, so this is bounded), and returns the runs so far.
+    /// `rate --ids` and the daemon's shutdown call it, so no alert in the
+    /// log misses the hook.
+    pub fn wait_for_hooks(&self) -> HookTally {
+        let mut q = self.hooks.lock();
+        while (!q.waiting.is_empty() && q.threads > 0) || q.running > 0 {
+            q = self.hooks.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+        q.done
+    }
+
     /// Alert ids already in the log (read on a redo after a crash, so an
     /// alert is never logged twice). Only complete lines count: a torn tail
     /// left by a crash is removed by the next [`AlertLog::append`], so its
@@ -98,7 +128,7 @@ impl AlertLog {
         if let Some((program, args)) = self.hook.split_first() {
             let mut json = serde_json::to_string(alert).unwrap_or_default();
             json.push('\n');
-            HOOKS.push(HookRun {
+            self.hooks.push(HookRun {
                 program: program.clone(),
                 args: args.to_vec(),
                 json,
@@ -115,6 +145,7 @@ impl AlertLog {
 pub const MAX_HOOK_RUNS: usize = 4;
 
 /// One alert to hand to the hook.
+#[derive(Debug)]
 struct HookRun {
     program: String,
     args: Vec<String>,
@@ -141,14 +172,15 @@ pub enum HookError {
 }
 
 /// The queue of hook runs and its delivery threads (started on first use,
-/// at most [`MAX_HOOK_RUNS`]). Process-wide because the limit is: every
-/// worker's [`AlertLog`] is a clone of the configured one.
+/// at most [`MAX_HOOK_RUNS`]), shared by the clones of one [`AlertLog`].
+#[derive(Debug)]
 struct Hooks {
     state: Mutex<HookQueue>,
     /// Signalled when a run is queued or finishes.
     changed: Condvar,
 }
 
+#[derive(Debug)]
 struct HookQueue {
     waiting: VecDeque<HookRun>,
     /// Runs in progress.
@@ -168,29 +200,20 @@ pub struct HookTally {
     pub failed: u64,
 }
 
-static HOOKS: Hooks = Hooks {
-    state: Mutex::new(HookQueue {
-        waiting: VecDeque::new(),
-        running: 0,
-        threads: 0,
-        done: HookTally { finished: 0, failed: 0 },
-    }),
-    changed: Condvar::new(),
-};
-
 impl Hooks {
     fn lock(&self) -> std::sync::MutexGuard<'_, HookQueue> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&'static self, run: HookRun) {
+    fn push(self: &Arc<Self>, run: HookRun) {
         let mut q = self.lock();
         q.waiting.push_back(run);
         // A new thread only when every thread is busy with a run or already
         // has one waiting for it.
         if q.threads < MAX_HOOK_RUNS && q.waiting.len() > q.threads - q.running {
+            let hooks = Arc::clone(self);
             let started =
-                std::thread::Builder::new().name(format!("alert-hook-{}", q.threads)).spawn(move || self.deliver());
+                std::thread::Builder::new().name(format!("alert-hook-{}", q.threads)).spawn(move || hooks.deliver());
             match started {
                 Ok(_) => q.threads += 1,
                 // The queued runs wait for a thread that did start (or the next push).
@@ -224,17 +247,6 @@ impl Hooks {
             self.changed.notify_all();
         }
     }
-}
-
-/// Waits until every queued hook run has finished (each is killed at its
-/// timeout, so this is bounded), and returns the runs of this process so
-/// far. `rate --ids` calls it before exiting, so no alert misses the hook.
-pub fn wait_for_hooks() -> HookTally {
-    let mut q = HOOKS.lock();
-    while (!q.waiting.is_empty() && q.threads > 0) || q.running > 0 {
-        q = HOOKS.changed.wait(q).unwrap_or_else(|e| e.into_inner());
-    }
-    q.done
 }
 
 /// Logs a hook failure: through the daemon's logger, or on stderr where
@@ -335,7 +347,7 @@ mod tests {
     }
 
     fn log(dir: &std::path::Path) -> AlertLog {
-        AlertLog { path: dir.join("a.jsonl"), hook: Vec::new(), hook_timeout: Duration::from_secs(1) }
+        AlertLog::new(dir.join("a.jsonl"), Vec::new(), Duration::from_secs(1))
     }
 
     #[test]

@@ -89,6 +89,46 @@ pub struct Config {
     /// the current folder.
     #[serde(skip)]
     pub file: Option<PathBuf>,
+    /// What the values mean, resolved once by validation (typed formats,
+    /// zones and numbering per source): nothing is parsed again later and
+    /// nothing falls back on a default after it was validated.
+    #[serde(skip)]
+    resolved: Resolved,
+}
+
+/// The typed settings a validated configuration resolves to.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The top-level format with its options.
+    pub format: Format,
+    /// The default zone of local times and customer days.
+    pub zone: jiff::tz::TimeZone,
+    /// Each `[[source]]`, in order.
+    pub sources: Vec<SourceSettings>,
+}
+
+impl Default for Resolved {
+    /// A placeholder for serde: `Config::parse` and `Config::load` replace
+    /// it with the result of validation before a `Config` is handed out.
+    fn default() -> Self {
+        Resolved {
+            format: Format::plain(FormatName::Generic).expect("generic has no options"),
+            zone: jiff::tz::TimeZone::UTC,
+            sources: Vec::new(),
+        }
+    }
+}
+
+/// A `[[source]]` resolved: its format, zone and numbering with the
+/// top-level values filled in.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    /// CDR format with its options.
+    pub format: Format,
+    /// Zone of local times.
+    pub zone: jiff::tz::TimeZone,
+    /// Numbering plan with the source's overrides.
+    pub numbering: Numbering,
 }
 
 impl Default for Config {
@@ -113,6 +153,7 @@ impl Default for Config {
             deck: DeckConfig::default(),
             source: Vec::new(),
             file: None,
+            resolved: Resolved::default(),
         }
     }
 }
@@ -163,20 +204,6 @@ pub struct IdsConfig {
 impl Default for IdsConfig {
     fn default() -> Self {
         IdsConfig { enabled: true, window_days: 28, on_alert: Vec::new(), on_alert_timeout_ms: 10_000 }
-    }
-}
-
-impl Config {
-    /// The IDS settings of the daemon and `rate --ids` (`None` when disabled).
-    pub fn ids_settings(&self) -> Option<crate::spool::process::IdsSettings> {
-        self.ids.enabled.then(|| crate::spool::process::IdsSettings {
-            window_days: self.ids.window_days,
-            alerts: crate::alerts::AlertLog {
-                path: self.alerts.clone(),
-                hook: self.ids.on_alert.clone(),
-                hook_timeout: std::time::Duration::from_millis(self.ids.on_alert_timeout_ms),
-            },
-        })
     }
 }
 
@@ -316,8 +343,8 @@ impl Config {
             None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
         };
         let Some(path) = path else {
-            let config = Config::default();
-            config.validate(Path::new("<defaults>"))?;
+            let mut config = Config::default();
+            config.resolved = config.validate(Path::new("<defaults>"))?;
             return Ok(config);
         };
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
@@ -345,12 +372,12 @@ impl Config {
 
     /// Parses and validates config text (paths left as written).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
             line: e.span().map_or(1, |s| 1 + text[..s.start.min(text.len())].matches('\n').count()),
             message: e.message().trim().to_string(),
         })?;
-        config.validate(path)?;
+        config.resolved = config.validate(path)?;
         Ok(config)
     }
 
@@ -370,23 +397,30 @@ impl Config {
         }
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+    /// Checks every value and, when all are good, resolves them.
+    fn validate(&self, path: &Path) -> Result<Resolved, ConfigError> {
         let mut problems = Vec::new();
-        match self.format.parse::<FormatName>() {
-            Err(e) => problems.push(format!("format: {e}")),
-            Ok(name) => {
-                if let Err(e) = Format::new(name, &self.format_options()) {
-                    problems.extend(e);
-                }
+        let format = match self.format.parse::<FormatName>() {
+            Err(e) => {
+                problems.push(format!("format: {e}"));
+                None
             }
-        }
+            Ok(name) => match Format::new(name, &self.format_options()) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    problems.extend(e);
+                    None
+                }
+            },
+        };
         // A layout is checked even when no source uses it yet.
         if let (Some(custom), false) = (&self.custom, self.format == "custom") {
             if let Err(e) = formats::custom::Layout::compile(custom) {
                 problems.extend(e.into_iter().map(|p| format!("custom.{p}")));
             }
         }
-        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
+        let zone = jiff::tz::TimeZone::get(&self.timezone).ok();
+        if zone.is_none() {
             problems.push(format!("timezone: unknown time zone {:?}", self.timezone));
         }
         let c = &self.deck.currency;
@@ -417,6 +451,7 @@ impl Config {
             problems.push("ids.window_days: must be at least 1".into());
         }
         let mut names = std::collections::HashSet::new();
+        let mut sources = Vec::new();
         for (i, s) in self.source.iter().enumerate() {
             let at = format!("source[{i}] ({})", s.name);
             if s.name.is_empty() || !s.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
@@ -425,25 +460,38 @@ impl Config {
             if !names.insert(&s.name) {
                 problems.push(format!("{at}.name: duplicate source name"));
             }
-            match s.format.as_deref().unwrap_or(&self.format).parse::<FormatName>() {
-                Err(e) => problems.push(format!("{at}.format: {e}")),
-                Ok(name) => {
-                    if let Err(e) = Format::new(name, &self.source_format_options(s)) {
+            let source_format = match s.format.as_deref().unwrap_or(&self.format).parse::<FormatName>() {
+                Err(e) => {
+                    problems.push(format!("{at}.format: {e}"));
+                    None
+                }
+                Ok(name) => match Format::new(name, &self.source_format_options(s)) {
+                    Ok(f) => Some(f),
+                    Err(e) => {
                         problems.extend(e.into_iter().map(|p| format!("{at}.{p}")));
+                        None
                     }
+                },
+            };
+            let source_zone = match &s.timezone {
+                None => zone.clone(),
+                Some(tz) => {
+                    let z = jiff::tz::TimeZone::get(tz).ok();
+                    if z.is_none() {
+                        problems.push(format!("{at}.timezone: unknown time zone {tz:?}"));
+                    }
+                    z
                 }
+            };
+            let numbering = self.numbering_for(s);
+            problems.extend(numbering.validate().into_iter().map(|p| format!("{at}.numbering.{p}")));
+            if let (Some(format), Some(zone)) = (source_format, source_zone) {
+                sources.push(SourceSettings { format, zone, numbering });
             }
-            if let Some(tz) = &s.timezone {
-                if jiff::tz::TimeZone::get(tz).is_err() {
-                    problems.push(format!("{at}.timezone: unknown time zone {tz:?}"));
-                }
-            }
-            problems.extend(self.numbering_for(s).validate().into_iter().map(|p| format!("{at}.numbering.{p}")));
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid { path: path.to_path_buf(), problems })
+        match (format, zone) {
+            (Some(format), Some(zone)) if problems.is_empty() => Ok(Resolved { format, zone, sources }),
+            _ => Err(ConfigError::Invalid { path: path.to_path_buf(), problems }),
         }
     }
 
@@ -480,11 +528,9 @@ impl Config {
         }
     }
 
-    /// The configured format (checked when the configuration was loaded).
+    /// The configured format with its options.
     pub fn format(&self) -> Format {
-        let name = self.format.parse().unwrap_or(FormatName::Generic);
-        Format::new(name, &self.format_options())
-            .unwrap_or_else(|_| Format::plain(FormatName::Generic).expect("generic"))
+        self.resolved.format.clone()
     }
 
     /// Format `name` (a `--format` override) with the top-level options.
@@ -493,16 +539,14 @@ impl Config {
         Format::new(name, &self.format_options())
     }
 
-    /// A source's format (checked when the configuration was loaded).
-    pub fn source_format(&self, s: &SourceConfig) -> Format {
-        let name = s.format.as_deref().unwrap_or(&self.format).parse().unwrap_or(FormatName::Generic);
-        Format::new(name, &self.source_format_options(s))
-            .unwrap_or_else(|_| Format::plain(FormatName::Generic).expect("generic"))
+    /// Each `[[source]]` with its resolved settings.
+    pub fn sources(&self) -> impl Iterator<Item = (&SourceConfig, &SourceSettings)> {
+        self.source.iter().zip(&self.resolved.sources)
     }
 
     /// The configured default zone.
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
-        jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+        self.resolved.zone.clone()
     }
 }
 

@@ -24,6 +24,7 @@ pub mod formats;
 pub mod generate;
 pub mod ids;
 pub mod input;
+pub mod job;
 pub mod metrics_http;
 pub mod money;
 pub mod numbers;

@@ -60,7 +60,7 @@ fn complete_ids(path: &Path) -> Vec<String> {
 fn a_full_disk_never_tears_a_line_and_the_retry_logs_each_alert_once() {
     let dir = tempfile::tempdir().unwrap();
     let Some(_fs) = Tmpfs::mount(dir.path()) else { return };
-    let log = AlertLog { path: dir.path().join("alerts.jsonl"), hook: Vec::new(), hook_timeout: Duration::ZERO };
+    let log = AlertLog::new(dir.path().join("alerts.jsonl"), Vec::new(), Duration::ZERO);
 
     // Fill the file system, then free two pages for the log.
     let filler_path = dir.path().join("filler");

@@ -207,10 +207,12 @@ fn with_ids(
     tariff: crate::tariff::Tariff,
     dirs: &OutputDirs,
 ) -> anyhow::Result<()> {
-    use crate::spool::process::{FileRater, KeyedInput, Rated};
+    use crate::job::{FileRater, IdsSettings, KeyedInput, Locks, Rated};
     use crate::state::Ledger;
-    let settings =
-        config.ids_settings().ok_or_else(|| Invalid("--ids: IDS is disabled ([ids] enabled = false)".into()))?;
+    let settings = IdsSettings::from_config(config)
+        .ok_or_else(|| Invalid("--ids: IDS is disabled ([ids] enabled = false)".into()))?;
+    let alerts = settings.alerts.clone();
+    let locks = Locks::default();
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
     // The daemon's guard: a lost or damaged ledger is refused, not replaced.
     let ledger = crate::state::open_for_daemon(&config.state, &config.spool).map_err(|e| Invalid(e.to_string()))?;
@@ -220,6 +222,7 @@ fn with_ids(
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let rater = FileRater {
         ledger: &ledger,
+        locks: &locks,
         tariffs: &tariffs,
         numbering: &config.numbering,
         format: config.format(),
@@ -262,7 +265,7 @@ fn with_ids(
     }
     // Hook runs are queued in the background: the process must not exit
     // before each has delivered its alert, failed or been killed at its timeout.
-    let hooks = crate::alerts::wait_for_hooks();
+    let hooks = alerts.wait_for_hooks();
     if hooks.failed > 0 {
         eprintln!(
             "alert hook: {} of {} run(s) failed (above); the alerts are all in the alert log",

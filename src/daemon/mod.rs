@@ -126,16 +126,15 @@ fn sources(config: &Config) -> anyhow::Result<Vec<Source>> {
             customer: None,
         });
     }
-    for s in &config.source {
+    for (s, settings) in config.sources() {
         let spool = open(&s.incoming, Some(&s.name))?;
-        let timezone = s.timezone.as_deref().and_then(|z| jiff::tz::TimeZone::get(z).ok());
         out.push(Source {
             label: s.name.clone(),
             incoming_aliases: aliases(&spool.incoming),
             spool,
-            format: config.source_format(s),
-            timezone: timezone.unwrap_or_else(|| config.time_zone()),
-            numbering: config.numbering_for(s),
+            format: settings.format.clone(),
+            timezone: settings.zone.clone(),
+            numbering: settings.numbering.clone(),
             customer: s.customer.clone(),
         });
     }
@@ -158,12 +157,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let labels: Vec<String> = sources.iter().map(|s| s.label.clone()).collect();
     let telemetry = Arc::new(Telemetry::install(config.price_decimals, &labels)?);
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
-    let ledger = crate::state::open_for_daemon(&config.state, &config.spool)
-        .map_err(|e| crate::exit::Invalid(e.to_string()))?;
+    let ledger =
+        crate::state::open_for_daemon(&config.state, &config.spool).map_err(|e| crate::exit::Invalid(e.to_string()))?;
     // Seen before the load: a change from here on is reloaded, none is missed.
     let mut rates_seen = RatesFingerprint::of(&config.rates);
-    let (tariff, report) = tariff::load(&config.rates, &config.numbering.home_country)
-        .map_err(|e| crate::exit::Invalid(e.to_string()))?;
+    let (tariff, report) =
+        tariff::load(&config.rates, &config.numbering.home_country).map_err(|e| crate::exit::Invalid(e.to_string()))?;
     for w in &report.warnings {
         tracing::warn!(warning = %w, "tariff tables");
     }
@@ -211,14 +210,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     // Two workers: while one waits on fsyncs, the other rates.
-    let ledger = Arc::new(ledger);
+    let ids = crate::job::IdsSettings::from_config(&config);
+    let shared = Arc::new(worker::Shared {
+        ledger,
+        locks: crate::job::Locks::default(),
+        ids: ids.clone(),
+        snapshot: std::sync::Mutex::new(()),
+    });
     let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
     let mut workers = Vec::new();
     for i in 0..WORKERS {
         let (sources, tariffs, cancel, config) = (sources.clone(), tariffs.clone(), cancel.clone(), config.clone());
-        let (ledger, work_rx, done_tx) = (ledger.clone(), work_rx.clone(), done_tx.clone());
+        let (shared, work_rx, done_tx) = (shared.clone(), work_rx.clone(), done_tx.clone());
         workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
-            worker_loop(&config, &sources, &ledger, &tariffs, &cancel, &work_rx, done_tx);
+            worker_loop(&config, &sources, &shared, &tariffs, &cancel, &work_rx, done_tx);
         })?);
     }
     drop(done_tx);
@@ -355,7 +360,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     // Alerts already logged still reach the hook: wait for the queued runs
     // (each is killed at `on_alert_timeout_ms`, so this is bounded).
-    tokio::task::spawn_blocking(crate::alerts::wait_for_hooks).await?;
+    if let Some(ids) = ids {
+        tokio::task::spawn_blocking(move || ids.alerts.wait_for_hooks()).await?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 
 use super::Source;
 use crate::config::Config;
-use crate::spool::process::{FileOutcome, FileRater, Processor};
+use crate::job::{FileRater, IdsSettings, Locks};
+use crate::spool::process::{FileOutcome, Processor};
 use crate::state::RedbLedger;
 use crate::tariff::Tariff;
 use crate::telemetry::{self, Event, Untrusted};
@@ -47,21 +48,35 @@ pub(super) enum Again {
     Busy,
 }
 
+/// What every worker of the daemon shares: one per process.
+pub(super) struct Shared {
+    /// The file ledger and IDS state.
+    pub(super) ledger: RedbLedger,
+    /// The serialised ledger sections and the contents being rated.
+    pub(super) locks: Locks,
+    /// IDS, when on; its alert log's clones share one hook queue.
+    pub(super) ids: Option<IdsSettings>,
+    /// One writer of `state/ids.json` at a time.
+    pub(super) snapshot: std::sync::Mutex<()>,
+}
+
 pub(super) fn worker_loop(
     config: &Config,
     sources: &[Source],
-    ledger: &RedbLedger,
+    shared: &Shared,
     tariffs: &ArcSwap<Tariff>,
     cancel: &AtomicBool,
     work: &std::sync::Mutex<std_mpsc::Receiver<Work>>,
     done: mpsc::UnboundedSender<Finished>,
 ) {
+    let ledger = &shared.ledger;
     let processors: Vec<Processor<'_>> = sources
         .iter()
         .map(|s| Processor {
             spool: &s.spool,
             rater: FileRater {
                 ledger,
+                locks: &shared.locks,
                 tariffs,
                 numbering: &s.numbering,
                 format: s.format.clone(),
@@ -70,7 +85,7 @@ pub(super) fn worker_loop(
                 limits: config.limits.clone(),
                 default_customer: s.customer.clone(),
                 cancel,
-                ids: config.ids_settings(),
+                ids: shared.ids.clone(),
             },
         })
         .collect();
@@ -83,7 +98,7 @@ pub(super) fn worker_loop(
             Ok(item) => item,
             Err(std_mpsc::RecvTimeoutError::Timeout) => {
                 if snapshot_due {
-                    write_snapshot(config, ledger, &processors[0]);
+                    write_snapshot(config, shared);
                     snapshot_due = false;
                     last_snapshot = Some(Instant::now());
                 }
@@ -149,22 +164,23 @@ pub(super) fn worker_loop(
         let _ = done.send(Finished { source: i, incoming, was_claimed, again });
         // The IDS snapshot for `cdr-rater ids`: at most once a second.
         if snapshot_due && last_snapshot.is_none_or(|t: Instant| t.elapsed() >= SNAPSHOT_EVERY) {
-            write_snapshot(config, ledger, &processors[0]);
+            write_snapshot(config, shared);
             snapshot_due = false;
             last_snapshot = Some(Instant::now());
         }
     }
     if snapshot_due {
-        write_snapshot(config, ledger, &processors[0]);
+        write_snapshot(config, shared);
     }
 }
 
 /// How often the worker refreshes `state/ids.json` while files keep coming.
 pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
-pub(super) fn write_snapshot(config: &Config, ledger: &RedbLedger, processor: &Processor<'_>) {
-    if processor.rater.ids.is_some() {
-        if let Err(e) = crate::state::write_ids_snapshot(&config.state, ledger) {
+pub(super) fn write_snapshot(config: &Config, shared: &Shared) {
+    if shared.ids.is_some() {
+        let _one = shared.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = crate::state::write_ids_snapshot(&config.state, &shared.ledger) {
             tracing::warn!(error = %e, "cannot write the IDS snapshot");
         }
     }

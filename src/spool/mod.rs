@@ -40,6 +40,9 @@ pub struct Spool {
     pub tmp: PathBuf,
     /// `rated/ unrated/ rejected/`.
     pub outputs: OutputDirs,
+    /// Choosing a free name in `archive/` or `failed/` and renaming to it is
+    /// one step for every worker (clones share it).
+    naming: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 /// What is in `incoming/`.
@@ -92,6 +95,7 @@ impl Spool {
             claimed: sub(root.join(".claimed")),
             tmp: root.join(".tmp"),
             outputs: OutputDirs::create(root)?,
+            naming: Default::default(),
         };
         for d in [&spool.incoming, &spool.archive, &spool.failed, &spool.claimed, &spool.tmp] {
             fs::create_dir_all(d)?;
@@ -159,7 +163,7 @@ impl Spool {
 
     /// Moves `path` to `failed/` (under a free name) with a `.reason` file.
     pub fn fail(&self, path: &Path, reason: &str) -> io::Result<PathBuf> {
-        let _guard = NAMING.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.naming.lock().unwrap_or_else(|e| e.into_inner());
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("input");
         let name = original_name(name);
         let target = free_name(&self.failed, name, |p| present(p) || present(&reason_path(p)));
@@ -213,7 +217,7 @@ impl Spool {
     /// Moves a claimed input to `archive/` under its original name (or the
     /// first free `NAME.N`).
     pub fn archive(&self, claimed: &Path) -> io::Result<PathBuf> {
-        let _guard = NAMING.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.naming.lock().unwrap_or_else(|e| e.into_inner());
         let name = claimed.file_name().and_then(|n| n.to_str()).unwrap_or("input");
         let target = free_name(&self.archive, original_name(name), present);
         fs::rename(claimed, &target)?;
@@ -221,9 +225,6 @@ impl Spool {
         Ok(target)
     }
 }
-
-/// Choosing a free name and renaming to it is one step for every worker.
-static NAMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn reason_path(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();

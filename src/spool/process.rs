@@ -1,27 +1,14 @@
 //! One claimed file, start to finish, exactly once across crashes, with
 //! its IDS spend committed in the same transaction as its ledger entry.
 
-use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
-use rust_decimal::Decimal;
-
 use super::{original_name, Spool};
-use crate::alerts::AlertLog;
-use crate::csvscan::{unescape, Fields, Scanner};
-use crate::formats::Format;
-use crate::ids::{self, Alert, CountrySpend, CustomerDays, SpendAgg};
-use crate::money::format_units;
-use crate::numbers::Numbering;
-use crate::output::{OutputDirs, OutputFiles};
-use crate::pipeline::{self, FileError, Flag, Job, RowLimits, Totals};
-use crate::rating::Rater;
-use crate::state::{ContentKey, FileRecord, Ledger, Phase, StateError};
-use crate::tariff::Tariff;
-use crate::timefmt::{self, DayMapper, ZoneCache};
+use crate::job::{io_err, FileRater, JobError, KeyedInput, Rated};
+use crate::output::OutputFiles;
+use crate::pipeline::Totals;
+use crate::state::{Ledger, Phase, StateError};
 
 /// How one file ended.
 #[derive(Debug)]
@@ -61,27 +48,6 @@ pub enum FileOutcome {
     Gone,
 }
 
-/// A failure that stops this file but not the daemon; the file stays
-/// claimed and is retried.
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
-    /// The ledger failed.
-    #[error(transparent)]
-    State(#[from] StateError),
-    /// The spool, an output or the alert log could not be written.
-    #[error("{0}")]
-    Io(String),
-}
-
-/// IDS settings.
-#[derive(Debug, Clone)]
-pub struct IdsSettings {
-    /// Days in the baseline.
-    pub window_days: u32,
-    /// The alert sinks.
-    pub alerts: AlertLog,
-}
-
 /// The daemon's handling of claimed files in a spool.
 pub struct Processor<'a> {
     /// The folders.
@@ -90,102 +56,13 @@ pub struct Processor<'a> {
     pub rater: FileRater<'a>,
 }
 
-/// Rates a file into its outputs and commits it, with IDS, to the state.
-pub struct FileRater<'a> {
-    /// The file ledger and IDS state.
-    pub ledger: &'a dyn Ledger,
-    /// The tariff tables in force (swapped whole on reload).
-    pub tariffs: &'a ArcSwap<Tariff>,
-    /// Numbering plan of the source.
-    pub numbering: &'a Numbering,
-    /// CDR format of the source.
-    pub format: Format,
-    /// Zone of local times, and of the day of customers without their own.
-    pub timezone: jiff::tz::TimeZone,
-    /// Decimal places of prices.
-    pub decimals: u32,
-    /// What rows and compressed inputs may be (`[limits]`).
-    pub limits: crate::config::Limits,
-    /// Default customer id of the source.
-    pub default_customer: Option<String>,
-    /// Set on shutdown.
-    pub cancel: &'a AtomicBool,
-    /// IDS, when on.
-    pub ids: Option<IdsSettings>,
-}
-
-fn io_err(what: &str, path: &Path, e: std::io::Error) -> ProcessError {
-    ProcessError::Io(format!("{what} {}: {e}", path.display()))
-}
-
-/// Serialises the short ledger sections of concurrent workers (lookups with
-/// reservations, and IDS read-modify-commit); rating itself runs in parallel.
-static COMMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Content keys being rated by a worker of this process (every source's):
-/// the same content claimed again meanwhile waits ([`FileOutcome::Busy`]).
-static RATING: std::sync::Mutex<Vec<ContentKey>> = std::sync::Mutex::new(Vec::new());
-
-/// Marks a content key as being rated until dropped.
-struct RatingMark(ContentKey);
-
-impl RatingMark {
-    /// `None` when the key is being rated already.
-    fn take(key: ContentKey) -> Option<RatingMark> {
-        let mut rating = RATING.lock().unwrap_or_else(|e| e.into_inner());
-        if rating.contains(&key) {
-            return None;
-        }
-        rating.push(key);
-        Some(RatingMark(key))
-    }
-}
-
-impl Drop for RatingMark {
-    fn drop(&mut self) {
-        RATING.lock().unwrap_or_else(|e| e.into_inner()).retain(|k| *k != self.0);
-    }
-}
-
-/// Customers whose IDS days a file changed, by id.
-type IdsChanges = Vec<(String, CustomerDays)>;
-
-/// A call of a customer day that crossed a level: (start, row, call id,
-/// sell, destination country; `None` for an internal call).
-type TracedCall = (i64, usize, String, i64, Option<ids::Country>);
-
-/// An open input with the content key it had when it was taken.
-pub struct KeyedInput<'p> {
-    /// The handle every byte is read from.
-    pub file: std::fs::File,
-    /// Its path (the extension tells the compression).
-    pub path: &'p Path,
-    /// Its content key ([`crate::input::key_of`] of the handle).
-    pub key: ContentKey,
-}
-
-/// How rating a file into its outputs ended.
-pub enum Rated {
-    /// Published and committed.
-    Done {
-        /// Counts and money.
-        totals: Box<Totals>,
-        /// Digest of the tariff tables that priced the file.
-        tariff: String,
-    },
-    /// Not readable as CDRs.
-    Unreadable(String),
-    /// Abandoned on request.
-    Cancelled,
-}
-
 impl Processor<'_> {
     /// Takes a claimed file through the rest of its life.
     ///
     /// The claimed entry is opened once, without following links or
     /// blocking; the handle is hashed, rated and checked again, so what is
     /// billed is exactly the content recorded in the ledger.
-    pub fn process(&self, claimed: &Path) -> Result<FileOutcome, ProcessError> {
+    pub fn process(&self, claimed: &Path) -> Result<FileOutcome, JobError> {
         let started = Instant::now();
         let claimed_name = claimed.file_name().and_then(|n| n.to_str()).unwrap_or("input").to_string();
         let name = original_name(&claimed_name).to_string();
@@ -201,7 +78,7 @@ impl Processor<'_> {
         };
         // Looking the content up and reserving it is one step across workers,
         // so the same content claimed twice at once is rated once.
-        let section = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
+        let section = self.rater.locks.commit();
         let record = self.rater.ledger.get(&key)?;
         if let Some(r) = record.as_ref().filter(|r| r.phase == Phase::Done) {
             self.spool.archive(claimed).map_err(|e| io_err("archive", claimed, e))?;
@@ -211,7 +88,7 @@ impl Processor<'_> {
                 FileOutcome::Duplicate { of: r.name.clone() }
             });
         }
-        let Some(_mark) = RatingMark::take(key) else {
+        let Some(_mark) = self.rater.locks.rating(key) else {
             // The same content is being rated under another claim: wait for
             // it. If it is billed, this copy is then a duplicate; if it fails
             // (it changed under us), this copy is rated.
@@ -270,7 +147,7 @@ impl Processor<'_> {
     }
 
     /// Moves a claimed entry to `failed/` with its reason.
-    fn fail(&self, claimed: &Path, reason: &str) -> Result<FileOutcome, ProcessError> {
+    fn fail(&self, claimed: &Path, reason: &str) -> Result<FileOutcome, JobError> {
         self.spool.fail(claimed, reason).map_err(|e| io_err("fail", claimed, e))?;
         Ok(FileOutcome::Failed { reason: reason.to_string() })
     }
@@ -301,271 +178,4 @@ pub fn drop_orphans(ledger: &dyn Ledger, spools: &[&Spool]) -> Result<Vec<String
         }
     }
     Ok(dropped)
-}
-
-impl FileRater<'_> {
-    /// Rates `input` into the outputs of `record.stem`, applies its spend to
-    /// IDS (alerts logged first), and commits the file as done with its
-    /// spend in one transaction. Shared by the daemon and `rate --ids`.
-    pub fn rate_and_commit(
-        &self,
-        input: KeyedInput<'_>,
-        record: FileRecord,
-        redo: bool,
-        outputs: &OutputDirs,
-        tmp: &Path,
-    ) -> Result<Rated, ProcessError> {
-        let key = input.key;
-        let tariff = self.tariffs.load_full();
-        let default_customer = self.default_customer.as_ref().and_then(|id| tariff.customer_by_id(id.as_bytes()));
-        let limits = self.limits.rows(crate::config::now());
-        let job = Job {
-            name: record.name.clone(),
-            format: self.format.clone(),
-            rater: Rater { tariff: &tariff, numbering: self.numbering, decimals: self.decimals, default_customer },
-            timezone: self.timezone.clone(),
-            limits,
-            chunk_bytes: pipeline::CHUNK_BYTES,
-            cancel: Some(self.cancel),
-            ids: self.ids.is_some(),
-        };
-        let result = (|| {
-            let (input, verifier) = crate::input::open_verified(input.file, input.path, self.limits.expansion(), key)
-                .map_err(FileError::Read)?;
-            let mut files = OutputFiles::create_owned(outputs, tmp, &record.stem).map_err(FileError::Write)?;
-            let tally = pipeline::rate_input_tally(input, &job, &mut files)?;
-            // Only content that is exactly what was keyed is published.
-            verifier.verify().map_err(FileError::Read)?;
-            files.publish().map_err(FileError::Write)?;
-            Ok::<_, FileError>(tally)
-        })();
-        let tally = match result {
-            Ok(t) => t,
-            Err(FileError::Cancelled) => return Ok(Rated::Cancelled),
-            Err(e @ (FileError::Read(_) | FileError::Format(_))) => return Ok(Rated::Unreadable(e.to_string())),
-            Err(FileError::Write(e)) => {
-                return Err(ProcessError::Io(format!("writing outputs of {}: {e}", record.name)))
-            }
-        };
-        let totals = tally.totals;
-        // Reading the customers' days, adding this file and committing is one
-        // step across workers: no update of a customer's spend is lost.
-        let _section = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
-        let (ids_days, alerts) = match &self.ids {
-            Some(settings) => {
-                let rated = outputs.root.join("rated").join(format!("{}.rated.csv", record.stem));
-                self.apply_ids(settings, &tariff, &record.name, &rated, &tally.spend, &limits)?
-            }
-            None => (Vec::new(), Vec::new()),
-        };
-        if let Some(settings) = &self.ids {
-            let fresh: Vec<Alert> = if redo {
-                let logged = settings.alerts.logged_ids().map_err(|e| io_err("read", &settings.alerts.path, e))?;
-                alerts.into_iter().filter(|a| !logged.contains(&a.alert_id)).collect()
-            } else {
-                alerts
-            };
-            settings.alerts.append(&fresh).map_err(|e| io_err("append to", &settings.alerts.path, e))?;
-            for a in &fresh {
-                settings.alerts.announce(a);
-            }
-        }
-        let (buy, sell) = totals.money_text(self.decimals);
-        let done = FileRecord {
-            tariff: tariff.digest.clone(),
-            counts: [totals.rows, totals.rated, totals.unrated, totals.rejected],
-            skipped: totals.skipped,
-            flagged: totals.flagged(),
-            buy,
-            sell,
-            ..record
-        };
-        self.ledger.finish(&key, &done, ids_days)?;
-        Ok(Rated::Done { totals: Box::new(totals), tariff: done.tariff })
-    }
-
-    /// Adds a file's spend to its customers' days; returns the changed
-    /// customers and the alerts their new spend raises.
-    fn apply_ids(
-        &self,
-        settings: &IdsSettings,
-        tariff: &Tariff,
-        file: &str,
-        rated: &Path,
-        spend: &SpendAgg,
-        limits: &RowLimits,
-    ) -> Result<(IdsChanges, Vec<Alert>), ProcessError> {
-        let now = limits.now;
-        let window = settings.window_days;
-        let scale = Decimal::from(10i64.pow(self.decimals));
-        let spend_days = spend.days();
-        let mut by_customer: BTreeMap<u32, Vec<(i64, &ids::DayAgg)>> = BTreeMap::new();
-        for (&(c, day), agg) in &spend_days {
-            by_customer.entry(c).or_default().push((day, agg));
-        }
-        let mut changed = Vec::new();
-        // Customer days whose new spend crosses a level: (customer, day) -> state before this file.
-        let mut to_trace: BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)> = BTreeMap::new();
-        let mut states: BTreeMap<u32, CustomerDays> = BTreeMap::new();
-        for (c, mut days) in by_customer {
-            days.sort_by_key(|d| d.0);
-            let customer = &tariff.customers[c as usize];
-            let Some(range) = customer.ids_range else { continue };
-            let range = (range * scale).round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-            let range = i64::try_from(range.mantissa() / 10i128.pow(range.scale())).unwrap_or(i64::MAX);
-            let mut cd = self.ledger.customer_days(&customer.id)?;
-            let zone = self.zone_of(tariff, customer);
-            let mut days_of = DayMapper::new(zone);
-            let today = days_of.day_of(now);
-            // Calls flagged as implausibly old are billed but do not make the
-            // customer older for IDS (a switch with a wrong clock must not end
-            // a customer's warm-up). Future ones count on `today` already.
-            let earliest = days_of.day_of(limits.earliest_start.max(now - 1_000_000_000));
-            for (day, agg) in days {
-                let base = cd.baseline(day, window);
-                let before = cd.days.get(&day).cloned().unwrap_or_default();
-                let state = cd.days.entry(day).or_default();
-                state.units += agg.units;
-                state.calls += agg.calls;
-                for (country, units) in &agg.countries {
-                    *state.countries.entry(*country).or_default() += units;
-                }
-                let reached = ids::level_reached(state.units, base, range);
-                // Days older than the window are counted but not judged.
-                if reached > before.level && day >= today - i64::from(window) {
-                    to_trace.insert((c, day), (before, base, range, today));
-                    state.level = reached;
-                }
-                if day > earliest {
-                    cd.first_day = Some(cd.first_day.map_or(day, |f| f.min(day)));
-                }
-            }
-            // Keep two windows: a late call for a day up to a window ago still
-            // needs that day's whole baseline.
-            cd.prune(today - 2 * i64::from(window));
-            states.insert(c, cd);
-        }
-        let alerts =
-            if to_trace.is_empty() { Vec::new() } else { self.trace_alerts(tariff, file, rated, &to_trace, limits)? };
-        for (c, cd) in states {
-            changed.push((tariff.customers[c as usize].id.clone(), cd));
-        }
-        Ok((changed, alerts))
-    }
-
-    fn zone_of(&self, tariff: &Tariff, customer: &crate::tariff::Customer) -> jiff::tz::TimeZone {
-        customer.zone.map_or_else(|| self.timezone.clone(), |z| tariff.zones[usize::from(z)].clone())
-    }
-
-    /// Re-reads the rated output for the customer days that crossed a level,
-    /// orders their calls by start time (then line), and names the call that
-    /// crossed each level.
-    fn trace_alerts(
-        &self,
-        tariff: &Tariff,
-        file: &str,
-        rated: &Path,
-        to_trace: &BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)>,
-        limits: &RowLimits,
-    ) -> Result<Vec<Alert>, ProcessError> {
-        let now = limits.now;
-        // Our own output, read back with the rating scanner: the customer
-        // column is checked first, so other customers' rows cost a compare.
-        let wanted: HashSet<&[u8]> = to_trace.keys().map(|k| tariff.customers[k.0 as usize].id.as_bytes()).collect();
-        let mut mappers: BTreeMap<u32, DayMapper> = BTreeMap::new();
-        let mut calls: BTreeMap<(u32, i64), Vec<TracedCall>> = BTreeMap::new();
-        let rated_file = std::fs::File::open(rated).map_err(|e| io_err("re-read", rated, e))?;
-        // SAFETY: the rated file was just published by this process under a
-        // name this input owns; nothing else writes it.
-        let map = unsafe { memmap2::Mmap::map(&rated_file) }.map_err(|e| io_err("re-read", rated, e))?;
-        let mut scanner = Scanner::new(&map, 1, usize::MAX, b',');
-        let mut fields = Fields::default();
-        let mut zone = ZoneCache::new(self.timezone.clone());
-        let _header = scanner.next_record(&mut fields);
-        let mut row = 0usize;
-        while let Some(rec) = scanner.next_record(&mut fields) {
-            row += 1;
-            let id = fields.get(rec.raw, 2);
-            if !wanted.contains(id) {
-                continue;
-            }
-            let Some(c) = tariff.customer_by_id(&unescape(fields.raw(rec.raw, 2))) else { continue };
-            let Some(start) = timefmt::parse_start(fields.get(rec.raw, 1), &mut zone) else { continue };
-            // As in the rating: a call from the future counts on the day it is rated.
-            let epoch = match start.epoch_seconds() {
-                t if limits.flag(t) == Some(Flag::StartInFuture) => now,
-                t => t,
-            };
-            let mapper =
-                mappers.entry(c).or_insert_with(|| DayMapper::new(self.zone_of(tariff, &tariff.customers[c as usize])));
-            let day = mapper.day_of(epoch);
-            if !to_trace.contains_key(&(c, day)) {
-                continue;
-            }
-            let sell = crate::money::parse_written_units(fields.get(rec.raw, 14), self.decimals);
-            let call_id = String::from_utf8_lossy(&unescape(fields.raw(rec.raw, 0))).into_owned();
-            // Internal calls have an empty country: no destination to report.
-            let country = match fields.get(rec.raw, 9) {
-                &[a, b] => Some(ids::Country([a, b])),
-                _ => None,
-            };
-            calls.entry((c, day)).or_default().push((epoch, row, call_id, sell, country));
-        }
-        let units = |u: i64| format_units(i128::from(u), self.decimals);
-        let emitted_at = jiff::Timestamp::from_second(now).map(|t| t.to_string()).unwrap_or_default();
-        let mut alerts = Vec::new();
-        for (&(c, day), (before, base, range, today)) in to_trace {
-            let Some(list) = calls.get_mut(&(c, day)) else { continue };
-            list.sort_by_key(|x| (x.0, x.1));
-            let sells: Vec<i64> = list.iter().map(|x| x.3).collect();
-            let customer = &tariff.customers[c as usize];
-            // The day's spend per country as the alert fires: the state
-            // before this file, then this file's calls up to the trigger.
-            let mut spent = before.countries.clone();
-            spent.remove(&ids::Country(*b"--"));
-            let mut added = 0;
-            let currency = tariff.plans[customer.plan as usize].levels.currency.clone();
-            let baseline = base.rounded();
-            for x in ids::crossings(before.units, before.calls, &sells, *base, *range, before.level) {
-                let extra = ids::level_extra(*range, x.level);
-                let level_threshold = format_units(i128::from(baseline) + extra, self.decimals);
-                for &(_, _, _, sell, country) in &list[added..=x.call] {
-                    if let Some(country) = country {
-                        *spent.entry(country).or_default() += sell;
-                    }
-                }
-                added = x.call + 1;
-                alerts.push(Alert {
-                    kind: "ids_threshold".into(),
-                    alert_id: format!("{}/{}/{}", customer.id, timefmt::format_day(day), x.level),
-                    customer_id: customer.id.clone(),
-                    customer_name: customer.name.clone(),
-                    day: timefmt::format_day(day),
-                    spend: units(x.spend),
-                    baseline: units(baseline),
-                    range: units(*range),
-                    threshold: units(baseline + range),
-                    level_threshold,
-                    level: x.level,
-                    currency: currency.clone(),
-                    calls: x.calls,
-                    trigger_call_id: list[x.call].2.clone(),
-                    file: file.to_string(),
-                    top_destinations: top_destinations(&spent, units),
-                    emitted_at: emitted_at.clone(),
-                    warm_up: base.n < ids::WARM_UP_DAYS,
-                    late: day < *today,
-                });
-            }
-        }
-        Ok(alerts)
-    }
-}
-
-/// The five countries with the most spend, largest first (ties by code);
-/// countries without spend are left out.
-fn top_destinations(spent: &BTreeMap<ids::Country, i64>, units: impl Fn(i64) -> String) -> Vec<CountrySpend> {
-    let mut top: Vec<(&ids::Country, &i64)> = spent.iter().filter(|(_, u)| **u > 0).collect();
-    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    top.into_iter().take(5).map(|(c, u)| CountrySpend { country: c.to_string(), spend: units(*u) }).collect()
 }

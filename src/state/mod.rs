@@ -148,11 +148,10 @@ pub struct IdsSnapshot {
     pub customers: std::collections::BTreeMap<String, CustomerDays>,
 }
 
-/// Writes `state/ids.json` atomically from the ledger.
+/// Writes `state/ids.json` atomically from the ledger. Callers that write
+/// from several threads serialise the calls (the daemon's workers share a
+/// lock for it), so an older snapshot never replaces a newer one.
 pub fn write_ids_snapshot(state_dir: &std::path::Path, ledger: &dyn Ledger) -> Result<(), StateError> {
-    // One writer at a time: the temp file name is per process.
-    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = WRITING.lock().unwrap_or_else(|e| e.into_inner());
     let snapshot = IdsSnapshot { customers: ledger.all_customer_days()?.into_iter().collect() };
     let json = serde_json::to_vec(&snapshot).map_err(|e| StateError(e.to_string()))?;
     let io = |e: std::io::Error| StateError(format!("{}: {e}", state_dir.join(IDS_SNAPSHOT).display()));
