@@ -354,8 +354,8 @@ impl FileRater<'_> {
         let rated_file = std::fs::File::open(rated).map_err(|e| io_err("re-read the rated output", rated, e))?;
         // SAFETY: the rated file was just published by this process under a
         // name this input owns; nothing else writes it.
-        let map =
-            unsafe { memmap2::Mmap::map(&rated_file) }.map_err(|e| io_err("re-read the rated output", rated, e))?;
+        let mapped = unsafe { memmap2::Mmap::map(&rated_file) };
+        let map = mapped.map_err(|e| io_err("re-read the rated output", rated, e))?;
         let mut scanner = Scanner::new(&map, 1, usize::MAX, b',');
         let mut fields = Fields::default();
         let mut zone = ZoneCache::new(self.timezone.clone());

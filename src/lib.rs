@@ -13,6 +13,8 @@
 //! and rejected outputs; money is exact decimal; results do not depend on
 //! the thread count or chunk size.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod alerts;
 pub mod cli;
 pub mod commands;
