@@ -284,11 +284,6 @@ impl Limits {
             latest_start: now + i64::from(self.flag_future_start_seconds),
         }
     }
-
-    /// The expansion bounds of compressed drops.
-    pub fn expansion(&self) -> crate::input::Expansion {
-        crate::input::Expansion { max_bytes: self.max_decompressed_bytes, max_ratio: self.max_compression_ratio }
-    }
 }
 
 /// `[[source]]`: a drop folder with its own format, zone and numbering.

@@ -40,6 +40,13 @@ pub struct Expansion {
     pub max_ratio: u64,
 }
 
+impl Expansion {
+    /// The bounds `[limits]` sets for compressed drops.
+    pub fn of(limits: &crate::config::Limits) -> Expansion {
+        Expansion { max_bytes: limits.max_decompressed_bytes, max_ratio: limits.max_compression_ratio }
+    }
+}
+
 impl Default for Expansion {
     fn default() -> Self {
         Expansion { max_bytes: 16 << 30, max_ratio: 200 }

@@ -206,7 +206,7 @@ impl FileRater<'_> {
             ids: self.ids.is_some(),
         };
         let result = (|| {
-            let (input, verifier) = crate::input::open_verified(input.file, input.path, self.limits.expansion(), key)
+            let (input, verifier) = crate::input::open_verified(input.file, input.path, crate::input::Expansion::of(&self.limits), key)
                 .map_err(FileError::Read)?;
             let mut files = OutputFiles::create_owned(outputs, tmp, &record.stem).map_err(FileError::Write)?;
             let tally = pipeline::rate_input_tally(input, &job, &mut files)?;

@@ -56,7 +56,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
         let name = crate::input::display_name(path);
         let t0 = Instant::now();
         let result = (|| -> anyhow::Result<(Totals, crate::output::Published)> {
-            let input = crate::input::open(path, config.limits.expansion())
+            let input = crate::input::open(path, crate::input::Expansion::of(&config.limits))
                 .with_context(|| format!("cannot open {}", path.display()))?;
             let mut outputs = OutputFiles::create(&dirs, &stem_of(&name)).context("cannot create output files")?;
             let job = Job {
