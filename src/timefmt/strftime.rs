@@ -24,6 +24,8 @@
 //!
 //! The configuration reference (and how a value's blanks, zone and errors
 //! are treated in a layout) is the doc of `formats::custom`.
+//! `tests/strftime_jiff.rs` property-tests this engine against jiff's
+//! `strtime`, and lists where the two legitimately differ.
 
 use super::{utc_stamp, Stamp};
 
