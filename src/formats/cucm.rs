@@ -32,7 +32,7 @@ use super::{
     StartField,
 };
 use crate::csvscan::{unquote, Fields, Record};
-use crate::timefmt::{civil_from_days, Stamp};
+use crate::timefmt::utc_stamp;
 
 /// Record type column.
 pub const RECORD_TYPE: &str = "cdrRecordType";
@@ -205,31 +205,12 @@ pub(crate) fn epoch(b: &[u8]) -> Option<i64> {
     Some(v)
 }
 
-/// The UTC civil time of `secs` since the epoch (years 1 to 9999).
-#[inline]
-pub(crate) fn utc_stamp(secs: i64) -> Option<Stamp> {
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    if !(1..=9999).contains(&year) {
-        return None;
-    }
-    Some(Stamp {
-        year: year as u16,
-        month: month as u8,
-        day: day as u8,
-        hour: (sod / 3600) as u8,
-        minute: (sod / 60 % 60) as u8,
-        second: (sod % 60) as u8,
-        offset: 0,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::csvscan::Scanner;
     use crate::numbers::{Number, Numbering};
-    use crate::timefmt::ZoneCache;
+    use crate::timefmt::{Stamp, ZoneCache};
 
     /// A cut-down CUCM header: the used columns among others, in CUCM order.
     const HEADER: &str = "\"cdrRecordType\",\"globalCallID_callManagerId\",\"globalCallID_callId\",\

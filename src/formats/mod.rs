@@ -6,12 +6,18 @@
 //! touches one file. A format's options (3CX field order, FreeSWITCH legs, a
 //! custom layout) come from configuration and are checked once, in
 //! [`Format::new`], so that a bad layout is refused at start.
+//!
+//! Besides one file per format: `reasons` ([`Reject`], [`Skip`]: why a row
+//! is not a call) and `detect` ([`looks_like`]: which format a refused file
+//! looks like).
 
 mod asterisk;
 pub mod cucm;
 pub mod custom;
+mod detect;
 pub mod freeswitch;
 mod generic;
+mod reasons;
 pub mod threecx;
 
 use std::fmt;
@@ -20,8 +26,10 @@ use std::sync::Arc;
 pub use asterisk::Asterisk;
 pub use cucm::Cucm;
 pub use custom::Custom;
+pub use detect::looks_like;
 pub use freeswitch::Freeswitch;
 pub use generic::Generic;
+pub use reasons::{NotCall, Reject, Skip};
 pub use threecx::ThreeCx;
 
 use crate::csvscan::{Fields, Record};
@@ -216,108 +224,6 @@ pub struct Call<'a> {
     pub billsec: u32,
 }
 
-/// Why a row is not a call to rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NotCall {
-    /// It did not parse: the rejected file.
-    Reject(Reject),
-    /// It is a record the format does not bill: counted, not written.
-    Skip(Skip),
-}
-
-impl From<Reject> for NotCall {
-    fn from(r: Reject) -> Self {
-        NotCall::Reject(r)
-    }
-}
-
-/// Why a well-formed row is not billed. Skipped rows are counted (summary,
-/// ledger, `records_total{result="skipped"}`) and stay in the archived input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Skip {
-    /// The other leg of a call whose billable leg is rated (FreeSWITCH `legs = "ab"`).
-    BLeg,
-    /// A record of a type that is not a call (CUCM CMR or start records).
-    RecordType,
-    /// A configured skip rule matched (custom layouts).
-    SkipRule,
-}
-
-impl Skip {
-    /// Every reason.
-    pub const ALL: [Skip; 3] = [Skip::BLeg, Skip::RecordType, Skip::SkipRule];
-
-    /// Reason as counted.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Skip::BLeg => "b_leg",
-            Skip::RecordType => "record_type",
-            Skip::SkipRule => "skip_rule",
-        }
-    }
-}
-
-/// Why a row did not parse. Each becomes the `reason` of a rejected row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reject {
-    /// Not the number of fields the format has.
-    FieldCount,
-    /// Longer than the configured maximum line length.
-    LineTooLong,
-    /// A field the rating uses is not valid UTF-8.
-    InvalidUtf8,
-    /// Start time missing, malformed or impossible.
-    BadStartTime,
-    /// `billsec` is not a non-negative whole number of seconds.
-    BadBillsec,
-    /// No called number.
-    EmptyCallee,
-    /// Called number has characters that are not digits or separators.
-    BadCallee,
-    /// Called number has more than 15 digits.
-    CalleeTooLong,
-    /// Not a record of the format at all (a 3CX row not starting `Call N`).
-    BadRecord,
-    /// More fields than `[limits] max_fields`.
-    TooManyFields,
-    /// Answered longer than `[limits] max_billsec`.
-    BillsecTooLong,
-}
-
-impl Reject {
-    /// Every reason.
-    pub const ALL: [Reject; 11] = [
-        Reject::FieldCount,
-        Reject::LineTooLong,
-        Reject::InvalidUtf8,
-        Reject::BadStartTime,
-        Reject::BadBillsec,
-        Reject::EmptyCallee,
-        Reject::BadCallee,
-        Reject::CalleeTooLong,
-        Reject::BadRecord,
-        Reject::TooManyFields,
-        Reject::BillsecTooLong,
-    ];
-
-    /// Reason as written in the rejected file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reject::FieldCount => "field_count",
-            Reject::LineTooLong => "line_too_long",
-            Reject::InvalidUtf8 => "invalid_utf8",
-            Reject::BadStartTime => "bad_start_time",
-            Reject::BadBillsec => "bad_billsec",
-            Reject::EmptyCallee => "empty_callee",
-            Reject::BadCallee => "bad_callee",
-            Reject::CalleeTooLong => "callee_too_long",
-            Reject::BadRecord => "bad_record",
-            Reject::TooManyFields => "too_many_fields",
-            Reject::BillsecTooLong => "billsec_too_long",
-        }
-    }
-}
-
 /// A file that cannot be parsed at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
@@ -338,47 +244,6 @@ pub enum FormatError {
         /// Its name for `--format`.
         format: FormatName,
     },
-}
-
-/// Which other format a file's first record looks like, by cheap tests of
-/// that record's unquoted fields (never `configured`): a generic or CUCM
-/// header by its column names, a 3CX `Call N` row, an Asterisk `Master.csv`
-/// or FreeSWITCH `example` row by its width and where its start time and
-/// billsec are.
-pub fn looks_like(first: &[&[u8]], configured: FormatName) -> Option<(FormatName, &'static str)> {
-    let has = |name: &str| first.iter().any(|n| n.trim_ascii().eq_ignore_ascii_case(name.as_bytes()));
-    let stamp_at = |i: usize| first.get(i).is_some_and(|f| is_local_stamp(f.trim_ascii()));
-    let digits_at =
-        |i: usize| first.get(i).is_some_and(|f| !f.is_empty() && f.trim_ascii().iter().all(u8::is_ascii_digit));
-    let guess = if generic::REQUIRED.iter().all(|c| has(c)) {
-        (FormatName::Generic, "a generic CSV (its header names call_id, start_time, account, caller, callee, billsec)")
-    } else if has(cucm::RECORD_TYPE) && has(cucm::ORIGINATION) {
-        (FormatName::Cucm, "a CUCM CDR file (its header names cdrRecordType and dateTimeOrigination)")
-    } else if first
-        .first()
-        .and_then(|f| f.strip_prefix(b"Call "))
-        .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
-    {
-        (FormatName::ThreeCx, "a 3CX CDR log (rows start \"Call N\")")
-    } else if (16..=21).contains(&first.len()) && stamp_at(9) && digits_at(13) {
-        (FormatName::Asterisk, "an asterisk Master.csv")
-    } else if first.len() == freeswitch::COLUMNS.len() && stamp_at(4) && digits_at(8) {
-        (FormatName::Freeswitch, "a FreeSWITCH mod_cdr_csv file")
-    } else {
-        return None;
-    };
-    (guess.0 != configured).then_some(guess)
-}
-
-/// `YYYY-MM-DD HH:MM:SS`, the local start time of Asterisk and FreeSWITCH rows.
-fn is_local_stamp(f: &[u8]) -> bool {
-    f.len() == 19
-        && f.iter().enumerate().all(|(i, &b)| match i {
-            4 | 7 => b == b'-',
-            10 => b == b' ',
-            13 | 16 => b == b':',
-            _ => b.is_ascii_digit(),
-        })
 }
 
 /// Everything a parser needs besides the row.
@@ -593,50 +458,6 @@ pub fn parse_seconds(b: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The first record's fields, split as the header reader does (quotes removed).
-    fn first_record(line: &str) -> Vec<Vec<u8>> {
-        let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
-        r.byte_records().next().unwrap().unwrap().iter().map(<[u8]>::to_vec).collect()
-    }
-
-    fn guess(line: &str, configured: FormatName) -> Option<FormatName> {
-        let fields = first_record(line);
-        let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
-        looks_like(&refs, configured).map(|g| g.0)
-    }
-
-    #[test]
-    fn first_records_of_other_formats_are_recognised() {
-        let asterisk = r#""C0001","0201234510","0201234567","from-internal","""B"" <0201234510>","PJSIP/201-1","PJSIP/t-2","Dial","PJSIP/0201234567@t,60,T","2026-11-24 08:01:05","2026-11-24 08:01:11","2026-11-24 08:02:46",101,95,"ANSWERED","DOCUMENTATION","1764000000.100","","","1764000000.100",100"#;
-        assert_eq!(guess(asterisk, FormatName::Generic), Some(FormatName::Asterisk));
-        let fs = r#""Anna","0201234501","0201239876","default","2026-11-24 09:00:00","2026-11-24 09:00:06","2026-11-24 09:02:11","131","125","NORMAL_CLEARING","6f1c","8a7d","C0001","PCMA","PCMA""#;
-        assert_eq!(guess(fs, FormatName::Generic), Some(FormatName::Freeswitch));
-        let threecx = "Call 40117,5d1e_40117,00:00:26,2026/06/17 14:01:02,,,TerminatedBySrc,Ext.10016,+46701234567";
-        assert_eq!(guess(threecx, FormatName::Custom), Some(FormatName::ThreeCx));
-        let cucm =
-            r#""cdrRecordType","globalCallID_callManagerId","globalCallID_callId","dateTimeOrigination","duration""#;
-        assert_eq!(guess(cucm, FormatName::Generic), Some(FormatName::Cucm));
-        let generic = "call_id,start_time,account,caller,callee,billsec,extra";
-        assert_eq!(guess(generic, FormatName::Cucm), Some(FormatName::Generic));
-        // Never the configured format itself, and nothing for a near miss.
-        assert_eq!(guess(generic, FormatName::Generic), None);
-        assert_eq!(guess("call_id,start,account,caller,callee,billsec", FormatName::Cucm), None);
-        assert_eq!(guess("Call X,1,2", FormatName::Generic), None);
-        let short_asterisk = asterisk.replacen("2026-11-24 08:01:05", "yesterday", 1);
-        assert_eq!(guess(&short_asterisk, FormatName::Generic), None);
-    }
-
-    #[test]
-    fn a_refused_header_names_the_likely_format_once() {
-        let fields = first_record("Call 40117,x,00:00:26");
-        let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
-        let err = Parser::new(&Format::plain(FormatName::Generic).unwrap(), &[refs]).unwrap_err();
-        assert!(matches!(&err, FormatError::LooksLike { format: FormatName::ThreeCx, .. }), "{err:?}");
-        let text = err.to_string();
-        assert!(text.ends_with("try --format 3cx (or format = \"3cx\" in the config)"), "{text}");
-        assert_eq!(text.matches("header lacks required column(s)").count(), 1, "{text}");
-    }
 
     #[test]
     fn seconds() {
