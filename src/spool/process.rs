@@ -328,6 +328,7 @@ impl FileRater<'_> {
             chunk_bytes: pipeline::CHUNK_BYTES,
             cancel: Some(self.cancel),
             ids: self.ids.is_some(),
+            pool: None,
         };
         let result = (|| {
             let (input, verifier) = crate::input::open_verified(input.file, input.path, self.limits.expansion(), key)
