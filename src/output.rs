@@ -39,6 +39,13 @@ impl OutputDirs {
         self.root.join(kind).join(name)
     }
 
+    /// Where output `which` of stem `stem` is published when the stem is
+    /// owned (no suffix): `DIR/rated/STEM.rated.csv` and so on. For readers
+    /// of a published output (the daemon, `state rebuild`).
+    pub fn output_path(&self, which: Output, stem: &str) -> PathBuf {
+        self.path(which.as_str(), stem, 1)
+    }
+
     /// The first suffix `n` (1 = none) for which none of the three names is taken.
     pub fn free_suffix(&self, stem: &str) -> u32 {
         (1..).find(|&n| KINDS.iter().all(|k| !self.path(k, stem, n).exists())).unwrap_or(1)
@@ -192,7 +199,7 @@ impl OutputFiles {
     /// Opens the three temp files for a stem the caller owns (the daemon's
     /// ledger reserved it): temps in `tmp_dir`, publishing replaces.
     pub fn create_owned(dirs: &OutputDirs, tmp_dir: &Path, stem: &str) -> io::Result<OutputFiles> {
-        let [a, b, c] = KINDS.map(|k| dirs.path(k, stem, 1));
+        let [a, b, c] = Output::ALL.map(|o| dirs.output_path(o, stem));
         Ok(OutputFiles {
             files: [
                 AtomicFile::create_in(tmp_dir, a, true)?,
@@ -246,6 +253,9 @@ mod tests {
             let p = out.publish().unwrap();
             let want = if round == 1 { "Master.rated.csv".to_string() } else { format!("Master.{round}.rated.csv") };
             assert_eq!(p.paths[0].file_name().unwrap().to_str().unwrap(), want);
+            if round == 1 {
+                assert_eq!(p.paths[0], dirs.output_path(Output::Rated, "Master"));
+            }
             assert_eq!(fs::read_to_string(&p.paths[0]).unwrap(), format!("round {round}\n"));
         }
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("rated"))
