@@ -10,7 +10,7 @@ use cdr_rater::csvscan::{Fields, Scanner};
 use cdr_rater::formats::{Format, FormatName, ParseContext, Parser, RowParser};
 use cdr_rater::generate;
 use cdr_rater::numbers::Numbering;
-use cdr_rater::pipeline::{rate_buffer, Job, MemorySink};
+use cdr_rater::pipeline::{rate_buffer, BufferPool, Job, MemorySink};
 use cdr_rater::rating::Rater;
 use cdr_rater::tariff::{self, Tariff};
 use cdr_rater::timefmt::ZoneCache;
@@ -116,6 +116,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("file");
     g.throughput(Throughput::Elements(100_000));
     g.sample_size(20);
+    let buffers = BufferPool::default(); // kept across iterations, as a daemon worker would
     g.bench_function("rate_100k_rows_in_memory", |b| {
         b.iter_batched(
             MemorySink::default,
@@ -129,6 +130,7 @@ fn benches(c: &mut Criterion) {
                     chunk_bytes: cdr_rater::pipeline::CHUNK_BYTES,
                     cancel: None,
                     ids: false,
+                    pool: Some(&buffers),
                 };
                 rate_buffer(&file, &job, &mut sink).unwrap()
             },

@@ -26,6 +26,7 @@ use crate::numbers::Numbering;
 use crate::output::{OutputDirs, OutputFiles};
 use crate::pipeline::{self, FileError, Flag, Job, RowLimits, Totals};
 use crate::rating::Rater;
+use crate::rows::rated;
 use crate::state::{ContentKey, FileRecord, Ledger, StateError};
 use crate::tariff::Tariff;
 use crate::timefmt::{self, DayMapper, ZoneCache};
@@ -80,6 +81,8 @@ pub struct FileRater<'a> {
     pub ledger: &'a dyn Ledger,
     /// Shared with the other workers on the same ledger.
     pub locks: &'a Locks,
+    /// Output buffers reused from file to file (shared by the workers).
+    pub pool: &'a crate::pipeline::BufferPool,
     /// The tariff tables in force (swapped whole on reload).
     pub tariffs: &'a ArcSwap<Tariff>,
     /// Numbering plan of the source.
@@ -204,10 +207,12 @@ impl FileRater<'_> {
             chunk_bytes: pipeline::CHUNK_BYTES,
             cancel: Some(self.cancel),
             ids: self.ids.is_some(),
+            pool: Some(self.pool),
         };
         let result = (|| {
-            let (input, verifier) = crate::input::open_verified(input.file, input.path, crate::input::Expansion::of(&self.limits), key)
-                .map_err(FileError::Read)?;
+            let (input, verifier) =
+                crate::input::open_verified(input.file, input.path, crate::input::Expansion::of(&self.limits), key)
+                    .map_err(FileError::Read)?;
             let mut files = OutputFiles::create_owned(outputs, tmp, &record.stem).map_err(FileError::Write)?;
             let tally = pipeline::rate_input_tally(input, &job, &mut files)?;
             // Only content that is exactly what was keyed is published.
@@ -229,7 +234,7 @@ impl FileRater<'_> {
         let _section = self.locks.commit();
         let (ids_days, alerts) = match &self.ids {
             Some(settings) => {
-                let rated = outputs.root.join("rated").join(format!("{}.rated.csv", record.stem));
+                let rated = outputs.output_path(crate::rows::Output::Rated, &record.stem);
                 self.apply_ids(settings, &tariff, &record.name, &rated, &tally.spend, &limits)?
             }
             None => (Vec::new(), Vec::new()),
@@ -363,12 +368,12 @@ impl FileRater<'_> {
         let mut row = 0usize;
         while let Some(rec) = scanner.next_record(&mut fields) {
             row += 1;
-            let id = fields.get(rec.raw, 2);
+            let id = fields.get(rec.raw, rated::CUSTOMER_ID);
             if !wanted.contains(id) {
                 continue;
             }
-            let Some(c) = tariff.customer_by_id(&unescape(fields.raw(rec.raw, 2))) else { continue };
-            let Some(start) = timefmt::parse_start(fields.get(rec.raw, 1), &mut zone) else { continue };
+            let Some(c) = tariff.customer_by_id(&unescape(fields.raw(rec.raw, rated::CUSTOMER_ID))) else { continue };
+            let Some(start) = timefmt::parse_start(fields.get(rec.raw, rated::START_TIME), &mut zone) else { continue };
             // As in the rating: a call from the future counts on the day it is rated.
             let epoch = match start.epoch_seconds() {
                 t if limits.flag(t) == Some(Flag::StartInFuture) => now,
@@ -380,10 +385,10 @@ impl FileRater<'_> {
             if !to_trace.contains_key(&(c, day)) {
                 continue;
             }
-            let sell = crate::money::parse_written_units(fields.get(rec.raw, 14), self.decimals);
-            let call_id = String::from_utf8_lossy(&unescape(fields.raw(rec.raw, 0))).into_owned();
+            let sell = crate::money::parse_written_units(fields.get(rec.raw, rated::SELL), self.decimals);
+            let call_id = String::from_utf8_lossy(&unescape(fields.raw(rec.raw, rated::CALL_ID))).into_owned();
             // Internal calls have an empty country: no destination to report.
-            let country = match fields.get(rec.raw, 9) {
+            let country = match fields.get(rec.raw, rated::COUNTRY) {
                 &[a, b] => Some(ids::Country([a, b])),
                 _ => None,
             };

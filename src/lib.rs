@@ -33,6 +33,7 @@ pub mod numbers;
 pub mod output;
 pub mod pipeline;
 pub mod rating;
+pub mod rows;
 pub mod spool;
 pub mod state;
 pub mod suggest;

@@ -8,15 +8,15 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Header of `rated/NAME.rated.csv`.
-pub const RATED_HEADER: &[u8] =
-    b"call_id,start_time,customer_id,plan,caller,callee,number,prefix,destination,country,kind,billsec,billed_s,buy,sell,margin,currency\n";
-/// Header of `rejected/NAME.rejected.csv`.
-pub const REJECTED_HEADER: &[u8] = b"line,reason,raw\n";
+use crate::rows::Output;
+/// The headers, now owned by [`crate::rows`]; kept here for old paths.
+pub use crate::rows::{RATED_HEADER, REJECTED_HEADER};
 
-/// The three output kinds, in the order of [`OutputFiles`].
-pub const KINDS: [&str; 3] = ["rated", "unrated", "rejected"];
+/// The three output kinds' names ([`Output::as_str`]), in the order of
+/// [`OutputFiles`] ([`Output::index`]).
+pub const KINDS: [&str; 3] = [Output::Rated.as_str(), Output::Unrated.as_str(), Output::Rejected.as_str()];
 
 /// Where a file's outputs go: `DIR/rated`, `DIR/unrated`, `DIR/rejected`.
 #[derive(Debug, Clone)]
@@ -37,6 +37,13 @@ impl OutputDirs {
     fn path(&self, kind: &str, stem: &str, n: u32) -> PathBuf {
         let name = if n <= 1 { format!("{stem}.{kind}.csv") } else { format!("{stem}.{n}.{kind}.csv") };
         self.root.join(kind).join(name)
+    }
+
+    /// Where output `which` of stem `stem` is published when the stem is
+    /// owned (no suffix): `DIR/rated/STEM.rated.csv` and so on. For readers
+    /// of a published output (the daemon, `state rebuild`).
+    pub fn output_path(&self, which: Output, stem: &str) -> PathBuf {
+        self.path(which.as_str(), stem, 1)
     }
 
     /// The first suffix `n` (1 = none) for which none of the three names is taken.
@@ -75,6 +82,13 @@ pub struct AtomicFile {
     flushed: u64,
 }
 
+/// Numbers the temp files of this process (with the process id in the
+/// name, unique on the file system). A counter, not shared state: it only
+/// ever hands out the next number, guards nothing and needs no lock, so it
+/// stays process-wide rather than per [`OutputDirs`] (temp files are also
+/// made outside any, e.g. the IDS snapshot).
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
 /// Start write-back of every this many bytes while writing, so the final
 /// fsync has little left to do.
 const WRITEBACK_BYTES: u64 = 16 << 20;
@@ -93,8 +107,7 @@ impl AtomicFile {
     pub fn create_in(tmp_dir: &Path, target: PathBuf, replace: bool) -> io::Result<AtomicFile> {
         let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         // Unique per open: sources may publish outputs of the same name at once.
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
         let tmp = tmp_dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
         let file = File::create(&tmp)?;
         Ok(AtomicFile { tmp, target, file: Some(file), replace, written: 0, flushed: 0 })
@@ -186,7 +199,7 @@ impl OutputFiles {
     /// Opens the three temp files for a stem the caller owns (the daemon's
     /// ledger reserved it): temps in `tmp_dir`, publishing replaces.
     pub fn create_owned(dirs: &OutputDirs, tmp_dir: &Path, stem: &str) -> io::Result<OutputFiles> {
-        let [a, b, c] = KINDS.map(|k| dirs.path(k, stem, 1));
+        let [a, b, c] = Output::ALL.map(|o| dirs.output_path(o, stem));
         Ok(OutputFiles {
             files: [
                 AtomicFile::create_in(tmp_dir, a, true)?,
@@ -212,8 +225,8 @@ impl OutputFiles {
 }
 
 impl crate::pipeline::Sink for OutputFiles {
-    fn write(&mut self, which: usize, bytes: &[u8]) -> io::Result<()> {
-        self.files[which].write_all(bytes)
+    fn write(&mut self, which: Output, bytes: &[u8]) -> io::Result<()> {
+        self.files[which.index()].write_all(bytes)
     }
 }
 
@@ -236,10 +249,13 @@ mod tests {
         let dirs = OutputDirs::create(dir.path()).unwrap();
         for round in 1..=3 {
             let mut out = OutputFiles::create(&dirs, "Master").unwrap();
-            crate::pipeline::Sink::write(&mut out, 0, format!("round {round}\n").as_bytes()).unwrap();
+            crate::pipeline::Sink::write(&mut out, Output::Rated, format!("round {round}\n").as_bytes()).unwrap();
             let p = out.publish().unwrap();
             let want = if round == 1 { "Master.rated.csv".to_string() } else { format!("Master.{round}.rated.csv") };
             assert_eq!(p.paths[0].file_name().unwrap().to_str().unwrap(), want);
+            if round == 1 {
+                assert_eq!(p.paths[0], dirs.output_path(Output::Rated, "Master"));
+            }
             assert_eq!(fs::read_to_string(&p.paths[0]).unwrap(), format!("round {round}\n"));
         }
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("rated"))

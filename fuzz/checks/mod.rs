@@ -389,6 +389,7 @@ pub fn rate_with(
         chunk_bytes,
         cancel: None,
         ids: false,
+        pool: None,
     };
     let mut sink = MemorySink::default();
     let totals = pipeline::rate_buffer(input, &job, &mut sink)?;

@@ -52,6 +52,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
     let mut all = Totals::default();
     let mut failed = 0usize;
     let started = Instant::now();
+    let buffers = pipeline::BufferPool::default(); // reused across the files
     for path in &args.files {
         let name = crate::input::display_name(path);
         let t0 = Instant::now();
@@ -68,6 +69,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
                 chunk_bytes: args.chunk_bytes.unwrap_or(pipeline::CHUNK_BYTES),
                 cancel: None,
                 ids: false,
+                pool: Some(&buffers),
             };
             let size = match &input {
                 pipeline::Input::Bytes(m) => Some(m.len() as u64),
@@ -223,6 +225,7 @@ fn with_ids(
     let rater = FileRater {
         ledger: &ledger,
         locks: &locks,
+        pool: &crate::pipeline::BufferPool::default(),
         tariffs: &tariffs,
         numbering: &config.numbering,
         format: config.format(),

@@ -216,6 +216,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         locks: crate::job::Locks::default(),
         ids: ids.clone(),
         snapshot: std::sync::Mutex::new(()),
+        pool: crate::pipeline::BufferPool::default(),
     });
     let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
     let mut workers = Vec::new();

@@ -58,6 +58,8 @@ pub(super) struct Shared {
     pub(super) ids: Option<IdsSettings>,
     /// One writer of `state/ids.json` at a time.
     pub(super) snapshot: std::sync::Mutex<()>,
+    /// Output buffers, reused from file to file.
+    pub(super) pool: crate::pipeline::BufferPool,
 }
 
 pub(super) fn worker_loop(
@@ -77,6 +79,7 @@ pub(super) fn worker_loop(
             rater: FileRater {
                 ledger,
                 locks: &shared.locks,
+                pool: &shared.pool,
                 tariffs,
                 numbering: &s.numbering,
                 format: s.format.clone(),

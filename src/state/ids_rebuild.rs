@@ -1,6 +1,6 @@
 //! The IDS part of `state rebuild`: customers' days summed again from the
 //! rated outputs exactly as the daemon sums them while rating
-//! (`pipeline::rate_chunk` and `spool::process::apply_ids`), with the
+//! (`pipeline::chunk::rate_chunk` and `spool::process::apply_ids`), with the
 //! alert levels already logged, so no alert is raised twice.
 
 use crate::money::parse_written_units;
@@ -15,12 +15,7 @@ use crate::pipeline::Flag;
 use crate::timefmt::{self, DayMapper, ZoneCache};
 
 /// Columns of a rated output (`call_id,start_time,customer_id,...`).
-const START: usize = 1;
-const CUSTOMER: usize = 2;
-const COUNTRY: usize = 9;
-const BUY: usize = 13;
-const SELL: usize = 14;
-const CURRENCY: usize = 16;
+use crate::rows::rated::{BUY, COUNTRY, CURRENCY, CUSTOMER_ID as CUSTOMER, SELL, START_TIME as START};
 
 /// Totals of one rated output.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -172,7 +172,7 @@ fn recover(plan: &RebuildPlan<'_>, summary: &mut Summary) -> Result<Recovered, R
     let mut ids = IdsRebuild::new(plan);
     let mut rated: BTreeMap<String, RatedFile> = BTreeMap::new();
     for stem in &stems_on_disk {
-        let file = root.join("rated").join(format!("{stem}.rated.csv"));
+        let file = crate::output::OutputDirs { root: root.to_path_buf() }.output_path(crate::rows::Output::Rated, stem);
         rated.insert(stem.clone(), ids.read(&file, stem).map_err(io(&file))?);
     }
     let mut records = Vec::new();
