@@ -1,4 +1,4 @@
-//! Command-line definitions (clap only; the work is in [`crate::commands`]).
+//! Command-line definitions (clap only; the work is in the `commands` module).
 
 use std::path::PathBuf;
 

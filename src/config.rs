@@ -258,24 +258,23 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        let expansion = crate::input::Expansion::default();
         Limits {
             max_line_bytes: 64 * 1024,
             max_fields: 256,
             max_billsec: 86_400,
             flag_future_start_seconds: 86_400,
             flag_past_start_days: 400,
-            max_decompressed_bytes: expansion.max_bytes,
-            max_compression_ratio: expansion.max_ratio,
+            max_decompressed_bytes: 16 << 30,
+            max_compression_ratio: 200,
         }
     }
 }
 
 impl Limits {
     /// The row limits of a file rated at `now`.
-    pub fn rows(&self, now: jiff::Timestamp) -> crate::pipeline::RowLimits {
+    pub fn rows(&self, now: jiff::Timestamp) -> crate::totals::RowLimits {
         let now = now.as_second();
-        crate::pipeline::RowLimits {
+        crate::totals::RowLimits {
             max_line_bytes: self.max_line_bytes,
             max_fields: self.max_fields,
             max_billsec: self.max_billsec,

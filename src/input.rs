@@ -27,8 +27,17 @@ use std::sync::{mpsc as std_mpsc, Mutex};
 
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::pipeline::Input;
 use crate::state::ContentKey;
+
+/// Where a file's bytes come from.
+pub enum Input {
+    /// A whole buffer (a mapped file).
+    Bytes(memmap2::Mmap),
+    /// A borrowed buffer.
+    Slice(Vec<u8>),
+    /// A stream (gzip, stdin): read through a window.
+    Stream(Box<dyn Read + Send>),
+}
 
 /// How far a compressed input may expand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +57,9 @@ impl Expansion {
 }
 
 impl Default for Expansion {
+    /// The bounds of the default `[limits]`.
     fn default() -> Self {
-        Expansion { max_bytes: 16 << 30, max_ratio: 200 }
+        Expansion::of(&crate::config::Limits::default())
     }
 }
 

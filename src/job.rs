@@ -1,7 +1,7 @@
 //! One input file rated into its outputs, its ledger record, its customers'
 //! spend and its alerts, made durable together: outputs published, alerts
 //! logged (fsynced), then the ledger's record and spend in one commit. The
-//! daemon (through [`crate::spool::process::Processor`]) and `rate --ids`
+//! daemon (through the spool's `Processor`) and `rate --ids`
 //! both go through [`FileRater::rate_and_commit`]; the IDS judgement itself
 //! is [`crate::ids`] (pure).
 //!

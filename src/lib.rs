@@ -40,3 +40,4 @@ pub mod suggest;
 pub mod tariff;
 pub mod telemetry;
 pub mod timefmt;
+pub mod totals;

@@ -224,7 +224,7 @@ impl OutputFiles {
     }
 }
 
-impl crate::pipeline::Sink for OutputFiles {
+impl crate::rows::Sink for OutputFiles {
     fn write(&mut self, which: Output, bytes: &[u8]) -> io::Result<()> {
         self.files[which.index()].write_all(bytes)
     }
@@ -249,7 +249,7 @@ mod tests {
         let dirs = OutputDirs::create(dir.path()).unwrap();
         for round in 1..=3 {
             let mut out = OutputFiles::create(&dirs, "Master").unwrap();
-            crate::pipeline::Sink::write(&mut out, Output::Rated, format!("round {round}\n").as_bytes()).unwrap();
+            crate::rows::Sink::write(&mut out, Output::Rated, format!("round {round}\n").as_bytes()).unwrap();
             let p = out.publish().unwrap();
             let want = if round == 1 { "Master.rated.csv".to_string() } else { format!("Master.{round}.rated.csv") };
             assert_eq!(p.paths[0].file_name().unwrap().to_str().unwrap(), want);

@@ -13,12 +13,34 @@
 //! code: inlined, appending to a buffer the caller reuses, never allocating
 //! beyond its growth.
 
+use std::io;
+
 use crate::csvscan::{unquote, Record};
 use crate::formats::{Call, CallId, Reject};
 use crate::money::{put, write_units};
 use crate::numbers::Number;
 use crate::rating::{Priced, Unrated};
 use crate::tariff::{csv_field, Tariff};
+
+/// Receives a file's outputs, each in order.
+pub trait Sink: Send {
+    /// Appends bytes to one of the three outputs.
+    fn write(&mut self, which: Output, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// In-memory outputs, for tests and tools.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MemorySink {
+    /// Rated, unrated, rejected (by [`Output::index`]).
+    pub files: [Vec<u8>; 3],
+}
+
+impl Sink for MemorySink {
+    fn write(&mut self, which: Output, bytes: &[u8]) -> io::Result<()> {
+        self.files[which.index()].extend_from_slice(bytes);
+        Ok(())
+    }
+}
 
 /// The outputs of a rated file; every row goes to exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -12,7 +12,7 @@ use std::sync::{Mutex, OnceLock};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::pipeline::{Flag, Totals};
+use crate::totals::{Flag, Totals};
 
 /// Buckets of `cdr_rater_file_seconds`: from a tiny file to a multi-million-row one.
 const FILE_SECONDS_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];

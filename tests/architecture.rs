@@ -16,12 +16,15 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "core",
-        &["money", "numbers", "csvscan", "timefmt", "tariff", "rating", "formats", "ids", "rows", "suggest", "exit"],
+        &[
+            "money", "numbers", "csvscan", "timefmt", "tariff", "rating", "formats", "ids", "rows", "totals",
+            "suggest", "exit",
+        ],
     ),
     ("settings", &["config"]),
     ("edges", &["input", "output", "state", "alerts", "telemetry"]),
     ("engine", &["pipeline", "job", "spool", "generate"]),
-    ("face", &["daemon", "commands", "cli"]),
+    ("face", &["daemon", "metrics_http", "commands", "cli"]),
 ];
 
 /// Files larger than this have two jobs (DESIGN.md: "about 600 lines").

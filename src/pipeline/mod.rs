@@ -19,7 +19,7 @@
 //! are written by [`crate::rows`].
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 use std::sync::atomic::AtomicBool;
 
 use crate::csvscan::{Chunker, Fields, Scanner};
@@ -29,35 +29,16 @@ use crate::rows::{self, Output, RatedRows};
 
 mod chunk;
 mod stream;
-mod totals;
 
+pub use crate::input::Input;
+pub use crate::rows::{MemorySink, Sink};
+pub use crate::totals::{Flag, RowLimits, Tally, Totals};
 pub use chunk::BufferPool;
-pub use totals::{Flag, RowLimits, Tally, Totals};
 
 /// Default bytes of input per parallel chunk.
 pub const CHUNK_BYTES: usize = 512 * 1024;
 /// Chunks rated together before their outputs are written.
 pub const BATCH_CHUNKS: usize = 16;
-
-/// Receives a file's outputs, each in order.
-pub trait Sink: Send {
-    /// Appends bytes to one of the three outputs.
-    fn write(&mut self, which: Output, bytes: &[u8]) -> io::Result<()>;
-}
-
-/// In-memory outputs, for tests and tools.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct MemorySink {
-    /// Rated, unrated, rejected (by [`Output::index`]).
-    pub files: [Vec<u8>; 3],
-}
-
-impl Sink for MemorySink {
-    fn write(&mut self, which: Output, bytes: &[u8]) -> io::Result<()> {
-        self.files[which.index()].extend_from_slice(bytes);
-        Ok(())
-    }
-}
 
 /// Why a whole file could not be rated.
 ///
@@ -136,16 +117,6 @@ pub trait Progress: Sync {
     fn advance(&self, bytes: u64);
 }
 
-/// Where a file's bytes come from.
-pub enum Input {
-    /// A whole buffer (a mapped file).
-    Bytes(memmap2::Mmap),
-    /// A borrowed buffer.
-    Slice(Vec<u8>),
-    /// A stream (gzip, stdin): read through a window.
-    Stream(Box<dyn Read + Send>),
-}
-
 /// Rates one input into `sink`; returns the totals.
 pub fn rate_input(input: Input, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
     rate_input_tally(input, job, sink).map(|t| t.totals)
@@ -194,7 +165,7 @@ fn rate_buffer_tally(
 ) -> Result<Tally, FileError> {
     let mut state = FileState::new(job, progress);
     let (rest, line) = state.start(buf, sink)?;
-    let mut totals = Tally::for_job(job);
+    let mut totals = Tally::with_currencies(job.rater.tariff.currencies);
     let mut chunker = Chunker::new(&buf[rest..], line, job.chunk_bytes);
     chunk::run_batches(&buf[rest..], &mut chunker, &state, sink, &mut totals)?;
     Ok(totals)

@@ -71,7 +71,7 @@ pub(super) fn rate_stream(
     progress: Option<&dyn Progress>,
 ) -> Result<Tally, FileError> {
     let mut state = FileState::new(job, progress);
-    let mut totals = Tally::for_job(job);
+    let mut totals = Tally::with_currencies(job.rater.tariff.currencies);
     // A batch of chunks per read (8 MiB by default; tiny in tests).
     let window_bytes = job.chunk_bytes.saturating_mul(BATCH_CHUNKS).clamp(64, WINDOW_BYTES);
     let limit = csvscan::record_limit(job.limits.max_line_bytes);

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use super::rebuild::{Clock, RebuildPlan};
 use crate::csvscan::{unescape, Fields, Scanner};
 use crate::ids::{Country, CustomerDays};
-use crate::pipeline::Flag;
 use crate::timefmt::{self, DayMapper, ZoneCache};
+use crate::totals::Flag;
 
 /// Columns of a rated output (`call_id,start_time,customer_id,...`).
 use crate::rows::rated::{BUY, COUNTRY, CURRENCY, CUSTOMER_ID as CUSTOMER, SELL, START_TIME as START};
@@ -25,9 +25,9 @@ pub struct RatedFile {
     /// Rows whose start was flagged (future or past).
     pub flagged: u64,
     /// Sums of buy and sell, in units, per currency of the tables (slots
-    /// as in [`crate::pipeline::Totals`]; rows in another currency are
+    /// as in [`crate::totals::Totals`]; rows in another currency are
     /// added to no slot).
-    pub money: crate::pipeline::Totals,
+    pub money: crate::totals::Totals,
     /// When it was rated (unix seconds).
     pub rated_at: i64,
 }

@@ -129,7 +129,7 @@ pub struct Plan {
     /// Currency as CSV.
     pub csv_currency: Box<[u8]>,
     /// Index of `levels.currency` in [`Tariff::currencies`]: the money slot
-    /// of this plan's calls in [`crate::pipeline::Totals`].
+    /// of this plan's calls in `totals::Totals`.
     pub currency: u8,
 }
 

@@ -1,10 +1,9 @@
-//! What a file's rating adds up ([`Totals`], [`Tally`]) and what a row may
+//! What a file's rating adds up (core: pipeline, telemetry, the ledger and
+//! the commands all read it) ([`Totals`], [`Tally`]) and what a row may
 //! be before it is rejected or flagged ([`RowLimits`], [`Flag`]).
 
 use crate::formats::{Reject, Skip};
 use crate::tariff::{Currencies, MAX_CURRENCIES};
-
-use super::Job;
 
 /// Counts and money of one file or chunk. Money in units of `10^-decimals`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -195,14 +194,15 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// An empty tally whose money slots are the currencies of `job`'s tariff.
-    pub(super) fn for_job(job: &Job<'_>) -> Tally {
+    /// An empty tally whose money slots are `currencies` (a tariff's).
+    pub fn with_currencies(currencies: Currencies) -> Tally {
         let mut t = Tally::default();
-        t.totals.currencies = job.rater.tariff.currencies;
+        t.totals.currencies = currencies;
         t
     }
 
-    pub(super) fn add(&mut self, o: &Tally) {
+    /// Adds another chunk's or file's tally.
+    pub fn add(&mut self, o: &Tally) {
         self.totals.add(&o.totals);
         self.spend.merge(&o.spend);
     }
