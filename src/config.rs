@@ -527,6 +527,13 @@ impl Config {
         self.resolved.format.clone()
     }
 
+    /// Puts `format` (a `--format` override, see [`Config::format_named`])
+    /// in place of the configured one.
+    pub fn override_format(&mut self, format: Format) {
+        self.format = format.to_string();
+        self.resolved.format = format;
+    }
+
     /// Format `name` (a `--format` override) with the top-level options.
     pub fn format_named(&self, name: &str) -> Result<Format, Vec<String>> {
         let name = name.parse::<FormatName>().map_err(|e| vec![e])?;

@@ -18,8 +18,8 @@ use super::{load_config, load_tariff, Invalid};
 pub fn run(args: RateArgs) -> anyhow::Result<()> {
     let mut config = load_config(args.config.config.as_deref())?;
     if let Some(f) = &args.format {
-        config.format_named(f).map_err(|e| Invalid(format!("--format: {}", e.join("; "))))?;
-        config.format = f.clone();
+        let format = config.format_named(f).map_err(|e| Invalid(format!("--format: {}", e.join("; "))))?;
+        config.override_format(format);
     }
     let tariff = load_tariff(&config, args.rates.as_ref())?;
     let default_customer = match &args.customer {
