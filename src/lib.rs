@@ -23,7 +23,6 @@ pub mod formats;
 pub mod generate;
 pub mod ids;
 pub mod input;
-pub mod metrics_http;
 pub mod money;
 pub mod numbers;
 pub mod output;

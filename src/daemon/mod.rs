@@ -5,7 +5,7 @@
 //! rescan timer ───┼─> intake (settling) ──┤   (rayon), verify, publish, ledger, archive
 //! signals ────────┤        ▲              └─< Finished (retry with backoff on errors)
 //! rates/ poll ────┴─> tariff reload (settled) ─> ArcSwap<Tariff> (one snapshot per file)
-//! /metrics listener (metrics_http) ─> telemetry::render
+//! /metrics listener (web) ─> telemetry::render
 //! ```
 //!
 //! - [`intake`]: which files in the drop folders are ready (renamed in, or
@@ -13,7 +13,8 @@
 //! - [`worker`]: the threads that take a file through its life, and what they
 //!   report back;
 //! - [`reload`]: noticing a change of `rates/` (however it is replaced) and
-//!   loading it once it is quiet.
+//!   loading it once it is quiet;
+//! - [`web`]: the `/metrics` listener.
 //!
 //! Several sources (`[[source]]`): one intake watches every drop folder;
 //! each file is rated with its source's format, zone, numbering and
@@ -29,6 +30,7 @@
 
 mod intake;
 mod reload;
+pub mod web;
 mod worker;
 
 use intake::{dispatch, on_incoming_event, rescan_all, track, Pending};
@@ -178,7 +180,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.metrics.listen))?;
     tracing::info!(listen = %config.metrics.listen, "serving /metrics");
-    tokio::spawn(crate::metrics_http::serve(listener, telemetry.clone()));
+    tokio::spawn(web::serve(listener, telemetry.clone()));
 
     // Watchers first, then the scan, so nothing dropped in between is missed.
     let (events_tx, mut events) = mpsc::unbounded_channel::<notify::Result<notify::Event>>();
