@@ -9,7 +9,9 @@
 //! ```
 //!
 //! - [`intake`]: which files in the drop folders are ready (renamed in, or
-//!   closed and settled), and refusing entries that are not regular files;
+//!   closed and settled), and refusing entries that are not regular files: a
+//!   pure state machine over (events, clock), `intake::Intake`, and its
+//!   I/O shell, `intake::shell::Shell`;
 //! - [`worker`]: the threads that take a file through its life, and what they
 //!   report back;
 //! - [`reload`]: noticing a change of `rates/` (however it is replaced) and
@@ -232,7 +234,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut waiting: HashMap<PathBuf, Waiting> = HashMap::new();
     let mut failures: HashMap<PathBuf, u32> = HashMap::new();
     let mut intake = Shell { intake: Intake::new(settle), sources: &sources, work: &work_tx };
-    intake.rescan()?;
+    intake.rescan(false)?;
     let mut tick = tokio::time::interval(TICK);
     let mut last_rescan = Instant::now();
     let mut last_rates_poll = Instant::now();
@@ -257,7 +259,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 Ok(event) => intake.event(&event)?,
                 Err(e) => {
                     tracing::warn!(error = %Untrusted(&e.to_string()), "file watcher error; rescanning");
-                    intake.rescan()?;
+                    intake.rescan(true)?;
                 }
             },
             Some(finished) = done.recv() => {
@@ -295,7 +297,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 failures.retain(|p, _| waiting.contains_key(p) || p.exists());
                 if last_rescan.elapsed() >= RESCAN {
                     last_rescan = Instant::now();
-                    intake.rescan()?;
+                    intake.rescan(false)?;
                 }
                 if last_rates_poll.elapsed() >= RATES_POLL {
                     last_rates_poll = Instant::now();

@@ -18,6 +18,8 @@
 //!   restarts the wait, and a file still open is never taken;
 //! - seen at a scan (or found under a name a worker just released): counts as
 //!   closed, and its age (by mtime, at most `settle`) counts toward settling;
+//!   a file already known is left as it is, except after the watcher lost
+//!   events: then it is taken as the scan shows it;
 //! - once settled, the file is looked at once more ([`Decision::Stat`]): taken
 //!   if its size and mtime are still those last seen, else it settles again;
 //! - a path handed to a worker is not looked at again until the worker is
@@ -97,6 +99,11 @@ pub enum Input {
     Scan {
         /// Index of the source.
         source: usize,
+        /// The watcher lost events before this scan (its queue overflowed,
+        /// or it failed): what was known of the folder's files not in a
+        /// worker's hands is replaced by what the scan shows, so that a lost
+        /// close or rename cannot leave a file waiting forever.
+        events_lost: bool,
         /// The wall clock at the scan: a file's age is `wall - modified`.
         wall: SystemTime,
         /// Each entry with its stat.
@@ -209,7 +216,10 @@ impl Intake {
         let mut out = Vec::new();
         match input {
             Input::Event { source, path, change, stat } => self.event(now, source, path, change, stat, &mut out),
-            Input::Scan { source, wall, entries } => {
+            Input::Scan { source, events_lost, wall, entries } => {
+                if events_lost {
+                    self.pending.retain(|_, p| p.queued || p.source != source);
+                }
                 for (path, stat) in entries {
                     self.track(now, wall, source, path, stat, &mut out);
                 }

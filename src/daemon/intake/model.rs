@@ -2,9 +2,12 @@
 //! file watcher model tests): simulated writers create files and write them
 //! slowly, close them, rename files in and away, remove them, put symlinks
 //! and fifos in their place and reuse names a worker has taken; the daemon
-//! rescans, ticks and finishes work, and the clock moves. A small simulated
-//! folder answers the stats, and every decision is checked against a model
-//! of what each file is:
+//! rescans, ticks and finishes work, and the clock moves. The watcher's
+//! events arrive late (after ticks, scans and reports, but before the clock
+//! moves on) or are lost in an overflow (then a rescan follows). A small
+//! simulated folder answers the stats (taken when an event arrives, as the
+//! shell does), and every decision is checked against a model of what each
+//! file is:
 //!
 //! - a path is never handed on twice while a worker has it;
 //! - a file is handed on only when complete: renamed in, or written in place
@@ -17,7 +20,7 @@
 //!   rescan, ticks and the workers' reports follow, every file is handed on
 //!   and every irregular entry refused, and nothing is left in the backlog.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -51,8 +54,14 @@ enum Action {
     Tick,
     /// A worker reports the `k`-th file in hand done.
     Finish(usize),
-    /// The clock moves on.
+    /// The clock moves on (the watcher's events are delivered first: they
+    /// are late by less than `settle`).
     Advance(u16),
+    /// The watcher delivers its next `n` events (they may lag behind ticks,
+    /// scans and the workers' reports).
+    Deliver(usize),
+    /// The watcher's queue overflows: its events are lost, and it asks for a rescan.
+    Overflow,
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -69,6 +78,8 @@ fn action() -> impl Strategy<Value = Action> {
         4 => Just(Action::Tick),
         2 => (0..4usize).prop_map(Action::Finish),
         4 => (0..700u16).prop_map(Action::Advance),
+        3 => (1..4usize).prop_map(Action::Deliver),
+        1 => Just(Action::Overflow),
     ]
 }
 
@@ -102,6 +113,8 @@ struct Sim {
     folder: BTreeMap<String, Node>,
     /// Paths handed to a worker and not reported done, in order.
     in_hand: Vec<PathBuf>,
+    /// The watcher's events not yet delivered.
+    queue: VecDeque<(String, Change)>,
     settle: u64,
 }
 
@@ -122,6 +135,7 @@ impl Sim {
             t: 0,
             folder: BTreeMap::new(),
             in_hand: Vec::new(),
+            queue: VecDeque::new(),
             settle: SETTLE_MS,
         }
     }
@@ -195,19 +209,29 @@ impl Sim {
         self.event(&n, Change::RenamedAway)
     }
 
-    /// The watcher's event, with the stat the shell takes when it arrives.
+    /// The watcher's event, queued.
     fn event(&mut self, name: &str, change: Change) -> Result<(), TestCaseError> {
-        let stat = if change.needs_stat() { self.stat(name) } else { Stat::Gone };
-        self.feed(Input::Event { source: 0, path: path(name), change, stat })
+        self.queue.push_back((name.to_string(), change));
+        Ok(())
     }
 
-    fn scan(&mut self) -> Result<(), TestCaseError> {
+    /// Delivers `n` events, each with the stat the shell takes when it arrives.
+    fn deliver(&mut self, n: usize) -> Result<(), TestCaseError> {
+        for _ in 0..n {
+            let Some((name, change)) = self.queue.pop_front() else { break };
+            let stat = if change.needs_stat() { self.stat(&name) } else { Stat::Gone };
+            self.feed(Input::Event { source: 0, path: path(&name), change, stat })?;
+        }
+        Ok(())
+    }
+
+    fn scan(&mut self, events_lost: bool) -> Result<(), TestCaseError> {
         let names: Vec<String> = self.folder.keys().filter(|n| !Intake::ignores(&path(n))).cloned().collect();
         let entries = names.iter().map(|n| (path(n), self.stat(n))).collect();
         for n in &names {
             self.seen(n);
         }
-        self.feed(Input::Scan { source: 0, wall: self.wall(), entries })
+        self.feed(Input::Scan { source: 0, events_lost, wall: self.wall(), entries })
     }
 
     fn finish(&mut self, k: usize) -> Result<(), TestCaseError> {
@@ -227,6 +251,14 @@ impl Sim {
 
     fn act(&mut self, action: Action) -> Result<(), TestCaseError> {
         let at = |i: usize| NAMES[i % NAMES.len()].to_string();
+        if matches!(action, Action::Create(_) | Action::RenameIn(_) | Action::Irregular { .. }) {
+            // A name is reused only after the events of its last life are
+            // in: an event kind is read together with the stat taken when it
+            // arrives, so a rename-in event still queued when a writer
+            // creates the name anew would take the new file at once, open
+            // or not (the watcher gives no inode to tell them apart).
+            self.deliver(usize::MAX)?;
+        }
         match action {
             Action::Create(i) => {
                 let n = at(i);
@@ -278,10 +310,18 @@ impl Sim {
                     self.event(&n, if renamed { Change::RenamedIn } else { Change::Created })?;
                 }
             }
-            Action::Rescan => self.scan()?,
+            Action::Rescan => self.scan(false)?,
             Action::Tick => self.feed(Input::Tick)?,
             Action::Finish(k) => self.finish(k)?,
-            Action::Advance(ms) => self.t += u64::from(ms),
+            Action::Advance(ms) => {
+                self.deliver(usize::MAX)?;
+                self.t += u64::from(ms);
+            }
+            Action::Deliver(n) => self.deliver(n)?,
+            Action::Overflow => {
+                self.queue.clear();
+                self.scan(true)?;
+            }
         }
         Ok(())
     }
@@ -293,13 +333,15 @@ impl Sim {
             self.act(Action::Close(i))?;
         }
         for _ in 0..4 {
+            self.deliver(usize::MAX)?;
             self.t += self.settle + 50;
-            self.scan()?;
+            self.scan(false)?;
             self.feed(Input::Tick)?;
             while !self.in_hand.is_empty() {
                 self.finish(0)?;
             }
         }
+        self.deliver(usize::MAX)?;
         let left: Vec<&String> = self.folder.keys().filter(|n| !Intake::ignores(&path(n))).collect();
         prop_assert!(left.is_empty(), "never taken: {left:?}");
         prop_assert_eq!(self.intake.backlog(), 0, "left in the backlog");

@@ -47,8 +47,10 @@ impl Shell<'_> {
         Ok(())
     }
 
-    /// Adds every file of every drop folder not yet known; refuses irregular entries.
-    pub(in crate::daemon) fn rescan(&mut self) -> anyhow::Result<()> {
+    /// Adds every file of every drop folder not yet known (after lost
+    /// events: every file not in a worker's hands, as it is now); refuses
+    /// irregular entries.
+    pub(in crate::daemon) fn rescan(&mut self, events_lost: bool) -> anyhow::Result<()> {
         for (source, s) in self.sources.iter().enumerate() {
             let entries = match s.spool.scan_incoming() {
                 Ok(e) => e,
@@ -58,7 +60,7 @@ impl Shell<'_> {
                 }
             };
             let entries = entries.into_iter().map(entry_stat).collect();
-            self.feed(Input::Scan { source, wall: SystemTime::now(), entries })?;
+            self.feed(Input::Scan { source, events_lost, wall: SystemTime::now(), entries })?;
         }
         Ok(())
     }
@@ -66,7 +68,7 @@ impl Shell<'_> {
     /// One watcher event (a batch of paths); files renamed in go to a worker now.
     pub(in crate::daemon) fn event(&mut self, event: &notify::Event) -> anyhow::Result<()> {
         if event.need_rescan() {
-            self.rescan()?;
+            self.rescan(true)?;
         }
         let change = change(&event.kind);
         for path in &event.paths {

@@ -41,8 +41,11 @@ impl T {
         self.intake.step(self.now, Input::Event { source: 0, path: path(name), change, stat })
     }
     fn scan(&mut self, entries: Vec<(&str, Stat)>) -> Vec<Decision> {
+        self.scan_after(false, entries)
+    }
+    fn scan_after(&mut self, events_lost: bool, entries: Vec<(&str, Stat)>) -> Vec<Decision> {
         let entries = entries.into_iter().map(|(n, s)| (path(n), s)).collect();
-        self.intake.step(self.now, Input::Scan { source: 0, wall: self.wall(), entries })
+        self.intake.step(self.now, Input::Scan { source: 0, events_lost, wall: self.wall(), entries })
     }
     /// A tick, answering every stat asked with `stat`.
     fn tick(&mut self, stat: Stat) -> Vec<Decision> {
@@ -141,6 +144,22 @@ fn a_scanned_file_counts_as_closed_and_its_age_counts() {
     assert_eq!(t.tick(t.file(5, 9_700)), vec![]);
     t.at(10_200);
     assert_eq!(t.tick(t.file(5, 9_700)), dispatch("a.csv"));
+}
+
+#[test]
+fn after_lost_events_a_rescan_takes_files_as_they_are() {
+    let mut t = T::new();
+    t.event("a.csv", Change::Created, t.file(0, 0));
+    t.event("gone.csv", Change::Created, t.file(0, 0));
+    t.event("busy.csv", Change::RenamedIn, t.file(3, 0));
+    // The close of a.csv and the removal of gone.csv were lost in an overflow.
+    t.at(1000);
+    assert_eq!(t.scan(vec![("a.csv", t.file(5, 100))]), vec![]);
+    assert_eq!(t.tick(t.file(5, 100)), vec![], "a periodic rescan leaves what events told");
+    assert_eq!(t.intake.backlog(), 3);
+    assert_eq!(t.scan_after(true, vec![("a.csv", t.file(5, 100))]), vec![]);
+    assert_eq!(t.intake.backlog(), 2, "gone.csv forgotten, busy.csv still the worker's");
+    assert_eq!(t.tick(t.file(5, 100)), dispatch("a.csv"));
 }
 
 #[test]
