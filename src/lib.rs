@@ -27,7 +27,6 @@ pub mod generate;
 pub mod ids;
 pub mod input;
 pub mod job;
-pub mod metrics_http;
 pub mod money;
 pub mod numbers;
 pub mod output;

@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("settings", &["config"]),
     ("edges", &["input", "output", "state", "alerts", "telemetry"]),
     ("engine", &["pipeline", "job", "spool", "generate"]),
-    ("face", &["daemon", "metrics_http", "commands", "cli"]),
+    ("face", &["daemon", "commands", "cli"]),
 ];
 
 /// Files larger than this have two jobs (DESIGN.md: "about 600 lines").

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cdr_rater::metrics_http::{MAX_CONNECTIONS, READ_TIMEOUT};
+use cdr_rater::daemon::web::{MAX_CONNECTIONS, READ_TIMEOUT};
 use common::{free_port, repo, spawn_daemon, wait_for};
 
 fn setup(root: &Path) -> u16 {

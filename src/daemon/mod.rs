@@ -5,15 +5,18 @@
 //! rescan timer ───┼─> intake (settling) ──┤   (rayon), verify, publish, ledger, archive
 //! signals ────────┤        ▲              └─< Finished (retry with backoff on errors)
 //! rates/ poll ────┴─> tariff reload (settled) ─> ArcSwap<Tariff> (one snapshot per file)
-//! /metrics listener (metrics_http) ─> telemetry::render
+//! /metrics listener (web) ─> telemetry::render
 //! ```
 //!
 //! - [`intake`]: which files in the drop folders are ready (renamed in, or
-//!   closed and settled), and refusing entries that are not regular files;
+//!   closed and settled), and refusing entries that are not regular files: a
+//!   pure state machine over (events, clock), `intake::Intake`, and its
+//!   I/O shell, `intake::shell::Shell`;
 //! - [`worker`]: the threads that take a file through its life, and what they
 //!   report back;
 //! - [`reload`]: noticing a change of `rates/` (however it is replaced) and
-//!   loading it once it is quiet.
+//!   loading it once it is quiet;
+//! - [`web`]: the `/metrics` listener.
 //!
 //! Several sources (`[[source]]`): one intake watches every drop folder;
 //! each file is rated with its source's format, zone, numbering and
@@ -29,9 +32,11 @@
 
 mod intake;
 mod reload;
+pub mod web;
 mod worker;
 
-use intake::{dispatch, on_incoming_event, rescan_all, track, Pending};
+use intake::shell::Shell;
+use intake::Intake;
 use reload::{RatesFingerprint, RATES_POLL};
 use worker::{worker_loop, Again, Finished, Work};
 
@@ -177,7 +182,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.metrics.listen))?;
     tracing::info!(listen = %config.metrics.listen, "serving /metrics");
-    tokio::spawn(crate::metrics_http::serve(listener, telemetry.clone()));
+    tokio::spawn(web::serve(listener, telemetry.clone()));
 
     // Watchers first, then the scan, so nothing dropped in between is missed.
     let (events_tx, mut events) = mpsc::unbounded_channel::<notify::Result<notify::Event>>();
@@ -231,11 +236,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let settle = Duration::from_millis(config.settle_ms);
     let reload_settle = Duration::from_millis(config.reload_settle_ms);
-    let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
     // Claimed files waiting to be tried again, and the failures of each.
     let mut waiting: HashMap<PathBuf, Waiting> = HashMap::new();
     let mut failures: HashMap<PathBuf, u32> = HashMap::new();
-    rescan_all(&sources, &mut pending, settle);
+    let mut intake = Shell { intake: Intake::new(settle), sources: &sources, work: &work_tx };
+    intake.rescan(false)?;
     let mut tick = tokio::time::interval(TICK);
     let mut last_rescan = Instant::now();
     let mut last_rates_poll = Instant::now();
@@ -256,24 +261,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             Some(event) = events.recv() => match event {
-                Ok(event) => {
-                    if event.need_rescan() {
-                        rescan_all(&sources, &mut pending, settle);
-                    }
-                    for path in &event.paths {
-                        if let Some(i) = sources.iter().position(|s| {
-                            path.parent().is_some_and(|p| s.incoming_aliases.iter().any(|a| a == p))
-                        }) {
-                            let path = sources[i].spool.incoming.join(path.file_name().unwrap_or_default());
-                            on_incoming_event(&sources[i].spool, i, &mut pending, &event.kind, &path);
-                        }
-                    }
-                    // Files renamed in go to the worker now, not at the next tick.
-                    dispatch(&mut pending, settle, &work_tx, true)?;
-                }
+                // Files renamed in go to the worker now, not at the next tick.
+                Ok(event) => intake.event(&event)?,
                 Err(e) => {
                     tracing::warn!(error = %Untrusted(&e.to_string()), "file watcher error; rescanning");
-                    rescan_all(&sources, &mut pending, settle);
+                    intake.rescan(true)?;
                 }
             },
             Some(finished) = done.recv() => {
@@ -293,16 +285,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     waiting.insert(claimed, Waiting { source: i, due: Instant::now() + wait });
                 }
                 if let Some(path) = finished.incoming {
-                    pending.remove(&path);
                     // A new file may have arrived under the same name while the
-                    // worker had the old one (a daily Master.csv): track it.
-                    if let Ok(Some(entry)) = sources[i].spool.classify(&path) {
-                        track(&sources[i].spool, i, &mut pending, entry, settle);
-                    }
+                    // worker had the old one (a daily Master.csv): it is tracked.
+                    intake.finished(i, path)?;
                 }
             }
             _ = tick.tick() => {
-                dispatch(&mut pending, settle, &work_tx, false)?;
+                intake.tick()?;
                 let now = Instant::now();
                 let due: Vec<PathBuf> = waiting.iter().filter(|(_, w)| w.due <= now).map(|(p, _)| p.clone()).collect();
                 for claimed in due {
@@ -314,7 +303,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 failures.retain(|p, _| waiting.contains_key(p) || p.exists());
                 if last_rescan.elapsed() >= RESCAN {
                     last_rescan = Instant::now();
-                    rescan_all(&sources, &mut pending, settle);
+                    intake.rescan(false)?;
                 }
                 if last_rates_poll.elapsed() >= RATES_POLL {
                     last_rates_poll = Instant::now();
@@ -330,7 +319,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     reload_at = None;
                     reload::reload(&config, &tariffs).await;
                 }
-                telemetry::emit(&Event::Backlog(pending.len() + claimed_in_flight + waiting.len()));
+                telemetry::emit(&Event::Backlog(intake.intake.backlog() + claimed_in_flight + waiting.len()));
                 telemetry::emit(&Event::WaitingOnError(failures.len()));
                 if let Some(every) = watchdog {
                     if last_ping.elapsed() >= every {
