@@ -1,6 +1,6 @@
 //! The architecture's invariants, read from the source (ARCHITECTURE.md,
 //! "Layers"): which top-level modules may use which, no import circles, no
-//! file over the size limit, every `unsafe` with its SAFETY note.
+//! file over 600 lines, every `unsafe` with its SAFETY note.
 //!
 //! A module's uses are every `crate::NAME` path in its files (and `super::`
 //! inside `commands`/`daemon` counts as itself), so a `use`, a path in an
@@ -28,7 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// Files larger than this have two jobs (DESIGN.md: "about 600 lines").
-const MAX_LINES: usize = 650;
+const MAX_LINES: usize = 600;
 
 fn src() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")

@@ -96,9 +96,39 @@ pub struct FileRecord {
 }
 
 /// A storage failure: the daemon cannot promise exactly-once without it.
+/// Each variant keeps its cause as the error's source.
 #[derive(Debug, thiserror::Error)]
-#[error("state store: {0}")]
-pub struct StateError(pub String);
+pub enum StateError {
+    /// The store failed on its file or server.
+    #[error("state store {at}: {source}")]
+    Store {
+        /// The ledger file (or, later, the database) it failed on.
+        at: String,
+        /// The store's own error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store could not be opened.
+    #[error("state store: {0}")]
+    Open(#[from] OpenError),
+    /// A file of the state folder could not be written.
+    #[error("state store {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A value could not be encoded for the store.
+    #[error("state store: cannot encode a record: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// Reopening the store after an I/O error failed: it stays closed until
+    /// a later reopen succeeds.
+    #[error("state store {}: not open (reopening failed)", path.display())]
+    Closed {
+        /// The ledger file.
+        path: std::path::PathBuf,
+    },
+}
 
 /// The file ledger.
 pub trait Ledger: Send + Sync {
@@ -153,8 +183,8 @@ pub struct IdsSnapshot {
 /// lock for it), so an older snapshot never replaces a newer one.
 pub fn write_ids_snapshot(state_dir: &std::path::Path, ledger: &dyn Ledger) -> Result<(), StateError> {
     let snapshot = IdsSnapshot { customers: ledger.all_customer_days()?.into_iter().collect() };
-    let json = serde_json::to_vec(&snapshot).map_err(|e| StateError(e.to_string()))?;
-    let io = |e: std::io::Error| StateError(format!("{}: {e}", state_dir.join(IDS_SNAPSHOT).display()));
+    let json = serde_json::to_vec(&snapshot)?;
+    let io = |source: std::io::Error| StateError::Io { path: state_dir.join(IDS_SNAPSHOT), source };
     let mut file = crate::output::AtomicFile::create_in(state_dir, state_dir.join(IDS_SNAPSHOT), true).map_err(io)?;
     file.write_all(&json).map_err(io)?;
     file.publish().map_err(io)?;

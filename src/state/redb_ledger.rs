@@ -56,12 +56,6 @@ pub enum OpenError {
     },
 }
 
-impl From<OpenError> for StateError {
-    fn from(e: OpenError) -> StateError {
-        StateError(e.to_string())
-    }
-}
-
 /// A ledger in `state/ledger.redb`.
 pub struct RedbLedger {
     /// The ledger file, to open again after an I/O error.
@@ -85,10 +79,6 @@ impl std::fmt::Debug for RedbLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbLedger").field("path", &self.path).finish_non_exhaustive()
     }
-}
-
-fn err(e: impl std::fmt::Display) -> StateError {
-    StateError(e.to_string())
 }
 
 fn now() -> i64 {
@@ -172,14 +162,14 @@ impl RedbLedger {
         }
         let guard = self.db.read().unwrap_or_else(|e| e.into_inner());
         let Some(db) = guard.as_ref() else {
-            return Err(StateError(format!("{}: not open (reopening failed)", self.path.display())));
+            return Err(StateError::Closed { path: self.path.clone() });
         };
         f(db).map_err(|e| {
             if io_class(&e) {
                 self.broken.store(true, Ordering::Release);
                 self.cache_stale.store(true, Ordering::Release);
             }
-            StateError(format!("{}: {e}", self.path.display()))
+            StateError::Store { at: self.path.display().to_string(), source: Box::new(e) }
         })
     }
 
@@ -328,7 +318,7 @@ impl Ledger for RedbLedger {
         done.finished_at = Some(now());
         let encoded: Vec<(&str, Vec<u8>)> = ids
             .iter()
-            .map(|(c, days)| Ok((c.as_str(), serde_json::to_vec(days).map_err(err)?)))
+            .map(|(c, days)| Ok((c.as_str(), serde_json::to_vec(days)?)))
             .collect::<Result<_, StateError>>()?;
         let mut cache = self.cache();
         let result = self.with_db(|db| {

@@ -10,6 +10,7 @@ mod hugemem;
 mod load;
 pub mod margins;
 pub mod plan;
+mod tables;
 pub mod trie;
 
 use hashbrown::HashMap;
