@@ -159,7 +159,7 @@ pub struct Telemetry {
 impl Telemetry {
     /// Installs the global metrics recorder and describes every metric.
     /// `sources` are the `source` label values (a fixed, configured set).
-    pub fn install(decimals: u32, sources: &[String]) -> anyhow::Result<Telemetry> {
+    pub fn install(decimals: u32, sources: &[String]) -> Result<Telemetry, metrics_exporter_prometheus::BuildError> {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full("cdr_rater_file_seconds".into()), &FILE_SECONDS_BUCKETS)?
             .install_recorder()?;
