@@ -214,7 +214,7 @@ impl FileRater<'_> {
                 crate::input::open_verified(input.file, input.path, crate::input::Expansion::of(&self.limits), key)
                     .map_err(FileError::Read)?;
             let mut files = OutputFiles::create_owned(outputs, tmp, &record.stem).map_err(FileError::Write)?;
-            let tally = pipeline::rate_input_tally(input, &job, &mut files)?;
+            let tally = pipeline::rate(input, &job, &mut files, None)?;
             // Only content that is exactly what was keyed is published.
             verifier.verify().map_err(FileError::Read)?;
             files.publish().map_err(FileError::Write)?;

@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 
 use cdr_rater::formats::{Format, FormatName, Reject};
 use cdr_rater::numbers::Numbering;
-use cdr_rater::pipeline::{rate_input, Input, Job, MemorySink, RowLimits, Totals, CHUNK_BYTES};
+use cdr_rater::pipeline::{self, Input, Job, MemorySink, RowLimits, Totals, CHUNK_BYTES};
 use cdr_rater::rating::Rater;
 use cdr_rater::tariff::{self, Tariff};
 use proptest::prelude::*;
@@ -110,7 +110,7 @@ impl Read for Uneven {
 
 fn rate(input: Input, job: &Job<'_>) -> (Totals, MemorySink) {
     let mut sink = MemorySink::default();
-    let totals = rate_input(input, job, &mut sink).expect("rates");
+    let totals = pipeline::rate(input, job, &mut sink, None).expect("rates").totals;
     (totals, sink)
 }
 

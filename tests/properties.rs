@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use cdr_rater::formats::{Format, FormatName};
 use cdr_rater::numbers::Numbering;
-use cdr_rater::pipeline::{rate_buffer, rate_input, Input, Job, MemorySink, Totals};
+use cdr_rater::pipeline::{rate, rate_buffer, Input, Job, MemorySink, Totals};
 use cdr_rater::rating::Rater;
 use cdr_rater::tariff::{self, Tariff};
 use proptest::prelude::*;
@@ -151,7 +151,7 @@ proptest! {
                 self.0.read(&mut buf[..n])
             }
         }
-        let totals = rate_input(Input::Stream(Box::new(Trickle(std::io::Cursor::new(input.clone())))), &job, &mut sink).unwrap();
+        let totals = rate(Input::Stream(Box::new(Trickle(std::io::Cursor::new(input.clone())))), &job, &mut sink, None).unwrap().totals;
         prop_assert_eq!((totals, sink), reference);
     }
 

@@ -77,10 +77,8 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
                 pipeline::Input::Stream(_) => None,
             };
             let bar = show_progress(std::io::stderr().is_terminal(), size).then(|| Bar::new(size));
-            let totals = pool.install(|| match &bar {
-                Some(bar) => pipeline::rate_input_observed(input, &job, &mut outputs, bar),
-                None => pipeline::rate_input(input, &job, &mut outputs),
-            });
+            let progress = bar.as_ref().map(|b| b as &dyn pipeline::Progress);
+            let totals = pool.install(|| pipeline::rate(input, &job, &mut outputs, progress).map(|t| t.totals));
             drop(bar); // cleared before the summary line, or the error
             let totals = totals?;
             let published = outputs.publish().context("cannot publish outputs")?;

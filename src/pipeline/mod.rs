@@ -117,29 +117,11 @@ pub trait Progress: Sync {
     fn advance(&self, bytes: u64);
 }
 
-/// Rates one input into `sink`; returns the totals.
-pub fn rate_input(input: Input, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Totals, FileError> {
-    rate_input_tally(input, job, sink).map(|t| t.totals)
-}
-
-/// Rates one input into `sink`, telling `progress` how far it got after
-/// each batch of chunks; returns the totals.
-pub fn rate_input_observed(
-    input: Input,
-    job: &Job<'_>,
-    sink: &mut dyn Sink,
-    progress: &dyn Progress,
-) -> Result<Totals, FileError> {
-    rate_input_with(input, job, sink, Some(progress)).map(|t| t.totals)
-}
-
-/// Rates one input into `sink`; returns the totals and, with `job.ids`, the
-/// spend per customer and day.
-pub fn rate_input_tally(input: Input, job: &Job<'_>, sink: &mut dyn Sink) -> Result<Tally, FileError> {
-    rate_input_with(input, job, sink, None)
-}
-
-fn rate_input_with(
+/// Rates one input into `sink`, telling `progress` (if any) how far it got
+/// after each batch of chunks; returns the totals and, with `job.ids`, the
+/// spend per customer and day. The one entry point of every caller that
+/// rates a file ([`rate_buffer`] is its in-memory shorthand).
+pub fn rate(
     input: Input,
     job: &Job<'_>,
     sink: &mut dyn Sink,
