@@ -1,5 +1,7 @@
-//! One claimed file, start to finish, exactly once across crashes, with
-//! its IDS spend committed in the same transaction as its ledger entry.
+//! One claimed file, start to finish, exactly once across crashes: opened
+//! once, looked up by content (a duplicate is archived, content being rated
+//! waits), its output stem reserved, rated and made durable by
+//! [`crate::job`], then archived (or moved to `failed/` with a reason).
 
 use std::path::Path;
 use std::time::Instant;
