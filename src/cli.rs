@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Rates telecom CDR files against prefix-trie tariff tables.
 #[derive(Debug, Parser)]
@@ -189,6 +189,14 @@ pub enum GenerateWhat {
         /// Output file (`-` = standard output).
         #[arg(long, default_value = "-")]
         out: PathBuf,
+        /// How international destinations are drawn: zipf (a few take most
+        /// calls, as in real traffic) or uniform over the deck.
+        #[arg(long, value_enum, default_value_t = Spread::Zipf)]
+        spread: Spread,
+        /// Percentage of calls naming their customer in the account column;
+        /// the rest leave it empty and call from a numbers.csv block.
+        #[arg(long, value_name = "PERCENT", default_value_t = 85, value_parser = clap::value_parser!(u64).range(0..=100))]
+        with_account: u64,
     },
     /// A copy of a rates folder whose wholesale deck is grown to N prefixes.
     Deck {
@@ -204,5 +212,32 @@ pub enum GenerateWhat {
         /// Folder to write.
         #[arg(long)]
         out: PathBuf,
+        /// Generate N customers (customers.csv, each on one of the plans with
+        /// an IDS range, and their number blocks in numbers.csv) instead of
+        /// copying them.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        customers: Option<u64>,
+        /// Plans: the ones of `--rates` (shipped), or a single `markup` plan
+        /// (deck rate x 130% plus a start fee, billed 60/6; needs --customers).
+        #[arg(long, value_enum, default_value_t = Plans::Shipped, requires_if("markup", "customers"))]
+        plans: Plans,
     },
+}
+
+/// How `generate cdrs` draws international destinations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Spread {
+    /// Zipf (s = 1) over a seeded shuffle of the deck: realistic.
+    Zipf,
+    /// Uniform over the deck.
+    Uniform,
+}
+
+/// The plans of a generated rates folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Plans {
+    /// Copy the plans of `--rates`.
+    Shipped,
+    /// One plan, `markup`: the deck's rate x 130% plus a start fee, billed 60/6.
+    Markup,
 }

@@ -41,9 +41,44 @@ fn push_digits(out: &mut Vec<u8>, rng: &mut Rng, n: usize) {
     }
 }
 
+/// How international destinations are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spread {
+    /// Rank r of a seeded shuffle of the deck with probability about 1/r,
+    /// as real traffic is skewed (the default).
+    #[default]
+    Zipf,
+    /// Every international prefix of the deck equally likely: the worst
+    /// case for the caches.
+    Uniform,
+}
+
+/// The shape of generated traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// How international destinations are drawn.
+    pub spread: Spread,
+    /// Percentage (0–100) of calls that name their customer in the account
+    /// column; the others leave it empty and call from a numbers.csv block
+    /// (when the tables have none, every call has an account).
+    pub with_account: u64,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape { spread: Spread::Zipf, with_account: 85 }
+    }
+}
+
 /// Writes a generic-format CDR file of `rows` calls using the customers,
-/// number blocks and destinations of `tariff`.
+/// number blocks and destinations of `tariff`, in the default [`Shape`].
 pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) -> io::Result<()> {
+    write_cdrs_shaped(tariff, rows, seed, Shape::default(), out)
+}
+
+/// Writes a generic-format CDR file of `rows` calls of the given `shape`.
+/// The default shape gives the same bytes as before the shape existed.
+pub fn write_cdrs_shaped(tariff: &Tariff, rows: u64, seed: u64, shape: Shape, out: &mut dyn Write) -> io::Result<()> {
     let mut rng = Rng::new(seed);
     // International traffic is skewed like real traffic: a few destinations
     // take most calls. Rank r (in a seeded shuffle of the deck) is drawn
@@ -86,7 +121,7 @@ pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) ->
         );
         line.extend_from_slice(stamp.as_bytes());
         line.push(b',');
-        let by_block = rng.chance(15) && tariff.number_block_count() > 0;
+        let by_block = rng.chance(100 - shape.with_account.min(100)) && tariff.number_block_count() > 0;
         if !by_block && !customers.is_empty() {
             line.extend_from_slice(customers[rng.below(customers.len() as u64) as usize].as_bytes());
         }
@@ -124,7 +159,10 @@ pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) ->
                 push_digits(&mut line, &mut rng, 8);
             }
             60..=89 if !international.is_empty() => {
-                let p = international[zipf(&mut rng, international.len())];
+                let p = match shape.spread {
+                    Spread::Zipf => international[zipf(&mut rng, international.len())],
+                    Spread::Uniform => international[rng.below(international.len() as u64) as usize],
+                };
                 line.extend_from_slice(if rng.chance(50) { b"00" } else { b"+" });
                 line.extend_from_slice(p.as_bytes());
                 push_digits(&mut line, &mut rng, 11usize.saturating_sub(p.len()).max(2));
@@ -215,4 +253,170 @@ pub fn write_deck(tariff: &Tariff, prefixes: usize, seed: u64, out: &mut dyn Wri
         count += 1;
     }
     w.flush()
+}
+
+/// The single plan of a generated rates folder with `--plans markup`: the
+/// deck's rate × 130% plus a start fee, billed 60/6, at every level. Simple
+/// enough to be priced again by a short SQL query (`benches/duckdb.sh`).
+pub const MARKUP_PLAN: &str = "\
+# Generated plan: wholesale + 30 % and a start fee at every level, billed 60 s then per 6 s.
+currency = \"EUR\"
+increment = \"60/6\"
+
+[international]
+start_fee = \"0.0150\"
+markup = \"130%\"
+
+[domestic]
+start_fee = \"0.0150\"
+markup = \"130%\"
+";
+
+/// Writes `customers.csv` with `customers` customers (ids `C00001`…, each
+/// on one of `plans`, with an IDS range) and `numbers.csv` with one to three
+/// number blocks per customer (`3185…`, Dutch VoIP numbers, 11 digits with
+/// the subscriber part) and, for about one customer in twenty, a longer
+/// block nested inside another customer's (the longest block wins).
+pub fn write_customers(
+    plans: &[String],
+    customers: usize,
+    seed: u64,
+    customers_out: &mut dyn Write,
+    numbers_out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut rng = Rng::new(seed ^ 0xC057_0E25);
+    let width = customers.to_string().len().max(5);
+    let id = |i: usize| format!("C{i:0width$}");
+    let mut c = io::BufWriter::new(customers_out);
+    writeln!(c, "customer_id,name,email,plan,ids_range,timezone")?;
+    let zones = ["", "", "", "Europe/Amsterdam", "Europe/Brussels"];
+    for i in 1..=customers {
+        let plan = if plans.is_empty() { "" } else { &plans[rng.below(plans.len() as u64) as usize] };
+        let range = 10 + rng.below(491);
+        let zone = zones[rng.below(zones.len() as u64) as usize];
+        writeln!(c, "{},Customer {i} B.V.,billing@c{i}.example.nl,{plan},{range}.00,{zone}", id(i))?;
+    }
+    c.flush()?;
+    // Blocks: 1–3 per customer, numbered sequentially after 3185.
+    let mut blocks: Vec<(String, usize)> = Vec::new();
+    for i in 1..=customers {
+        for _ in 0..1 + rng.below(3) {
+            blocks.push((String::new(), i));
+        }
+    }
+    let bw = blocks.len().to_string().len().max(5);
+    for (k, b) in blocks.iter_mut().enumerate() {
+        b.0 = format!("3185{k:0bw$}");
+    }
+    let mut seen: hashbrown::HashSet<String> = blocks.iter().map(|b| b.0.clone()).collect();
+    let parents = blocks.len();
+    for _ in 0..customers / 20 {
+        let parent = &blocks[rng.below(parents as u64) as usize].0;
+        let nested = format!("{parent}{}", rng.below(10));
+        if seen.insert(nested.clone()) {
+            blocks.push((nested, 1 + rng.below(customers as u64) as usize));
+        }
+    }
+    let mut n = io::BufWriter::new(numbers_out);
+    writeln!(n, "prefix,customer_id")?;
+    for (prefix, owner) in &blocks {
+        writeln!(n, "{prefix},{}", id(*owner))?;
+    }
+    n.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numbers::{Number, Numbering};
+    use std::fs;
+    use std::path::Path;
+
+    /// A rates folder: the shipped deck grown to `prefixes`, the markup
+    /// plan and `customers` generated customers.
+    fn generated_tables(dir: &Path, prefixes: usize, customers: usize) -> Tariff {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rates");
+        let (t, _) = crate::tariff::load(&shipped, "NL").unwrap();
+        fs::create_dir_all(dir.join("plans")).unwrap();
+        write_deck(&t, prefixes, 3, &mut fs::File::create(dir.join("wholesale.csv")).unwrap()).unwrap();
+        fs::write(dir.join("plans/markup.toml"), MARKUP_PLAN).unwrap();
+        write_customers(
+            &["markup".to_string()],
+            customers,
+            3,
+            &mut fs::File::create(dir.join("customers.csv")).unwrap(),
+            &mut fs::File::create(dir.join("numbers.csv")).unwrap(),
+        )
+        .unwrap();
+        crate::tariff::load(dir, "NL").unwrap().0
+    }
+
+    fn rows(t: &Tariff, n: u64, shape: Shape) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        write_cdrs_shaped(t, n, 9, shape, &mut out).unwrap();
+        String::from_utf8(out).unwrap().lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect()
+    }
+
+    #[test]
+    fn customers_are_generated_with_blocks_and_every_call_has_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = generated_tables(dir.path(), 2_000, 1_000);
+        assert_eq!(t.customers.len(), 1_000);
+        assert!(t.number_block_count() >= 1_000, "{} blocks", t.number_block_count());
+        // Every customer owns a block (the nested ones may belong to anyone).
+        let mut owners: Vec<u32> = t.number_blocks.iter().map(|b| b.1).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        assert_eq!(owners.len(), 1_000);
+        let plan = Numbering::default();
+        for r in rows(&t, 20_000, Shape { spread: Spread::Uniform, with_account: 50 }) {
+            let found = if r[2].is_empty() {
+                let caller = plan.normalise_caller(r[3].as_bytes()).expect("caller normalises");
+                t.customer_by_number(caller.as_bytes())
+            } else {
+                t.customer_by_id(r[2].as_bytes())
+            };
+            assert!(found.is_some(), "no customer for {r:?}");
+        }
+    }
+
+    #[test]
+    fn the_account_share_is_about_as_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = generated_tables(dir.path(), 1_000, 50);
+        for pct in [0u64, 30, 85, 100] {
+            let r = rows(&t, 20_000, Shape { spread: Spread::Zipf, with_account: pct });
+            let with = r.iter().filter(|r| !r[2].is_empty()).count() as f64 / r.len() as f64 * 100.0;
+            assert!((with - pct as f64).abs() < 1.5, "asked {pct}%, got {with:.2}%");
+        }
+    }
+
+    #[test]
+    fn uniform_spread_hits_far_more_destinations_than_zipf() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = generated_tables(dir.path(), 20_000, 10);
+        let plan = Numbering::default();
+        let distinct = |spread| {
+            let mut seen = hashbrown::HashSet::new();
+            for r in rows(&t, 30_000, Shape { spread, with_account: 85 }) {
+                if let Ok(Number::E164(n)) = plan.normalise(r[4].as_bytes()) {
+                    if let Some(d) = t.destination(n.as_bytes()) {
+                        seen.insert(d);
+                    }
+                }
+            }
+            seen.len()
+        };
+        let (zipf, uniform) = (distinct(Spread::Zipf), distinct(Spread::Uniform));
+        assert!(uniform > 2 * zipf, "uniform {uniform} vs zipf {zipf} distinct destinations");
+    }
+
+    #[test]
+    fn the_default_shape_is_the_old_traffic() {
+        let t = crate::tariff::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rates"), "NL").unwrap().0;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_cdrs(&t, 1_000, 5, &mut a).unwrap();
+        write_cdrs_shaped(&t, 1_000, 5, Shape { spread: Spread::Zipf, with_account: 85 }, &mut b).unwrap();
+        assert_eq!(a, b);
+    }
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::cli::{GenerateArgs, GenerateWhat};
+use crate::cli::{GenerateArgs, GenerateWhat, Plans, Spread};
 use crate::generate;
 use crate::tariff;
 
@@ -13,29 +13,57 @@ use super::Invalid;
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     match args.what {
-        GenerateWhat::Cdrs { rows, seed, rates, out } => {
+        GenerateWhat::Cdrs { rows, seed, rates, out, spread, with_account } => {
             let (t, _) = tariff::load(&rates, "NL").map_err(|e| Invalid(e.to_string()))?;
+            let spread = match spread {
+                Spread::Zipf => generate::Spread::Zipf,
+                Spread::Uniform => generate::Spread::Uniform,
+            };
+            let shape = generate::Shape { spread, with_account };
             if out.as_os_str() == "-" {
-                generate::write_cdrs(&t, rows, seed, &mut std::io::stdout().lock())?;
+                generate::write_cdrs_shaped(&t, rows, seed, shape, &mut std::io::stdout().lock())?;
             } else {
                 let mut f = fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
-                generate::write_cdrs(&t, rows, seed, &mut f)?;
+                generate::write_cdrs_shaped(&t, rows, seed, shape, &mut f)?;
                 f.flush()?;
             }
         }
-        GenerateWhat::Deck { prefixes, seed, rates, out } => {
+        GenerateWhat::Deck { prefixes, seed, rates, out, customers, plans } => {
             let (t, _) = tariff::load(&rates, "NL").map_err(|e| Invalid(e.to_string()))?;
             fs::create_dir_all(out.join("plans")).with_context(|| format!("cannot create {}", out.display()))?;
             let mut f = fs::File::create(out.join("wholesale.csv"))?;
             generate::write_deck(&t, prefixes, seed, &mut f)?;
-            for name in ["customers.csv", "numbers.csv"] {
-                if rates.join(name).exists() {
-                    fs::copy(rates.join(name), out.join(name))?;
+            let mut plan_names = Vec::new();
+            match plans {
+                Plans::Shipped => {
+                    for e in fs::read_dir(rates.join("plans"))? {
+                        let e = e?;
+                        fs::copy(e.path(), out.join("plans").join(e.file_name()))?;
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        if let Some(stem) = name.strip_suffix(".toml") {
+                            plan_names.push(stem.to_string());
+                        }
+                    }
+                }
+                Plans::Markup => {
+                    fs::write(out.join("plans").join("markup.toml"), generate::MARKUP_PLAN)?;
+                    plan_names.push("markup".into());
                 }
             }
-            for e in fs::read_dir(rates.join("plans"))? {
-                let e = e?;
-                fs::copy(e.path(), out.join("plans").join(e.file_name()))?;
+            plan_names.sort();
+            match customers {
+                Some(n) => {
+                    let mut c = fs::File::create(out.join("customers.csv"))?;
+                    let mut nb = fs::File::create(out.join("numbers.csv"))?;
+                    generate::write_customers(&plan_names, n as usize, seed, &mut c, &mut nb)?;
+                }
+                None => {
+                    for name in ["customers.csv", "numbers.csv"] {
+                        if rates.join(name).exists() {
+                            fs::copy(rates.join(name), out.join(name))?;
+                        }
+                    }
+                }
             }
         }
     }
