@@ -258,11 +258,13 @@ pub fn parse_start(b: &[u8], zone: &mut ZoneCache) -> Option<Stamp> {
 mod tests {
     use super::*;
 
-    fn ams() -> ZoneCache {
+    /// A zone cache of Amsterdam (the zone of most tests here and in `zone`).
+    pub(super) fn ams() -> ZoneCache {
         ZoneCache::new(TimeZone::get("Europe/Amsterdam").unwrap())
     }
 
-    fn fmt(s: Stamp) -> String {
+    /// A stamp as RFC 3339 text.
+    pub(super) fn fmt(s: Stamp) -> String {
         let mut v = Vec::new();
         s.write_rfc3339(&mut v);
         String::from_utf8(v).unwrap()

@@ -205,15 +205,7 @@ mod tests {
         }
     }
 
-    fn ams() -> ZoneCache {
-        ZoneCache::new(TimeZone::get("Europe/Amsterdam").unwrap())
-    }
-
-    fn fmt(s: Stamp) -> String {
-        let mut v = Vec::new();
-        s.write_rfc3339(&mut v);
-        String::from_utf8(v).unwrap()
-    }
+    use crate::timefmt::tests::{ams, fmt};
 
     #[test]
     fn dst_gap_and_fold() {
