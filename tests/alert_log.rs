@@ -4,36 +4,14 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
+
+mod common;
 
 use cdr_rater::alerts::AlertLog;
 use cdr_rater::ids::Alert;
-
-/// A small tmpfs, unmounted however the test ends.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mounts a 64 KiB tmpfs on `dir`; `None` (a skip) when not root.
-    fn mount(dir: &Path) -> Option<Tmpfs> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            assert!(std::env::var_os("CI").is_none(), "mounting a tmpfs needs root; CI runs as root");
-            eprintln!("skipped: not root, cannot mount a tmpfs");
-            return None;
-        }
-        let status = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"]).arg(dir).status();
-        assert!(status.expect("run mount").success(), "mount tmpfs on {}", dir.display());
-        Some(Tmpfs(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
+use common::tmpfs::Tmpfs;
 
 fn alert(id: &str) -> Alert {
     serde_json::from_value(serde_json::json!({
@@ -59,7 +37,7 @@ fn complete_ids(path: &Path) -> Vec<String> {
 #[test]
 fn a_full_disk_never_tears_a_line_and_the_retry_logs_each_alert_once() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(_fs) = Tmpfs::mount(dir.path()) else { return };
+    let Some(_fs) = Tmpfs::mount(dir.path(), "64k") else { return };
     let log = AlertLog::new(dir.path().join("alerts.jsonl"), Vec::new(), Duration::ZERO);
 
     // Fill the file system, then free two pages for the log.

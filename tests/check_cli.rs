@@ -1,9 +1,13 @@
 //! `cdr-rater check`: the shipped tables pass, and every planted error in a
 //! copy of the golden fixture is listed with its file and line, in one run.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::copy_dir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cdr-rater");
 
@@ -21,19 +25,6 @@ fn check(cwd: &Path, rates: &Path) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A copy of the golden fixture in a fresh temporary folder: (guard, rates dir).

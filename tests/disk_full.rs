@@ -10,55 +10,14 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use common::daemon::Daemon;
+use common::tmpfs::Tmpfs;
 use common::wait_for;
 
 const HEADER: &str = "call_id,start_time,account,caller,callee,billsec,disposition\n";
-
-/// A tmpfs mounted for one test, unmounted however the test ends.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. `"8m"`) on `dir`; `None` when not root outside CI.
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            assert!(std::env::var_os("CI").is_none(), "the disk-full tests mount a tmpfs: run them as root");
-            eprintln!("skipped: mounting a tmpfs needs root");
-            return None;
-        }
-        fs::create_dir_all(dir).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .expect("mount");
-        assert!(status.success(), "cannot mount a tmpfs on {}", dir.display());
-        Some(Tmpfs(dir.to_path_buf()))
-    }
-
-    /// Fills the file system to the last byte; returns the filler.
-    fn fill(&self) -> PathBuf {
-        let filler = self.0.join("filler");
-        let mut f = fs::File::create(&filler).unwrap();
-        let block = vec![0u8; 4096];
-        while f.write_all(&block).is_ok() {}
-        // Whatever is left is smaller than a block: take it byte by byte.
-        while f.write_all(&block[..1]).is_ok() {}
-        filler
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 /// `rows` answered calls of C0001, ids `PREFIX-N`.
 fn calls(prefix: &str, rows: usize) -> String {

@@ -7,20 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{cdr_rater, repo};
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
+use common::{cdr_rater, copy_dir, repo};
 
 /// A temporary folder holding a copy of the shipped `rates/`.
 fn shipped_rates() -> (tempfile::TempDir, PathBuf) {

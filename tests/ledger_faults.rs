@@ -5,42 +5,11 @@
 //! Needs a small file system to fill: a tmpfs, mounted here (root only).
 //! Not root: a failure in CI (`CI` set), elsewhere a skip with a note.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
 use cdr_rater::ids::{CustomerDays, DayState};
 use cdr_rater::state::{ContentKey, Ledger, Phase, RedbLedger};
-
-/// A tmpfs mounted for the test, unmounted however the test ends.
-struct Mount(PathBuf);
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-fn mount_tmpfs(dir: &Path, size: &str) -> Option<Mount> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var_os("CI").is_none(), "ledger_faults needs root (to mount a tmpfs) in CI");
-        eprintln!("skipped: not root, cannot mount a tmpfs");
-        return None;
-    }
-    let status = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status();
-    assert!(status.is_ok_and(|s| s.success()), "mount -t tmpfs failed");
-    Some(Mount(dir.to_path_buf()))
-}
-
-/// Writes zeros until the file system is full.
-fn fill(path: &Path) {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).unwrap();
-    let block = vec![0u8; 64 * 1024];
-    while f.write_all(&block).is_ok() {}
-    // The last bytes a block did not fit in.
-    while f.write_all(&[0u8]).is_ok() {}
-}
+use common::tmpfs::Tmpfs;
 
 /// IDS days big enough that each commit needs new pages.
 fn days(i: u32) -> Vec<(String, CustomerDays)> {
@@ -54,7 +23,7 @@ fn days(i: u32) -> Vec<(String, CustomerDays)> {
 #[test]
 fn a_full_disk_fails_commits_and_the_ledger_recovers_when_space_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(_mount) = mount_tmpfs(dir.path(), "4m") else { return };
+    let Some(mount) = Tmpfs::mount(dir.path(), "4m") else { return };
     let path = dir.path().join("ledger.redb");
     let ledger = RedbLedger::open(&path).unwrap();
     let commit = |i: u32| -> Result<(), cdr_rater::state::StateError> {
@@ -65,8 +34,7 @@ fn a_full_disk_fails_commits_and_the_ledger_recovers_when_space_is_back() {
     for i in 0..5 {
         commit(i).unwrap();
     }
-    let filler = dir.path().join("filler");
-    fill(&filler);
+    let filler = mount.fill();
     // Commits fail while the disk is full (the first that needs new pages).
     let mut failed = None;
     for i in 5..200 {
