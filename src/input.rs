@@ -285,7 +285,6 @@ impl ReadAhead {
                         Err(_) => return, // the consumer is gone
                     },
                 };
-                block.clear();
                 let result = fill_block(&mut *inner, &mut block);
                 // Bytes read before an error still go first, in order.
                 let more = match result {
@@ -318,7 +317,11 @@ impl ReadAhead {
 /// Reads into `block` up to its capacity; `Ok(true)` when the stream may
 /// have more, `Ok(false)` at its end.
 fn fill_block(inner: &mut dyn Read, block: &mut Vec<u8>) -> io::Result<bool> {
-    block.resize(AHEAD_BYTES, 0);
+    // A block comes back at its full length (all but the last): zero only
+    // what was never written, not 4 MiB per read.
+    if block.len() < AHEAD_BYTES {
+        block.resize(AHEAD_BYTES, 0);
+    }
     let mut len = 0;
     let more = loop {
         if len == block.len() {
