@@ -222,6 +222,10 @@ pub struct Call<'a> {
     pub number: Number,
     /// Answered seconds.
     pub billsec: u32,
+    /// When the call was answered, where the format records it and the
+    /// field is not empty: talk time (and so the periods of SPEC §3.6) starts
+    /// here. `None`: talk is taken to start at `start`.
+    pub answer: Option<Stamp>,
 }
 
 /// A file that cannot be parsed at all.
@@ -428,6 +432,7 @@ pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<
         callee: raw.callee,
         number,
         billsec,
+        answer: None,
     })
 }
 
