@@ -97,7 +97,8 @@ fn wait(every: Duration, mut done: impl FnMut() -> bool) {
 
 fn benches(c: &mut Criterion) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (shipped, _) = tariff::load(&repo.join("rates"), "NL").unwrap();
+    let (shipped, _) =
+        tariff::load(&repo.join("rates"), "NL", &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap()).unwrap();
     let deck = tempfile::tempdir().unwrap();
     let rates = deck.path().join("rates");
     fs::create_dir_all(rates.join("plans")).unwrap();
@@ -135,7 +136,7 @@ fn benches(c: &mut Criterion) {
         wide.write_record([&rec[0], &rec[1], &rec[2], &rec[3], "1000000.00", &rec[5]]).unwrap();
     }
     fs::write(quiet.join("customers.csv"), wide.into_inner().unwrap()).unwrap();
-    let (t, _) = tariff::load(&rates, "NL").unwrap();
+    let (t, _) = tariff::load(&rates, "NL", &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap()).unwrap();
     let mut small = Vec::new();
     generate::write_cdrs(&t, 10_000, 1, &mut small).unwrap();
     let mut big = Vec::new();

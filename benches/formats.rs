@@ -94,7 +94,8 @@ fn uuid(rng: &mut generate::Rng) -> String {
 /// The 100k generic rows, and the calls they hold (read with the generic parser).
 fn generic_rows(tz: &TimeZone, numbering: &Numbering) -> (Vec<u8>, Vec<Gen>) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (t, _) = tariff::load(&repo.join("rates"), "NL").expect("shipped rates load");
+    let (t, _) = tariff::load(&repo.join("rates"), "NL", &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap())
+        .expect("shipped rates load");
     let mut input = Vec::new();
     generate::write_cdrs(&t, ROWS, 42, &mut input).unwrap();
     let p = prepare(FormatName::Generic, &FormatOptions::default(), input.clone());

@@ -19,7 +19,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 /// The shipped tables with the wholesale deck grown to 60,000 prefixes.
 fn deck_60k() -> (tempfile::TempDir, Tariff) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (shipped, _) = tariff::load(&repo.join("rates"), "NL").expect("shipped rates load");
+    let (shipped, _) = tariff::load(&repo.join("rates"), "NL", &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap())
+        .expect("shipped rates load");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("plans")).unwrap();
     let mut f = std::fs::File::create(dir.path().join("wholesale.csv")).unwrap();
@@ -31,7 +32,8 @@ fn deck_60k() -> (tempfile::TempDir, Tariff) {
         let e = e.unwrap();
         std::fs::copy(e.path(), dir.path().join("plans").join(e.file_name())).unwrap();
     }
-    let (t, _) = tariff::load(dir.path(), "NL").expect("60k deck loads");
+    let (t, _) =
+        tariff::load(dir.path(), "NL", &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap()).expect("60k deck loads");
     assert_eq!(t.prefix_count(), 60_000);
     (dir, t)
 }
@@ -50,7 +52,8 @@ fn benches(c: &mut Criterion) {
     let mut rng = generate::Rng::new(3);
     let numbers: Vec<Vec<u8>> = (0..4096)
         .map(|_| {
-            let d = &t.destinations[rng.below(t.destinations.len() as u64) as usize];
+            let dests = &t.latest().deck.destinations;
+            let d = &dests[rng.below(dests.len() as u64) as usize];
             let mut n = d.prefix.clone().into_bytes();
             while n.len() < 11 {
                 n.push(b'0' + rng.below(10) as u8);
@@ -61,7 +64,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("lookup");
     g.throughput(Throughput::Elements(numbers.len() as u64));
     g.bench_function("longest_prefix_60k_uniform", |b| {
-        b.iter(|| numbers.iter().map(|n| t.destination(black_box(n)).unwrap_or(0) as u64).sum::<u64>())
+        b.iter(|| numbers.iter().map(|n| t.latest().deck.destination(black_box(n)).unwrap_or(0) as u64).sum::<u64>())
     });
     g.finish();
 
@@ -107,7 +110,9 @@ fn benches(c: &mut Criterion) {
     }
     g.throughput(Throughput::Elements(calls.len() as u64));
     g.bench_function("price_call", |b| {
-        b.iter(|| calls.iter().map(|c| rater.rate(black_box(c)).map_or(0, |p| p.sell)).sum::<u64>())
+        let mut scratch =
+            cdr_rater::rating::RateScratch::new(&t, &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap());
+        b.iter(|| calls.iter().map(|c| rater.rate(black_box(c), &mut scratch).map_or(0, |p| p.sell)).sum::<u64>())
     });
     g.finish();
 

@@ -115,6 +115,11 @@ pub struct LookupArgs {
     /// Talk time to price.
     #[arg(long, default_value_t = 60, value_name = "N")]
     pub seconds: u32,
+    /// Price a call answered at this time (RFC 3339, or `YYYY-MM-DD
+    /// HH:MM:SS` in the configured zone): the tables in force then, and the
+    /// periods its talk time crosses. Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
     /// The dialled number, as a switch would write it.
     #[arg(value_name = "NUMBER", allow_hyphen_values = true)]
     pub number: String,

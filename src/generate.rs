@@ -83,7 +83,9 @@ pub fn write_cdrs_shaped(tariff: &Tariff, rows: u64, seed: u64, shape: Shape, ou
     // International traffic is skewed like real traffic: a few destinations
     // take most calls. Rank r (in a seeded shuffle of the deck) is drawn
     // log-uniformly, i.e. with probability about 1/r (Zipf, s = 1).
-    let mut international: Vec<&str> = tariff
+    let latest = tariff.latest();
+    let mut international: Vec<&str> = latest
+        .deck
         .destinations
         .iter()
         .filter(|d| d.country != tariff.home_country && d.country != "XX")
@@ -121,7 +123,7 @@ pub fn write_cdrs_shaped(tariff: &Tariff, rows: u64, seed: u64, shape: Shape, ou
         );
         line.extend_from_slice(stamp.as_bytes());
         line.push(b',');
-        let by_block = rng.chance(100 - shape.with_account.min(100)) && tariff.number_block_count() > 0;
+        let by_block = rng.chance(100 - shape.with_account.min(100)) && !latest.number_blocks().is_empty();
         if !by_block && !customers.is_empty() {
             line.extend_from_slice(customers[rng.below(customers.len() as u64) as usize].as_bytes());
         }
@@ -129,7 +131,8 @@ pub fn write_cdrs_shaped(tariff: &Tariff, rows: u64, seed: u64, shape: Shape, ou
         // Caller: from one of the customers' number blocks when the account
         // is empty (so numbers.csv finds the customer), else any Dutch number.
         if by_block {
-            let (prefix, _) = &tariff.number_blocks[rng.below(tariff.number_blocks.len() as u64) as usize];
+            let blocks = latest.number_blocks();
+            let (prefix, _) = &blocks[rng.below(blocks.len() as u64) as usize];
             line.push(b'+');
             line.extend_from_slice(prefix.as_bytes());
             push_digits(&mut line, &mut rng, 11usize.saturating_sub(prefix.len()));
@@ -192,7 +195,8 @@ pub fn write_cdrs_shaped(tariff: &Tariff, rows: u64, seed: u64, shape: Shape, ou
 /// rate) until the count is reached.
 pub fn write_deck(tariff: &Tariff, prefixes: usize, seed: u64, out: &mut dyn Write) -> io::Result<()> {
     let mut rng = Rng::new(seed);
-    let mut seen: hashbrown::HashSet<String> = tariff.destinations.iter().map(|d| d.prefix.clone()).collect();
+    let destinations = &tariff.latest().deck.destinations;
+    let mut seen: hashbrown::HashSet<String> = destinations.iter().map(|d| d.prefix.clone()).collect();
     let mut w = io::BufWriter::new(out);
     writeln!(w, "prefix,destination,country,kind,rate_per_min,connect_fee,increment")?;
     let row = |w: &mut io::BufWriter<&mut dyn Write>,
@@ -213,7 +217,7 @@ pub fn write_deck(tariff: &Tariff, prefixes: usize, seed: u64, out: &mut dyn Wri
         line.push(b'\n');
         w.write_all(&line)
     };
-    for d in &tariff.destinations {
+    for d in destinations {
         row(
             &mut w,
             &d.prefix,
@@ -225,7 +229,7 @@ pub fn write_deck(tariff: &Tariff, prefixes: usize, seed: u64, out: &mut dyn Wri
             &d.increment.to_string(),
         )?;
     }
-    let base = &tariff.destinations;
+    let base = destinations;
     let mut count = seen.len();
     let mut attempts = 0u64;
     while count < prefixes && !base.is_empty() && attempts < prefixes as u64 * 20 {
@@ -336,7 +340,7 @@ mod tests {
     /// plan and `customers` generated customers.
     fn generated_tables(dir: &Path, prefixes: usize, customers: usize) -> Tariff {
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rates");
-        let (t, _) = crate::tariff::load(&shipped, "NL").unwrap();
+        let (t, _) = crate::tariff::load(&shipped, "NL", &jiff::tz::TimeZone::UTC).unwrap();
         fs::create_dir_all(dir.join("plans")).unwrap();
         write_deck(&t, prefixes, 3, &mut fs::File::create(dir.join("wholesale.csv")).unwrap()).unwrap();
         fs::write(dir.join("plans/markup.toml"), MARKUP_PLAN).unwrap();
@@ -348,7 +352,7 @@ mod tests {
             &mut fs::File::create(dir.join("numbers.csv")).unwrap(),
         )
         .unwrap();
-        crate::tariff::load(dir, "NL").unwrap().0
+        crate::tariff::load(dir, "NL", &jiff::tz::TimeZone::UTC).unwrap().0
     }
 
     fn rows(t: &Tariff, n: u64, shape: Shape) -> Vec<Vec<String>> {
@@ -362,9 +366,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = generated_tables(dir.path(), 2_000, 1_000);
         assert_eq!(t.customers.len(), 1_000);
-        assert!(t.number_block_count() >= 1_000, "{} blocks", t.number_block_count());
+        let blocks = t.latest().number_blocks();
+        assert!(blocks.len() >= 1_000, "{} blocks", blocks.len());
         // Every customer owns a block (the nested ones may belong to anyone).
-        let mut owners: Vec<u32> = t.number_blocks.iter().map(|b| b.1).collect();
+        let mut owners: Vec<u32> = blocks.iter().map(|b| b.1).collect();
         owners.sort_unstable();
         owners.dedup();
         assert_eq!(owners.len(), 1_000);
@@ -372,7 +377,7 @@ mod tests {
         for r in rows(&t, 20_000, Shape { spread: Spread::Uniform, with_account: 50 }) {
             let found = if r[2].is_empty() {
                 let caller = plan.normalise_caller(r[3].as_bytes()).expect("caller normalises");
-                t.customer_by_number(caller.as_bytes())
+                t.latest().customer_by_number(caller.as_bytes())
             } else {
                 t.customer_by_id(r[2].as_bytes())
             };
@@ -400,7 +405,7 @@ mod tests {
             let mut seen = hashbrown::HashSet::new();
             for r in rows(&t, 30_000, Shape { spread, with_account: 85 }) {
                 if let Ok(Number::E164(n)) = plan.normalise(r[4].as_bytes()) {
-                    if let Some(d) = t.destination(n.as_bytes()) {
+                    if let Some(d) = t.latest().deck.destination(n.as_bytes()) {
                         seen.insert(d);
                     }
                 }
@@ -413,7 +418,10 @@ mod tests {
 
     #[test]
     fn the_default_shape_is_the_old_traffic() {
-        let t = crate::tariff::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rates"), "NL").unwrap().0;
+        let t =
+            crate::tariff::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rates"), "NL", &jiff::tz::TimeZone::UTC)
+                .unwrap()
+                .0;
         let (mut a, mut b) = (Vec::new(), Vec::new());
         write_cdrs(&t, 1_000, 5, &mut a).unwrap();
         write_cdrs_shaped(&t, 1_000, 5, Shape { spread: Spread::Zipf, with_account: 85 }, &mut b).unwrap();

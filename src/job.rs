@@ -407,7 +407,7 @@ impl FileRater<'_> {
             let mut spent = before.countries.clone();
             spent.remove(&ids::Country(*b"--"));
             let mut added = 0;
-            let currency = tariff.plans[customer.plan as usize].levels.currency.clone();
+            let currency = tariff.currency_of(c).to_string();
             let baseline = base.rounded();
             for x in ids::crossings(before.units, before.calls, &sells, *base, *range, before.level) {
                 let extra = ids::level_extra(*range, x.level);

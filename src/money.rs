@@ -132,6 +132,15 @@ pub struct FixedPrice {
 }
 
 impl FixedPrice {
+    /// The same price with its mantissas at `scale` (at least its own)
+    /// decimals; `None` when a mantissa would not fit 64 bits.
+    pub fn at_scale(&self, scale: u8) -> Option<FixedPrice> {
+        let widen = |m: u64| {
+            u64::try_from(u128::from(m).checked_mul(*POW10.get(usize::from(scale.checked_sub(self.scale)?))?)?).ok()
+        };
+        Some(FixedPrice { fee: widen(self.fee)?, rate: widen(self.rate)?, scale })
+    }
+
     /// Brings `fee` and `rate` to one scale. Fails (returns `None`) when a
     /// value is negative or above [`MAX_PRICE`], or a mantissa would not fit
     /// 64 bits (more than 19 significant digits).
@@ -158,6 +167,20 @@ impl FixedPrice {
     /// mantissas, `s < 2^64 / 60` and `scale, d ≤ 28`.
     #[inline]
     pub fn charge(&self, billed_seconds: u64, decimals: u32) -> u64 {
+        self.charge_rounded(billed_seconds, decimals, Rounding::HalfAway)
+    }
+
+    /// [`FixedPrice::charge`] rounded by `rounding`.
+    #[inline]
+    pub fn charge_rounded(&self, billed_seconds: u64, decimals: u32, rounding: Rounding) -> u64 {
+        if rounding != Rounding::HalfAway {
+            if billed_seconds == 0 {
+                return 0;
+            }
+            let num = u128::from(self.fee) * 60 + u128::from(self.rate) * u128::from(billed_seconds);
+            let (num, den) = scaled_fraction(num, u32::from(self.scale), decimals);
+            return rounding.divide(num, den);
+        }
         if billed_seconds == 0 {
             return 0;
         }
@@ -179,6 +202,82 @@ impl FixedPrice {
         }
         // Below 2^64 by the bounds on MAX_PRICE, billsec and decimals.
         ((num + den / 2) / den) as u64
+    }
+}
+
+/// How a sell price is rounded to the price decimals (a plan's `rounding`,
+/// SPEC §3.7). Buy is always [`Rounding::HalfAway`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rounding {
+    /// Half away from zero (the default).
+    #[default]
+    HalfAway,
+    /// Any fraction of a unit rounds up (towards the customer paying more).
+    Up,
+    /// Any fraction of a unit is dropped.
+    Down,
+}
+
+impl Rounding {
+    /// Parses `half_away`, `up` or `down`.
+    pub fn parse(text: &str) -> Option<Rounding> {
+        match text {
+            "half_away" => Some(Rounding::HalfAway),
+            "up" => Some(Rounding::Up),
+            "down" => Some(Rounding::Down),
+            _ => None,
+        }
+    }
+
+    /// Name as written in a plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rounding::HalfAway => "half_away",
+            Rounding::Up => "up",
+            Rounding::Down => "down",
+        }
+    }
+
+    /// `num / den` rounded this way (non-negative values, `den` even or
+    /// the mode not half-away: every caller's `den` is a multiple of 60).
+    #[inline]
+    pub fn divide(self, num: u128, den: u128) -> u64 {
+        let bias = match self {
+            Rounding::HalfAway => den / 2,
+            Rounding::Up => den - 1,
+            Rounding::Down => 0,
+        };
+        if let (Ok(n), Ok(d), Ok(b)) = (u64::try_from(num), u64::try_from(den), u64::try_from(bias)) {
+            if let Some(n) = n.checked_add(b) {
+                return n / d;
+            }
+        }
+        ((num + bias) / den) as u64
+    }
+}
+
+/// The sell of a call whose talk time crossed periods (SPEC §3.6):
+/// `(fee × 60 + rate_seconds) / 60` at `scale`, where `rate_seconds` is
+/// `Σ rate_i × seconds_i` over the segments (mantissas at `scale`), rounded
+/// once by `rounding` to `decimals` places; 0 when nothing is billed. Exact
+/// like [`FixedPrice::charge`]: the segments' seconds sum to the billed
+/// seconds, so the numerator has the same bound as for one price.
+#[inline]
+pub fn charge_sum(fee: u64, scale: u8, rate_seconds: u128, billed: u64, decimals: u32, rounding: Rounding) -> u64 {
+    if billed == 0 {
+        return 0;
+    }
+    let (num, den) = scaled_fraction(u128::from(fee) * 60 + rate_seconds, u32::from(scale), decimals);
+    rounding.divide(num, den)
+}
+
+/// `num / (60 × 10^scale)` brought to `decimals` places: (numerator, denominator).
+#[inline]
+fn scaled_fraction(num: u128, scale: u32, decimals: u32) -> (u128, u128) {
+    if scale >= decimals {
+        (num, 60 * POW10[(scale - decimals) as usize])
+    } else {
+        (num * POW10[(decimals - scale) as usize], 60)
     }
 }
 

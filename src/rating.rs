@@ -1,13 +1,22 @@
-//! Rating one call: customer, plan, destination, buy and sell (SPEC §5).
+//! Rating one call: customer, plan, destination, buy and sell (SPEC §5,
+//! §3.5–§3.7).
 //!
 //! Pure: no I/O, no allocation, no locks. Everything variable was resolved
-//! when the [`Tariff`] was built, so this is a hash lookup or a trie walk for
-//! the customer, a trie walk for the destination and two integer charges.
+//! when the [`Tariff`] was built, so a call in one period of a plan is a
+//! lookup for the epoch, a hash lookup or a trie walk for the customer, a
+//! trie walk for the destination and two integer charges. A plan with
+//! periods adds a walk over the call's talk time on the customer's local
+//! clock ([`RateScratch`] keeps one clock per zone).
+
+use jiff::tz::TimeZone;
 
 use crate::csvscan::unquote;
 use crate::formats::Call;
+use crate::money::charge_sum;
 use crate::numbers::{Number, Numbering};
-use crate::tariff::Tariff;
+use crate::tariff::periods::Trail;
+use crate::tariff::{Plan, Quote, Tariff, NO_PLAN};
+use crate::timefmt::LocalClock;
 
 /// Why a parsed call could not be rated. Each becomes the `reason` of an
 /// unrated row.
@@ -37,11 +46,13 @@ impl Unrated {
 pub struct Priced {
     /// Index into `Tariff::customers`.
     pub customer: u32,
-    /// Index into `Tariff::plans`.
+    /// Plan index (`Tariff::plan_names`).
     pub plan: u32,
+    /// The epoch whose tables priced the call ([`Tariff::epoch`]).
+    pub epoch: u16,
     /// The plan's currency: an index into `Tariff::currencies`.
     pub currency: u8,
-    /// Index into `Tariff::destinations`; `None` for internal calls.
+    /// Index into the epoch's deck; `None` for internal calls.
     pub destination: Option<u32>,
     /// Sell-side billed seconds.
     pub billed_sell: u64,
@@ -49,6 +60,10 @@ pub struct Priced {
     pub buy: u64,
     /// Customer price.
     pub sell: u64,
+    /// The periods the talk time went through.
+    pub trail: Trail,
+    /// `max_charge` lowered the sell.
+    pub capped: bool,
 }
 
 impl Priced {
@@ -58,7 +73,21 @@ impl Priced {
     }
 }
 
-/// Rates calls against one tariff snapshot.
+/// What rating keeps between calls of one thread: a local clock per zone
+/// (customer zones, then the default zone last).
+pub struct RateScratch {
+    clocks: Vec<LocalClock>,
+}
+
+impl RateScratch {
+    /// Clocks for `tariff`'s zones and `default_zone` (customers without one).
+    pub fn new(tariff: &Tariff, default_zone: &TimeZone) -> Self {
+        let clocks = tariff.zones.iter().chain(std::iter::once(default_zone)).map(|z| LocalClock::new(z.clone()));
+        RateScratch { clocks: clocks.collect() }
+    }
+}
+
+/// Rates calls against the tables.
 #[derive(Clone, Copy)]
 pub struct Rater<'t> {
     /// The tables.
@@ -74,46 +103,141 @@ pub struct Rater<'t> {
 impl Rater<'_> {
     /// Rates one parsed call.
     #[inline]
-    pub fn rate(&self, call: &Call<'_>) -> Result<Priced, Unrated> {
+    pub fn rate(&self, call: &Call<'_>, scratch: &mut RateScratch) -> Result<Priced, Unrated> {
         let t = self.tariff;
+        let start = call.start.epoch_seconds();
+        let (epoch_idx, epoch) = t.epoch_at(start);
         let customer = if !call.account.is_empty() {
-            t.customer_by_id(call.account)
-        } else if self.default_customer.is_some() {
-            self.default_customer
+            epoch.customer_by_id(call.account)
+        } else if let Some(c) = self.default_customer {
+            Some(c)
         } else {
-            self.numbering.normalise_caller(unquote(call.caller)).and_then(|n| t.customer_by_number(n.as_bytes()))
+            self.numbering.normalise_caller(unquote(call.caller)).and_then(|n| epoch.customer_by_number(n.as_bytes()))
         }
         .ok_or(Unrated::UnknownCustomer)?;
-        let plan_idx = t.customers[customer as usize].plan;
-        let plan = &t.plans[plan_idx as usize];
+        let plan_idx = epoch.plan_of(customer);
+        if plan_idx == NO_PLAN {
+            return Err(Unrated::UnknownCustomer);
+        }
+        let plan = epoch.plan(plan_idx);
+        let mut priced = Priced {
+            customer,
+            plan: plan_idx,
+            epoch: epoch_idx,
+            currency: plan.currency,
+            destination: None,
+            billed_sell: 0,
+            buy: 0,
+            sell: 0,
+            trail: Trail::default(),
+            capped: false,
+        };
         let number = match call.number {
             Number::Internal => {
-                return Ok(Priced {
-                    customer,
-                    plan: plan_idx,
-                    currency: plan.currency,
-                    destination: None,
-                    billed_sell: 0,
-                    buy: 0,
-                    sell: 0,
-                });
+                if !plan.levels.periods.is_empty() {
+                    let clock = self.clock(scratch, customer);
+                    let talk = call.answer.unwrap_or(call.start).epoch_seconds();
+                    let local = clock.local(talk);
+                    priced.trail = Trail::single(plan.levels.periods.at(local.day, local.second_of_day));
+                }
+                return Ok(priced);
             }
             Number::E164(n) => n,
         };
         let digits = number.as_bytes();
-        let dest_idx = t.destination(digits).ok_or(Unrated::NoTariff)?;
-        let dest = t.hot(dest_idx);
+        let dest_idx = epoch.deck.destination(digits).ok_or(Unrated::NoTariff)?;
+        let dest = epoch.deck.hot(dest_idx);
         let billed_buy = dest.increment.billed(call.billsec);
         let billed_sell = plan.levels.increment.billed(call.billsec);
-        let sell_price = plan.sell_price(dest_idx, digits);
-        Ok(Priced {
-            customer,
-            plan: plan_idx,
-            currency: plan.currency,
-            destination: Some(dest_idx),
-            billed_sell,
-            buy: dest.buy.charge(billed_buy, self.decimals),
-            sell: sell_price.charge(billed_sell, self.decimals),
-        })
+        let quote = plan.quote(dest_idx, digits);
+        priced.destination = Some(dest_idx);
+        priced.billed_sell = billed_sell;
+        priced.buy = dest.buy.charge(billed_buy, self.decimals);
+        let talk = call.answer.unwrap_or(call.start).epoch_seconds();
+        let clock = self.clock(scratch, customer);
+        let sold =
+            sell(plan, quote, Talk { start: talk, billsec: call.billsec, billed: billed_sell }, clock, self.decimals);
+        priced.sell = sold.sell;
+        priced.trail = sold.trail;
+        priced.capped = sold.capped;
+        Ok(priced)
     }
+
+    /// The local clock of customer `c`'s zone.
+    #[inline]
+    fn clock<'s>(&self, scratch: &'s mut RateScratch, c: u32) -> &'s mut LocalClock {
+        let default = scratch.clocks.len() - 1;
+        let zone = self.tariff.customers[c as usize].zone.map_or(default, usize::from);
+        &mut scratch.clocks[zone.min(default)]
+    }
+}
+
+/// A call's talk time, for pricing.
+#[derive(Debug, Clone, Copy)]
+pub struct Talk {
+    /// When talk starts (the answer time, else the start), epoch seconds.
+    pub start: i64,
+    /// Answered seconds.
+    pub billsec: u32,
+    /// Sell-side billed seconds (the plan's increments on `billsec`).
+    pub billed: u64,
+}
+
+/// What a call sells for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sold {
+    /// The sell, in units of `10^-decimals`, after rounding and limits.
+    pub sell: u64,
+    /// The periods the talk went through.
+    pub trail: Trail,
+    /// `max_charge` lowered the sell.
+    pub capped: bool,
+}
+
+/// The sell of a call quoted `quote` under `plan` (SPEC §3.6, §3.7): in
+/// one period one charge; across periods the talk time cut at their
+/// boundaries on `clock`, each segment at its period's rate, the extra
+/// billed seconds on the last segment, rounded once; then the limits.
+#[inline]
+pub fn sell(plan: &Plan, quote: Quote, talk: Talk, clock: &mut LocalClock, decimals: u32) -> Sold {
+    let mut sold = Sold { sell: 0, trail: Trail::default(), capped: false };
+    let rounding = plan.levels.rounding;
+    sold.sell = if plan.levels.periods.is_empty() {
+        plan.price(quote, 0).charge_rounded(talk.billed, decimals, rounding)
+    } else {
+        sell_in_periods(plan, quote, talk, clock, decimals, &mut sold.trail)
+    };
+    if quote.limits != 0 {
+        let (min, max) = plan.limits[usize::from(quote.limits)].units(decimals);
+        if talk.billsec > 0 && sold.sell < min {
+            sold.sell = min;
+        }
+        if sold.sell > max {
+            sold.sell = max;
+            sold.capped = true;
+        }
+    }
+    sold
+}
+
+#[inline(never)]
+fn sell_in_periods(
+    plan: &Plan,
+    quote: Quote,
+    talk: Talk,
+    clock: &mut LocalClock,
+    decimals: u32,
+    trail: &mut Trail,
+) -> u64 {
+    let mut rate_seconds = 0u128;
+    let mut last = 0u8;
+    plan.levels.periods.walk(talk.start, talk.billsec, clock, |period, seconds| {
+        rate_seconds += u128::from(plan.price(quote, period).rate) * u128::from(seconds);
+        trail.push(period);
+        last = period;
+    });
+    let extra = talk.billed.saturating_sub(u64::from(talk.billsec));
+    rate_seconds += u128::from(plan.price(quote, last).rate) * u128::from(extra);
+    let base = plan.price(quote, 0);
+    charge_sum(base.fee, base.scale, rate_seconds, talk.billed, decimals, plan.levels.rounding)
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! rated     call_id,start_time,customer_id,plan,caller,callee,number,prefix,
-//!           destination,country,kind,billsec,billed_s,buy,sell,margin,currency
+//!           destination,country,kind,billsec,billed_s,buy,sell,margin,currency,
+//!           period
 //! unrated   line,reason,<the input's columns>      the record as it came
 //! rejected  line,reason,raw                        the record (its head) as one field
 //! ```
@@ -15,12 +16,15 @@
 
 use std::io;
 
+use jiff::tz::TimeZone;
+
 use crate::csvscan::{unquote, Record};
 use crate::formats::{Call, CallId, Reject};
 use crate::money::{put, write_units};
 use crate::numbers::Number;
 use crate::rating::{Priced, Unrated};
-use crate::tariff::{csv_field, Tariff};
+use crate::tariff::{csv_field, Plan, Tariff};
+use crate::timefmt::LocalClock;
 
 /// Receives a file's outputs, each in order.
 pub trait Sink: Send {
@@ -110,9 +114,11 @@ pub mod rated {
     pub const MARGIN: usize = 15;
     /// Currency code of the prices.
     pub const CURRENCY: usize = 16;
+    /// The periods of the talk time, `+`-joined (SPEC §3.6).
+    pub const PERIOD: usize = 17;
 
     /// Column names, in order: the header's fields.
-    pub const COLUMNS: [&str; 17] = [
+    pub const COLUMNS: [&str; 18] = [
         "call_id",
         "start_time",
         "customer_id",
@@ -130,12 +136,13 @@ pub mod rated {
         "sell",
         "margin",
         "currency",
+        "period",
     ];
 }
 
 /// Header of `rated/NAME.rated.csv` ([`rated::COLUMNS`]).
 pub const RATED_HEADER: &[u8] =
-    b"call_id,start_time,customer_id,plan,caller,callee,number,prefix,destination,country,kind,billsec,billed_s,buy,sell,margin,currency\n";
+    b"call_id,start_time,customer_id,plan,caller,callee,number,prefix,destination,country,kind,billsec,billed_s,buy,sell,margin,currency,period\n";
 /// Header of `rejected/NAME.rejected.csv`.
 pub const REJECTED_HEADER: &[u8] = b"line,reason,raw\n";
 
@@ -185,15 +192,18 @@ pub struct RatedRows<'a> {
     /// The input's delimiter is a comma: plain fields can be copied as is.
     comma: bool,
     decimals: u32,
+    /// Zone of customers without one, to walk a long call's periods again.
+    default_zone: TimeZone,
 }
 
 impl<'a> RatedRows<'a> {
     /// Rated rows of input `name` (delimited by `delimiter`) priced by
-    /// `tariff` with `decimals` decimal places.
-    pub fn new(tariff: &'a Tariff, name: &'a str, delimiter: u8, decimals: u32) -> Self {
+    /// `tariff` with `decimals` decimal places; `default_zone` is the day of
+    /// customers without a zone of their own.
+    pub fn new(tariff: &'a Tariff, name: &'a str, delimiter: u8, decimals: u32, default_zone: &TimeZone) -> Self {
         let mut name_csv = Vec::new();
         csv_field(&mut name_csv, name.as_bytes());
-        RatedRows { tariff, name, name_csv, comma: delimiter == b',', decimals }
+        RatedRows { tariff, name, name_csv, comma: delimiter == b',', decimals, default_zone: default_zone.clone() }
     }
 
     /// Appends the rated row of `call` from record `rec`, priced `p`.
@@ -205,7 +215,8 @@ impl<'a> RatedRows<'a> {
         let tariff = self.tariff;
         let decimals = self.decimals;
         let customer = &tariff.customers[p.customer as usize];
-        let plan = &tariff.plans[p.plan as usize];
+        let epoch = tariff.epoch(p.epoch);
+        let plan = epoch.plan(p.plan);
         match call.call_id {
             CallId::Field(raw) => write_raw_field(out, raw, plain),
             CallId::FileLine => {
@@ -236,7 +247,7 @@ impl<'a> RatedRows<'a> {
             (Number::E164(n), Some(d)) => {
                 put(out, n.as_bytes());
                 out.push(b',');
-                put(out, tariff.destination_csv(d));
+                put(out, epoch.deck.destination_csv(d));
             }
             _ => put(out, b",,Internal,,internal"),
         }
@@ -253,7 +264,36 @@ impl<'a> RatedRows<'a> {
         write_units(out, p.margin(), decimals);
         out.push(b',');
         put(out, &plan.csv_currency);
+        out.push(b',');
+        self.write_periods(out, call, p, plan);
         out.push(b'\n');
+    }
+
+    /// The `period` field: the trail's period names joined by `+`.
+    #[inline]
+    fn write_periods(&self, out: &mut Vec<u8>, call: &Call<'_>, p: &Priced, plan: &Plan) {
+        let periods = &plan.levels.periods;
+        if p.trail.is_complete() {
+            for (i, period) in p.trail.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'+');
+                }
+                put(out, periods.name(period).as_bytes());
+            }
+            return;
+        }
+        // More segments than a trail keeps (a call over days): walk again.
+        let zone = self.tariff.customers[p.customer as usize].zone;
+        let tz = zone.map_or(&self.default_zone, |z| &self.tariff.zones[usize::from(z)]);
+        let mut clock = LocalClock::new(tz.clone());
+        let talk = call.answer.unwrap_or(call.start).epoch_seconds();
+        let mut first = true;
+        periods.walk(talk, call.billsec, &mut clock, |period, _| {
+            if !std::mem::take(&mut first) {
+                out.push(b'+');
+            }
+            put(out, periods.name(period).as_bytes());
+        });
     }
 }
 
@@ -333,6 +373,7 @@ mod tests {
             (rated::SELL, "sell"),
             (rated::MARGIN, "margin"),
             (rated::CURRENCY, "currency"),
+            (rated::PERIOD, "period"),
         ];
         assert_eq!(named.len(), names.len(), "every column has a name");
         for (at, name) in named {

@@ -278,7 +278,7 @@ pub fn emit(event: &Event<'_>) {
                 tariff = %tariff,
                 "file rated"
             );
-            if totals.flagged() > 0 {
+            if totals.by_flag[Flag::StartInFuture as usize] + totals.by_flag[Flag::StartInPast as usize] > 0 {
                 // Counts only: the rows are in the rated output, not in the log.
                 tracing::warn!(
                     %source,

@@ -107,13 +107,14 @@ impl Totals {
         (each(|m| m.1), each(|m| m.2))
     }
 
-    /// Rated rows with any [`Flag`].
+    /// Flags counted over the rated rows (a row may carry two: a capped
+    /// call with an implausible start).
     pub fn flagged(&self) -> u64 {
         self.by_flag.iter().sum()
     }
 }
 
-/// Why a rated row is suspicious: it is billed, counted per file
+/// Why a rated row is worth a look (suspicious, or priced by a limit): it is billed, counted per file
 /// (summary, ledger, `records_flagged_total{flag}`) and logged per file,
 /// so that the operator fixes the switch (usually its clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,17 +126,20 @@ pub enum Flag {
     StartInFuture,
     /// Starts more than `[limits] flag_past_start_days` before now.
     StartInPast,
+    /// Its sell was lowered to the plan's `max_charge` (SPEC §3.7).
+    Capped,
 }
 
 impl Flag {
     /// Every flag.
-    pub const ALL: [Flag; 2] = [Flag::StartInFuture, Flag::StartInPast];
+    pub const ALL: [Flag; 3] = [Flag::StartInFuture, Flag::StartInPast, Flag::Capped];
 
     /// Flag as counted and labelled.
     pub fn as_str(self) -> &'static str {
         match self {
             Flag::StartInFuture => "start_in_future",
             Flag::StartInPast => "start_in_past",
+            Flag::Capped => "capped",
         }
     }
 }

@@ -71,7 +71,15 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 fn tariff() -> &'static Tariff {
     static T: OnceLock<Tariff> = OnceLock::new();
-    T.get_or_init(|| tariff::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rates"), "NL").unwrap().0)
+    T.get_or_init(|| {
+        tariff::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rates"),
+            "NL",
+            &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap(),
+        )
+        .unwrap()
+        .0
+    })
 }
 
 fn numbering() -> &'static Numbering {

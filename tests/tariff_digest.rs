@@ -31,7 +31,10 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 fn digest(rates: &Path) -> String {
-    cdr_rater::tariff::load(rates, "NL").expect("valid tables").0.digest
+    cdr_rater::tariff::load(rates, "NL", &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap())
+        .expect("valid tables")
+        .0
+        .digest
 }
 
 /// The digest `cdr-rater check` prints for `rates`.

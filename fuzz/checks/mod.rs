@@ -350,7 +350,8 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let dir = rates_dir();
-        let (tariff, _) = tariff::load(&dir, "NL").unwrap_or_else(|e| panic!("cannot load {}: {e}", dir.display()));
+        let (tariff, _) = tariff::load(&dir, "NL", &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap())
+            .unwrap_or_else(|e| panic!("cannot load {}: {e}", dir.display()));
         Fixture { tariff, numbering: Numbering::default() }
     })
 }
@@ -650,13 +651,16 @@ pub fn split_parts<'a>(data: &'a [u8], sep: &[u8], n: usize) -> Vec<&'a [u8]> {
 }
 
 /// `tariff_files`: the input is `wholesale.csv`, `plans/standard.toml`,
-/// `customers.csv` and `numbers.csv` separated by [`TARIFF_SEPARATOR`]
-/// (missing parts: an empty file, no plan file, no `numbers.csv`).
+/// `customers.csv`, `numbers.csv`, then the dated versions
+/// `wholesale@2027-01-01.csv` and `plans/standard@2027-02-01.toml` (SPEC
+/// §3.5; plans may hold periods and limits), separated by
+/// [`TARIFF_SEPARATOR`] (missing parts: an empty file, no plan file, no
+/// `numbers.csv`, no dated version).
 /// Loading never panics; a failed load names at least one problem; a
 /// loaded tariff finds every prefix and customer, and its precomputed sell
 /// prices match what `lookup` explains.
 pub fn check_tariff_files(data: &[u8]) {
-    let _ = load_checked_tariff(&split_parts(data, TARIFF_SEPARATOR, 4));
+    let _ = load_checked_tariff(&split_parts(data, TARIFF_SEPARATOR, 6));
 }
 
 /// Writes up to four tariff files (see [`check_tariff_files`]) and loads
@@ -674,7 +678,14 @@ fn load_checked_tariff(parts: &[&[u8]]) -> Option<Tariff> {
     if let Some(p) = parts.get(3) {
         std::fs::write(root.join("numbers.csv"), p).expect("write");
     }
-    let t = match tariff::load(root, "NL") {
+    // Dated versions (SPEC §3.5): a later deck and a later plan.
+    if let Some(p) = parts.get(4) {
+        std::fs::write(root.join("wholesale@2027-01-01.csv"), p).expect("write");
+    }
+    if let Some(p) = parts.get(5) {
+        std::fs::write(plans.join("standard@2027-02-01.toml"), p).expect("write");
+    }
+    let t = match tariff::load(root, "NL", &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap()) {
         Ok((t, _report)) => t,
         Err(errors) => {
             assert!(!errors.0.is_empty(), "a failed load names no problem");
@@ -682,18 +693,44 @@ fn load_checked_tariff(parts: &[&[u8]]) -> Option<Tariff> {
             return None;
         }
     };
-    for (i, d) in t.destinations.iter().enumerate() {
-        assert_eq!(t.destination(d.prefix.as_bytes()), Some(i as u32), "prefix {} does not find its own row", d.prefix);
-        for plan in &t.plans {
-            let r = plan.explain(d, d.prefix.as_bytes(), &t.home_country);
-            let explained = FixedPrice::new(r.start_fee, r.rate);
-            let used = plan.sell_price(i as u32, d.prefix.as_bytes());
-            assert_eq!(explained, Some(used), "plan {} prices {} other than it explains", plan.name, d.prefix);
+    for epoch in t.epochs() {
+        let deck = &epoch.deck;
+        for (i, d) in deck.destinations.iter().enumerate() {
+            assert_eq!(
+                deck.destination(d.prefix.as_bytes()),
+                Some(i as u32),
+                "prefix {} does not find its own row",
+                d.prefix
+            );
+            for plan in epoch.plans.iter().flatten() {
+                let periods = &plan.levels.periods;
+                let quote = plan.quote(i as u32, d.prefix.as_bytes());
+                for p in 0..=periods.defs.len() as u8 {
+                    let name = (p != 0).then(|| periods.name(p));
+                    let r = plan.explain(d, d.prefix.as_bytes(), &t.home_country, name);
+                    let explained = FixedPrice::new(r.start_fee, r.rate).map(|e| (e.fee, e.rate, e.scale));
+                    let used = plan.price(quote, p);
+                    // Prices of a plan with periods share one scale: compare values.
+                    let same = explained.is_some_and(|(fee, rate, scale)| {
+                        let widen = |m: u64, s: u8, to: u8| u128::from(m) * 10u128.pow(u32::from(to - s.min(to)));
+                        let top = scale.max(used.scale);
+                        widen(fee, scale, top) == widen(used.fee, used.scale, top)
+                            && widen(rate, scale, top) == widen(used.rate, used.scale, top)
+                    });
+                    assert!(same, "plan {} prices {} in period {p} other than it explains", plan.name, d.prefix);
+                }
+            }
+        }
+        for (i, c) in t.customers.iter().enumerate() {
+            let p = epoch.plan_of(i as u32);
+            if p != tariff::NO_PLAN {
+                assert!(epoch.plans[p as usize].is_some(), "customer {} has no plan in force", c.id);
+            }
         }
     }
     for (i, c) in t.customers.iter().enumerate() {
         assert_eq!(t.customer_by_id(c.id.as_bytes()), Some(i as u32));
-        assert!((c.plan as usize) < t.plans.len());
+        assert!((c.plan as usize) < t.plan_names.len());
     }
     Some(t)
 }

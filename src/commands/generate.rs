@@ -14,7 +14,7 @@ use super::Invalid;
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     match args.what {
         GenerateWhat::Cdrs { rows, seed, rates, out, spread, with_account } => {
-            let (t, _) = tariff::load(&rates, "NL").map_err(|e| Invalid(e.to_string()))?;
+            let (t, _) = tariff::load(&rates, "NL", &jiff::tz::TimeZone::UTC).map_err(|e| Invalid(e.to_string()))?;
             let spread = match spread {
                 Spread::Zipf => generate::Spread::Zipf,
                 Spread::Uniform => generate::Spread::Uniform,
@@ -29,7 +29,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             }
         }
         GenerateWhat::Deck { prefixes, seed, rates, out, customers, plans } => {
-            let (t, _) = tariff::load(&rates, "NL").map_err(|e| Invalid(e.to_string()))?;
+            let (t, _) = tariff::load(&rates, "NL", &jiff::tz::TimeZone::UTC).map_err(|e| Invalid(e.to_string()))?;
             fs::create_dir_all(out.join("plans")).with_context(|| format!("cannot create {}", out.display()))?;
             let mut f = fs::File::create(out.join("wholesale.csv"))?;
             generate::write_deck(&t, prefixes, seed, &mut f)?;

@@ -78,7 +78,7 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
             Row {
                 customer_id: id.clone(),
                 name: customer.name.clone(),
-                currency: tariff.plans[customer.plan as usize].levels.currency.clone(),
+                currency: tariff.currency_of(idx).to_string(),
                 spend: units(i128::from(state.units)),
                 baseline: units(baseline),
                 range: units(i128::from(range)),

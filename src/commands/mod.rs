@@ -55,7 +55,7 @@ fn rates_dir<'a>(config: &'a Config, rates: Option<&'a PathBuf>) -> anyhow::Resu
 /// Loads the tariff tables from `rates` (or the config's), mapping problems to [`Invalid`].
 fn load_tariff(config: &Config, rates: Option<&PathBuf>) -> anyhow::Result<Tariff> {
     let dir = rates_dir(config, rates)?;
-    match tariff::load(dir, &config.numbering.home_country) {
+    match tariff::load(dir, &config.numbering.home_country, &config.time_zone()) {
         Ok((t, report)) => {
             for w in report.warnings {
                 eprintln!("warning: {w}");

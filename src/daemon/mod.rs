@@ -166,8 +166,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         crate::state::open_for_daemon(&config.state, &config.spool).map_err(|e| crate::exit::Invalid(e.to_string()))?;
     // Seen before the load: a change from here on is reloaded, none is missed.
     let mut rates_seen = RatesFingerprint::of(&config.rates);
-    let (tariff, report) =
-        tariff::load(&config.rates, &config.numbering.home_country).map_err(|e| crate::exit::Invalid(e.to_string()))?;
+    let (tariff, report) = tariff::load(&config.rates, &config.numbering.home_country, &config.time_zone())
+        .map_err(|e| crate::exit::Invalid(e.to_string()))?;
     for w in &report.warnings {
         tracing::warn!(warning = %w, "tariff tables");
     }

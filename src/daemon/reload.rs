@@ -47,8 +47,8 @@ impl RatesFingerprint {
 }
 
 pub(super) async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>) {
-    let (dir, home) = (config.rates.clone(), config.numbering.home_country.clone());
-    let loaded = tokio::task::spawn_blocking(move || tariff::load(&dir, &home)).await;
+    let (dir, home, zone) = (config.rates.clone(), config.numbering.home_country.clone(), config.time_zone());
+    let loaded = tokio::task::spawn_blocking(move || tariff::load(&dir, &home, &zone)).await;
     match loaded {
         Ok(Ok((t, report))) => {
             for w in &report.warnings {

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use crate::csvscan::{self, Chunker, Fields, Scanner};
 use crate::formats::{NotCall, ParseContext, Parser, Reject, RowParser};
+use crate::rating::RateScratch;
 use crate::rows::{self, Output};
 use crate::tariff::MAX_CURRENCIES;
 use crate::timefmt::{DayMapper, ZoneCache};
@@ -168,6 +169,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
         Vec::new()
     };
     let default_zone = tariff.zones.len();
+    let mut scratch = RateScratch::new(tariff, &job.timezone);
     let t = &mut out.tally.totals;
     let spend = &mut out.tally.spend;
     let [rated, unrated, rejected] = &mut out.files;
@@ -198,9 +200,12 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                 // huge one would cost its size in memory.
                 rows::write_rejected(rejected, rec.line, reason, &rec.raw[..rec.raw.len().min(head_len)]);
             }
-            Ok(call) => match job.rater.rate(&call) {
+            Ok(call) => match job.rater.rate(&call, &mut scratch) {
                 Ok(p) => {
                     t.rated += 1;
+                    if p.capped {
+                        t.by_flag[Flag::Capped as usize] += 1;
+                    }
                     // The mask keeps the index in range without a bounds
                     // check (the tariff numbers fewer currencies).
                     let c = usize::from(p.currency) & (MAX_CURRENCIES - 1);
@@ -219,7 +224,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                         if customer.ids_range.is_some() {
                             let zone = customer.zone.map_or(default_zone, usize::from);
                             let day = days[zone].day_of(start);
-                            let country = p.destination.map_or(*b"--", |d| tariff.hot(d).country);
+                            let country = p.destination.map_or(*b"--", |d| tariff.epoch(p.epoch).deck.hot(d).country);
                             spend.add(p.customer, day, p.sell as i64, country);
                         }
                     }

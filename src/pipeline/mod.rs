@@ -173,7 +173,8 @@ struct FileState<'j, 't> {
 
 impl<'j, 't> FileState<'j, 't> {
     fn new(job: &'j Job<'t>, progress: Option<&'j dyn Progress>) -> Self {
-        let rated = RatedRows::new(job.rater.tariff, &job.name, job.format.delimiter(), job.rater.decimals);
+        let rated =
+            RatedRows::new(job.rater.tariff, &job.name, job.format.delimiter(), job.rater.decimals, &job.timezone);
         FileState { job, parser: None, rated, progress, own_pool: BufferPool::default() }
     }
 

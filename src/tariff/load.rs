@@ -4,8 +4,16 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
+
+use super::epoch::{CustomerVersion, Deck, Epoch, NumberVersion, NO_PLAN};
 use super::hugemem::HugeSlice;
-use super::{csv_field, DestHot, Tariff};
+use super::sell::{build_plan, Plan};
+use super::trie::PrefixTrie;
+use super::versions::{self, start_of, Version};
+use super::{csv_field, DestHot, Tariff, VersionFile};
 
 /// One problem in the tariff tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,14 +73,19 @@ impl Collector {
         self.errors.push(LoadError { file: file.to_path_buf(), line, message: message.into() });
     }
 
+    /// `path` relative to the rates folder, `/`-separated.
+    pub(super) fn relative(&self, path: &Path) -> String {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        rel.join("/")
+    }
+
     /// Reads a table once and adds exactly those bytes to the digest (a
     /// second read could see another version than the one parsed): its
     /// path relative to the rates folder, its length, its bytes.
     pub(super) fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
         let bytes = std::fs::read(path)?;
-        let rel = path.strip_prefix(&self.root).unwrap_or(path);
-        let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        let rel = rel.join("/");
+        let rel = self.relative(path);
         self.digest.update(&(rel.len() as u64).to_le_bytes());
         self.digest.update(rel.as_bytes());
         self.digest.update(&(bytes.len() as u64).to_le_bytes());
@@ -81,8 +94,10 @@ impl Collector {
     }
 }
 
-/// Loads and validates `rates/` for a home country (`NL`).
-pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), LoadErrors> {
+/// Loads and validates `rates/` for a home country (`NL`), with every
+/// version of every table; version dates start at 00:00 in `zone` (the
+/// configured `timezone`).
+pub fn load(dir: &Path, home_country: &str, zone: &TimeZone) -> Result<(Tariff, LoadReport), LoadErrors> {
     let mut c = Collector {
         errors: Vec::new(),
         warnings: Vec::new(),
@@ -100,14 +115,55 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
     if !c.errors.is_empty() {
         return Err(LoadErrors(c.errors));
     }
-    let wholesale_path = dir.join("wholesale.csv");
-    let (destinations, trie) = load_wholesale(&wholesale_path, &mut c);
-    let plan_dir = dir.join("plans");
-    let plans = load_plans(&plan_dir, &mut c);
-    let customers_path = dir.join("customers.csv");
-    let customers = load_customers(&customers_path, &plans, &mut c);
-    let numbers_path = dir.join("numbers.csv");
-    let (numbers, number_blocks) = load_numbers(&numbers_path, &customers, &mut c);
+    let found = versions::discover(dir, &mut c);
+    let mut versions_read: Vec<VersionFile> = Vec::new();
+    let mut note = |path: &Path, date: Option<jiff::civil::Date>, c: &Collector| {
+        versions_read.push(VersionFile { file: c.relative(path), date, from: start_of(date, zone) });
+    };
+    // A table with no file at all is reported as its undated file missing.
+    let or_undated = |v: &[Version], name: &str| -> Vec<Version> {
+        if v.is_empty() {
+            vec![(None, dir.join(name))]
+        } else {
+            v.to_vec()
+        }
+    };
+    let mut decks = Vec::new();
+    for (date, path) in or_undated(&found.wholesale, "wholesale.csv") {
+        let (destinations, trie) = load_wholesale(&path, &mut c);
+        note(&path, date, &c);
+        decks.push((start_of(date, zone), destinations, trie, c.relative(&path)));
+    }
+    let plans = load_plans(&found.plans, found.plans_unreadable, zone, &mut c);
+    for pv in &plans.loaded {
+        for (_, _, path) in &pv.versions {
+            let date = found.plans[&pv.name].iter().find(|(_, p)| p == path).and_then(|(d, _)| *d);
+            note(path, date, &c);
+        }
+    }
+    let mut customer_versions = Vec::new();
+    for (date, path) in or_undated(&found.customers, "customers.csv") {
+        let start = start_of(date, zone);
+        let customers = load_customers(&path, &plans, start, &mut c);
+        note(&path, date, &c);
+        customer_versions.push((start, customers, c.relative(&path)));
+    }
+    let registry = registry(&customer_versions);
+    let mut number_versions = Vec::new();
+    let numbers = if found.numbers.is_empty() { vec![(None, dir.join("numbers.csv"))] } else { found.numbers.clone() };
+    for (date, path) in numbers {
+        let exists = path.exists();
+        let (trie, blocks) = load_numbers(&path, &registry, &mut c);
+        if exists {
+            note(&path, date, &c);
+        }
+        number_versions.push((
+            start_of(date, zone),
+            trie,
+            blocks,
+            if exists { c.relative(&path) } else { String::new() },
+        ));
+    }
     if !c.errors.is_empty() {
         // Each file's problems in line order (a plan's levels are checked
         // table by table, not top to bottom).
@@ -120,22 +176,180 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
         c.errors.sort_by_key(|e| (files.iter().position(|f| *f == e.file), e.line));
         return Err(LoadErrors(c.errors));
     }
-    let Customers { list: customers, index: customer_index, .. } = customers;
-    let plans = plans.loaded;
-    let mut built = Vec::with_capacity(plans.len());
-    for (name, levels, path) in plans {
-        match build_plan(name, levels, &destinations, &trie, home_country) {
-            Ok(p) => built.push(p),
-            Err(msg) => c.error(&path, None, msg),
-        }
-    }
-    let currencies = super::number_currencies(&mut built).unwrap_or_else(|msg| {
-        c.error(&plan_dir, None, msg);
-        super::Currencies::default()
-    });
+    let tariff = assemble(
+        Parts { decks, plans, customer_versions, registry, number_versions, versions: versions_read },
+        home_country,
+        dir,
+        &mut c,
+    );
     if !c.errors.is_empty() {
         return Err(LoadErrors(c.errors));
     }
+    let mut tariff = tariff;
+    tariff.digest = format!("{:032x}", c.digest.digest128());
+    Ok((tariff, LoadReport { warnings: c.warnings }))
+}
+
+/// Number blocks as written: (prefix, customer index).
+type NumberBlocks = Vec<(String, u32)>;
+
+/// Every table version as loaded, before the epochs are built.
+struct Parts {
+    /// Deck versions: start, rows, trie, file.
+    decks: Vec<(i64, Vec<super::Destination>, PrefixTrie, String)>,
+    /// Plan versions by plan index.
+    plans: Plans,
+    /// Customers versions: start, rows, file.
+    customer_versions: Vec<(i64, Customers, String)>,
+    /// Every customer of any version (newest record each).
+    registry: Customers,
+    /// Number block versions: start, trie, blocks, file.
+    number_versions: Vec<(i64, PrefixTrie, NumberBlocks, String)>,
+    /// Every file read.
+    versions: Vec<VersionFile>,
+}
+
+/// The union of the customers versions: one index per id over all of
+/// them, each with the record of the newest version listing it.
+fn registry(versions: &[(i64, Customers, String)]) -> Customers {
+    let mut out = Customers {
+        list: Vec::new(),
+        index: hashbrown::HashMap::new(),
+        refused: hashbrown::HashSet::new(),
+        incomplete: false,
+    };
+    for (_, v, _) in versions {
+        out.refused.extend(v.refused.iter().cloned());
+        out.incomplete |= v.incomplete;
+        for customer in &v.list {
+            match out.index.get(customer.id.as_bytes()) {
+                Some(&i) => out.list[i as usize] = customer.clone(),
+                None => {
+                    out.index.insert(customer.id.as_bytes().into(), out.list.len() as u32);
+                    out.list.push(customer.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Builds the epochs: one per distinct version start, each with the
+/// versions in force then; plans are priced once per (plan version, deck).
+fn assemble(parts: Parts, home_country: &str, dir: &Path, c: &mut Collector) -> Tariff {
+    let Parts { decks, plans, customer_versions, registry, number_versions, versions } = parts;
+    let mut starts: Vec<i64> = versions.iter().map(|v| v.from).collect();
+    starts.push(i64::MIN);
+    starts.sort_unstable();
+    starts.dedup();
+    let deck_starts: Vec<i64> = decks.iter().map(|d| d.0).collect();
+    let decks: Vec<Arc<Deck>> = decks.into_iter().map(|(_, d, t, f)| Arc::new(build_deck(d, t, f))).collect();
+    let empty_deck = Arc::new(build_deck(Vec::new(), PrefixTrie::new(), String::new()));
+    // Plan versions priced against decks, by (plan, version, deck).
+    let mut built: Vec<((usize, usize, usize), Plan)> = Vec::new();
+    let mut epochs_plans: Vec<Vec<Option<(usize, usize, usize)>>> = Vec::new();
+    for &at in &starts {
+        let deck = versions::in_force(&deck_starts, at);
+        let mut row = Vec::with_capacity(plans.loaded.len());
+        for (pi, pv) in plans.loaded.iter().enumerate() {
+            let pstarts: Vec<i64> = pv.versions.iter().map(|v| v.0).collect();
+            let key = versions::in_force(&pstarts, at).map(|vi| (pi, vi, deck.map_or(usize::MAX, |d| d)));
+            if let Some(key) = key {
+                if !built.iter().any(|(k, _)| *k == key) {
+                    let (_, levels, path) = &pv.versions[key.1];
+                    let d = deck.map_or(&empty_deck, |d| &decks[d]);
+                    match build_plan(pv.name.clone(), levels.clone(), &d.destinations, &d.trie, home_country) {
+                        Ok(mut p) => {
+                            p.file = c.relative(path);
+                            built.push((key, p));
+                        }
+                        Err(msg) => {
+                            let when = if d.file.is_empty() { String::new() } else { format!(" (against {})", d.file) };
+                            c.error(path, None, format!("{msg}{when}"));
+                        }
+                    }
+                }
+            }
+            row.push(key);
+        }
+        epochs_plans.push(row);
+    }
+    let mut all: Vec<Plan> = built.iter().map(|(_, p)| p.clone()).collect();
+    let currencies = super::number_currencies(&mut all).unwrap_or_else(|msg| {
+        c.error(&dir.join("plans"), None, msg);
+        super::Currencies::default()
+    });
+    let built: Vec<((usize, usize, usize), Arc<Plan>)> =
+        built.into_iter().zip(all).map(|((k, _), p)| (k, Arc::new(p))).collect();
+    let customer_starts: Vec<i64> = customer_versions.iter().map(|v| v.0).collect();
+    let customer_tables: Vec<Arc<CustomerVersion>> = customer_versions
+        .iter()
+        .map(|(_, v, file)| {
+            let mut plan_of = vec![NO_PLAN; registry.list.len()];
+            let mut index = hashbrown::HashMap::new();
+            for cu in &v.list {
+                let g = registry.index[cu.id.as_bytes()];
+                plan_of[g as usize] = cu.plan;
+                index.insert(cu.id.as_bytes().into(), g);
+            }
+            Arc::new(CustomerVersion { plan_of, index, file: file.clone() })
+        })
+        .collect();
+    let number_starts: Vec<i64> = number_versions.iter().map(|v| v.0).collect();
+    let number_tables: Vec<Arc<NumberVersion>> = number_versions
+        .into_iter()
+        .map(|(_, mut trie, blocks, file)| {
+            trie.freeze();
+            Arc::new(NumberVersion { trie, blocks, file })
+        })
+        .collect();
+    let none_customers =
+        Arc::new(CustomerVersion { plan_of: vec![NO_PLAN; registry.list.len()], ..CustomerVersion::default() });
+    let none_numbers = Arc::new(NumberVersion::default());
+    let epochs = starts
+        .iter()
+        .zip(epochs_plans)
+        .map(|(&at, keys)| Epoch {
+            from: at,
+            deck: versions::in_force(&deck_starts, at).map_or_else(|| empty_deck.clone(), |d| decks[d].clone()),
+            plans: keys
+                .into_iter()
+                .map(|k| k.and_then(|k| built.iter().find(|(b, _)| *b == k).map(|(_, p)| p.clone())))
+                .collect(),
+            customers: versions::in_force(&customer_starts, at)
+                .map_or_else(|| none_customers.clone(), |i| customer_tables[i].clone()),
+            numbers: versions::in_force(&number_starts, at)
+                .map_or_else(|| none_numbers.clone(), |i| number_tables[i].clone()),
+        })
+        .collect();
+    let Customers { list: mut customers, index: customer_index, .. } = registry;
+    let mut zones: Vec<jiff::tz::TimeZone> = Vec::new();
+    let mut zone_names: Vec<String> = Vec::new();
+    for cu in &mut customers {
+        if let Some(name) = &cu.timezone {
+            let at = zone_names.iter().position(|n| n == name).unwrap_or_else(|| {
+                zone_names.push(name.clone());
+                zones.push(jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC));
+                zone_names.len() - 1
+            });
+            cu.zone = Some(at as u16);
+        }
+    }
+    Tariff {
+        epochs,
+        customers,
+        customer_index,
+        plan_names: plans.loaded.iter().map(|p| p.name.clone()).collect(),
+        home_country: home_country.to_string(),
+        currencies,
+        zones,
+        versions,
+        digest: String::new(),
+    }
+}
+
+/// Indexes one deck version.
+fn build_deck(destinations: Vec<super::Destination>, mut trie: PrefixTrie, file: String) -> Deck {
     let mut csv_arena = Vec::new();
     let hot: Vec<DestHot> = destinations
         .iter()
@@ -156,38 +370,8 @@ pub fn load(dir: &Path, home_country: &str) -> Result<(Tariff, LoadReport), Load
             }
         })
         .collect();
-    let mut zones: Vec<jiff::tz::TimeZone> = Vec::new();
-    let mut zone_names: Vec<String> = Vec::new();
-    let mut customers = customers;
-    for c in &mut customers {
-        if let Some(name) = &c.timezone {
-            let at = zone_names.iter().position(|n| n == name).unwrap_or_else(|| {
-                zone_names.push(name.clone());
-                zones.push(jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC));
-                zone_names.len() - 1
-            });
-            c.zone = Some(at as u16);
-        }
-    }
-    let (mut trie, mut numbers) = (trie, numbers);
     trie.freeze();
-    numbers.freeze();
-    let tariff = Tariff {
-        destinations,
-        hot: HugeSlice::new(hot),
-        csv_arena: csv_arena.into_boxed_slice(),
-        trie,
-        plans: built,
-        customers,
-        customer_index,
-        numbers,
-        number_blocks,
-        home_country: home_country.to_string(),
-        currencies,
-        zones,
-        digest: format!("{:032x}", c.digest.digest128()),
-    };
-    Ok((tariff, LoadReport { warnings: c.warnings }))
+    Deck { destinations, hot: HugeSlice::new(hot), csv_arena: csv_arena.into_boxed_slice(), trie, file }
 }
 
 /// Opens a CSV table and maps the required header names to column indexes.
@@ -294,4 +478,4 @@ pub(super) fn each_row(
     }
 }
 
-use super::tables::{build_plan, load_customers, load_numbers, load_plans, load_wholesale, Customers};
+use super::tables::{load_customers, load_numbers, load_plans, load_wholesale, Customers, Plans};

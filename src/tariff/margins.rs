@@ -76,8 +76,38 @@ pub enum Cause {
 pub fn check(t: &Tariff, opts: &MarginCheck<'_>) -> Vec<LoadError> {
     let mut warnings = Vec::new();
     let mut memo: HashMap<Tuple, Option<Loss>> = HashMap::new();
-    for plan in &t.plans {
-        let file = opts.rates_dir.join("plans").join(format!("{}.toml", plan.name));
+    // Each plan version once per deck it is priced against.
+    let mut seen: Vec<(*const Plan, *const super::Deck)> = Vec::new();
+    for epoch in t.epochs() {
+        for plan in epoch.plans.iter().flatten() {
+            let key = (std::sync::Arc::as_ptr(plan), std::sync::Arc::as_ptr(&epoch.deck));
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            check_plan(plan, &epoch.deck.destinations, &t.home_country, opts, &mut memo, &mut warnings);
+        }
+    }
+    let mut unique = Vec::new();
+    for w in warnings {
+        if !unique.contains(&w) {
+            unique.push(w);
+        }
+    }
+    unique
+}
+
+/// The warnings of one plan version priced against one deck.
+fn check_plan(
+    plan: &Plan,
+    destinations: &[Destination],
+    home: &str,
+    opts: &MarginCheck<'_>,
+    memo: &mut HashMap<Tuple, Option<Loss>>,
+    warnings: &mut Vec<LoadError>,
+) {
+    {
+        let file = opts.rates_dir.join(&plan.file);
         if plan.levels.currency != opts.deck_currency {
             let written = if plan.levels.currency_line.is_some() { "" } else { " (the default)" };
             warnings.push(LoadError {
@@ -92,30 +122,25 @@ pub fn check(t: &Tariff, opts: &MarginCheck<'_>) -> Vec<LoadError> {
         }
         let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
         let mut consider = |over: Option<u32>, di: u32, sell: FixedPrice| {
-            let d = &t.destinations[di as usize];
+            let d = &destinations[di as usize];
             let tuple = Tuple::new(sell, plan.levels.increment, d.buy, d.increment);
             let loss = *memo
                 .entry(tuple)
                 .or_insert_with(|| analyse(sell, plan.levels.increment, d.buy, d.increment, opts.max_billsec));
             if let Some(loss) = loss {
                 let finding = Finding { over, dest: di, sell, loss };
-                add_finding(plan, d, &t.home_country, finding, opts, &mut groups);
+                add_finding(plan, d, home, finding, opts, &mut groups);
             }
         };
-        for (di, d) in t.destinations.iter().enumerate() {
-            // Every number of a destination under an override prefix pays the override's price.
-            if plan.override_trie.longest_match(d.prefix.as_bytes()).is_none() {
-                consider(None, di as u32, plan.base_prices[di]);
-            }
-        }
-        for (&(o, di), &sell) in &plan.override_prices {
-            consider(Some(o), di, sell);
+        // Every number of a destination under an override prefix pays the
+        // override's price; every period's price is a price.
+        for (over, di, sell) in plan.every_price(destinations) {
+            consider(over, di, sell);
         }
         for (key, g) in groups {
             warnings.push(LoadError { file: file.clone(), line: key.line.map(u64::from), message: g.message() });
         }
     }
-    warnings
 }
 
 /// Prices and increments that decide a margin: the memo key.
@@ -273,7 +298,7 @@ fn add_finding(
     } else {
         levels.push((LevelName::International, &plan.levels.international));
     }
-    let Some(r) = plan::resolve(&levels, d.kind, d.rate) else { return };
+    let Some(r) = plan::resolve(&levels, d.kind, d.rate, None) else { return };
     let level_of = |name: &LevelName| levels.iter().find(|(n, _)| n == name).map(|(_, l)| *l);
     let (key, line, why) = match (f.loss.cause, &r.fee_from) {
         (Cause::Rate, _) | (Cause::Fee, None) => {

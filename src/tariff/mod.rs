@@ -6,19 +6,24 @@
 //! is two trie walks and a table index. A reload builds a new `Tariff` and
 //! swaps it whole; a file is always rated against one consistent snapshot.
 
+pub mod diff;
+mod epoch;
 mod hugemem;
 mod load;
 pub mod margins;
+pub mod periods;
 pub mod plan;
+mod sell;
 mod tables;
 pub mod trie;
+mod versions;
 
 use hashbrown::HashMap;
 use rust_decimal::Decimal;
 
-use hugemem::HugeSlice;
+pub use epoch::{Deck, Epoch, NO_PLAN};
 pub use load::{load, LoadError, LoadErrors, LoadReport};
-use plan::{LevelName, PlanLevels, Resolution};
+pub use sell::{Limits, Plan, Quote};
 use trie::PrefixTrie;
 
 use crate::money::{FixedPrice, Increment};
@@ -106,77 +111,10 @@ pub struct DestHot {
     pub buy: FixedPrice,
     /// Purchase increments.
     pub increment: Increment,
-    /// `prefix,name,country,kind` CSV bytes in [`Tariff::csv_fields`].
+    /// `prefix,name,country,kind` CSV bytes in the deck's CSV arena.
     csv: (u32, u32),
     /// ISO country of the destination, for IDS statistics.
     pub country: [u8; 2],
-}
-
-/// A plan with its per-destination sell prices.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// File stem under `rates/plans/`.
-    pub name: String,
-    /// Levels as written.
-    pub levels: PlanLevels,
-    /// Sell price per destination index, from the non-prefix levels.
-    base_prices: HugeSlice<FixedPrice>,
-    /// `[prefix."P"]` overrides: digit trie to the index in `levels.prefixes`.
-    override_trie: PrefixTrie,
-    /// Sell price for (override index, destination index) pairs that a number can hit.
-    override_prices: HashMap<(u32, u32), FixedPrice>,
-    /// `plan,currency` CSV fragments written into rated rows.
-    pub csv_name: Box<[u8]>,
-    /// Currency as CSV.
-    pub csv_currency: Box<[u8]>,
-    /// Index of `levels.currency` in [`Tariff::currencies`]: the money slot
-    /// of this plan's calls in `totals::Totals`.
-    pub currency: u8,
-}
-
-impl Plan {
-    /// Sell price of destination `dest` for `number` (which the destination's
-    /// prefix matched).
-    #[inline]
-    pub fn sell_price(&self, dest: u32, number: &[u8]) -> FixedPrice {
-        if !self.override_trie.is_empty() {
-            if let Some((o, _)) = self.override_trie.longest_match(number) {
-                if let Some(p) = self.override_prices.get(&(o, dest)) {
-                    return *p;
-                }
-            }
-        }
-        self.base_prices[dest as usize]
-    }
-
-    /// The levels that apply to `dest` reached by `number`, most specific first.
-    pub fn levels_for<'p>(
-        &'p self,
-        dest: &Destination,
-        number: &[u8],
-        home_country: &str,
-    ) -> Vec<(LevelName, &'p plan::Level)> {
-        let mut levels = Vec::with_capacity(3);
-        if let Some((o, _)) = self.override_trie.longest_match(number) {
-            let (p, l) = &self.levels.prefixes[o as usize];
-            levels.push((LevelName::Prefix(p.clone()), l));
-        }
-        if let Some(l) = self.levels.countries.get(&dest.country) {
-            levels.push((LevelName::Country(dest.country.clone()), l));
-        }
-        if dest.country == home_country {
-            levels.push((LevelName::Domestic, &self.levels.domestic));
-        } else {
-            levels.push((LevelName::International, &self.levels.international));
-        }
-        levels
-    }
-
-    /// Explains the sell price of `dest` reached by `number`.
-    pub fn explain(&self, dest: &Destination, number: &[u8], home_country: &str) -> Resolution {
-        let levels = self.levels_for(dest, number, home_country);
-        plan::resolve(&levels, dest.kind, dest.rate).expect("validated plans always resolve")
-    }
 }
 
 /// A customer from `customers.csv`.
@@ -188,7 +126,8 @@ pub struct Customer {
     pub name: String,
     /// Contact address.
     pub email: String,
-    /// Index into [`Tariff::plans`].
+    /// Plan index ([`Tariff::plan_names`]) in the newest version listing
+    /// the customer; per epoch see [`Epoch::plan_of`].
     pub plan: u32,
     /// Euros per day above the average day; `None` = IDS off.
     pub ids_range: Option<Decimal>,
@@ -200,38 +139,48 @@ pub struct Customer {
     pub csv_id: Box<[u8]>,
 }
 
-/// All tariff tables, validated and indexed. Immutable.
+/// All tariff tables, every version, validated and indexed. Immutable.
+///
+/// The versions of each table (SPEC §3.5) are combined into [`Epoch`]s:
+/// the stretches of time between two version dates, each a complete set of
+/// tables. Customers and plans have one index across every epoch (the
+/// union of the versions, in order of first appearance), so spend, totals
+/// and outputs never depend on which epoch priced a call.
 #[derive(Debug, Clone)]
 pub struct Tariff {
-    /// Wholesale rows; indexes are the trie's values.
-    pub destinations: Vec<Destination>,
-    /// Hot part of each destination, same indexes.
-    hot: HugeSlice<DestHot>,
-    /// CSV fragments of every destination, back to back.
-    csv_arena: Box<[u8]>,
-    /// Wholesale prefixes.
-    trie: PrefixTrie,
-    /// Plans; indexes are `Customer::plan`.
-    pub plans: Vec<Plan>,
-    /// Customers, in file order.
+    /// The epochs, by start; the first starts at `i64::MIN`.
+    epochs: Vec<Epoch>,
+    /// Every customer of any version, as listed by the newest version that
+    /// lists it (name, IDS range, zone and plan for display and IDS).
     pub customers: Vec<Customer>,
-    /// Customer id to index.
+    /// Customer id to index, over every version.
     customer_index: HashMap<Box<[u8]>, u32>,
-    /// Number blocks to customer index.
-    numbers: PrefixTrie,
-    /// Number blocks as written: (prefix, customer index).
-    pub number_blocks: Vec<(String, u32)>,
+    /// Every plan name of any version (plan indexes).
+    pub plan_names: Vec<String>,
     /// Home country of the numbering plan the tables were built for.
     pub home_country: String,
     /// The distinct currencies of the plans, sorted (`Plan::currency` indexes).
     pub currencies: Currencies,
     /// The distinct customer time zones (`Customer::zone` indexes).
     pub zones: Vec<jiff::tz::TimeZone>,
+    /// Every table file read, with the instant its version starts.
+    pub versions: Vec<VersionFile>,
     /// XXH3-128 (32 lowercase hex digits) of exactly the table files this
     /// was built from: each file's path relative to the rates folder, its
-    /// length and its bytes, in load order (wholesale, plans by name,
-    /// customers, numbers). Names the version that priced a file.
+    /// length and its bytes, in load order (decks, plans by name, customers,
+    /// numbers; versions by date). Names the version that priced a file.
     pub digest: String,
+}
+
+/// One table file and the version it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionFile {
+    /// Path relative to the rates folder, e.g. `plans/standard@2027-01-01.toml`.
+    pub file: String,
+    /// The version's date (`None`: the undated file).
+    pub date: Option<jiff::civil::Date>,
+    /// When it comes into force (epoch seconds; `i64::MIN` for undated).
+    pub from: i64,
 }
 
 impl std::fmt::Debug for PrefixTrie {
@@ -241,50 +190,60 @@ impl std::fmt::Debug for PrefixTrie {
 }
 
 impl Tariff {
-    /// The wholesale destination of the longest prefix of `number`.
+    /// The epoch in force at `epoch_seconds`, with its index.
     #[inline]
-    pub fn destination(&self, number: &[u8]) -> Option<u32> {
-        self.trie.longest_match(number).map(|(v, _)| v)
+    pub fn epoch_at(&self, epoch_seconds: i64) -> (u16, &Epoch) {
+        if self.epochs.len() == 1 {
+            return (0, &self.epochs[0]);
+        }
+        let i = self.epochs.partition_point(|e| e.from <= epoch_seconds).saturating_sub(1);
+        (i as u16, &self.epochs[i])
     }
 
-    /// The hot record of destination `d`.
+    /// Epoch `i` (as returned by [`Tariff::epoch_at`]).
     #[inline]
-    pub fn hot(&self, d: u32) -> &DestHot {
-        &self.hot[d as usize]
+    pub fn epoch(&self, i: u16) -> &Epoch {
+        &self.epochs[usize::from(i)]
     }
 
-    /// `prefix,name,country,kind` of destination `d` as CSV.
-    #[inline]
-    pub fn destination_csv(&self, d: u32) -> &[u8] {
-        let (at, len) = self.hot[d as usize].csv;
-        &self.csv_arena[at as usize..(at + len) as usize]
+    /// Every epoch, by start.
+    pub fn epochs(&self) -> &[Epoch] {
+        &self.epochs
     }
 
-    /// The customer with this id.
+    /// The newest epoch: the tables in force once every version has started.
+    pub fn latest(&self) -> &Epoch {
+        self.epochs.last().expect("a tariff has at least one epoch")
+    }
+
+    /// The customer with this id (in any version).
     #[inline]
     pub fn customer_by_id(&self, id: &[u8]) -> Option<u32> {
         self.customer_index.get(id).copied()
     }
 
-    /// The customer owning the longest number block that prefixes `number`.
-    #[inline]
-    pub fn customer_by_number(&self, number: &[u8]) -> Option<u32> {
-        self.numbers.longest_match(number).map(|(v, _)| v)
-    }
-
-    /// The plan with this name.
+    /// The plan with this name (in any version).
     pub fn plan_by_name(&self, name: &str) -> Option<u32> {
-        self.plans.iter().position(|p| p.name == name).map(|i| i as u32)
+        self.plan_names.iter().position(|p| p == name).map(|i| i as u32)
     }
 
-    /// Number of wholesale prefixes.
+    /// The newest version of plan `plan`.
+    pub fn newest_plan(&self, plan: u32) -> &Plan {
+        self.epochs
+            .iter()
+            .rev()
+            .find_map(|e| e.plans.get(plan as usize).and_then(|p| p.as_deref()))
+            .expect("every plan index has a version")
+    }
+
+    /// The currency of customer `c`'s newest plan.
+    pub fn currency_of(&self, c: u32) -> &str {
+        &self.newest_plan(self.customers[c as usize].plan).levels.currency
+    }
+
+    /// Number of wholesale prefixes of the newest deck.
     pub fn prefix_count(&self) -> usize {
-        self.trie.len()
-    }
-
-    /// Number of number blocks.
-    pub fn number_block_count(&self) -> usize {
-        self.numbers.len()
+        self.latest().deck.prefix_count()
     }
 }
 

@@ -12,8 +12,9 @@ use rust_decimal::Decimal;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use super::periods::{self, Periods};
 use super::Kind;
-use crate::money::{self, Increment};
+use crate::money::{self, Increment, Rounding};
 
 /// One validated level: every key optional.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,10 +27,17 @@ pub struct Level {
     pub kind_per_min: [Option<Decimal>; Kind::COUNT],
     /// Factor on the wholesale rate (`130%` = 1.30).
     pub markup: Option<Decimal>,
+    /// Least sell of an answered call (SPEC §3.7).
+    pub min_charge: Option<Decimal>,
+    /// Most sell of a call (SPEC §3.7).
+    pub max_charge: Option<Decimal>,
+    /// `[LEVEL.PERIOD]` sub-tables: rate keys only, by period name.
+    pub by_period: Vec<(String, Level)>,
     /// 1-based line of each key in the plan file, by its index in the
-    /// level keys (`start_fee`, `per_min`, the five `K_per_min`, `markup`);
-    /// 0 when the key is absent.
+    /// level keys ([`LEVEL_KEYS`]); 0 when the key is absent.
     pub key_lines: [u32; LEVEL_KEYS.len()],
+    /// Byte offset of a period sub-table's name, for errors about it.
+    pub offset: Option<usize>,
 }
 
 impl Level {
@@ -84,6 +92,29 @@ pub struct PlanLevels {
     pub countries: BTreeMap<String, Level>,
     /// `[prefix."P"]`, in the order of the plan's override trie values.
     pub prefixes: Vec<(String, Level)>,
+    /// `[[period]]`s, in order.
+    pub periods: Periods,
+    /// How sell is rounded to the price decimals.
+    pub rounding: Rounding,
+}
+
+impl PlanLevels {
+    /// Whether any level sets `min_charge` or `max_charge`.
+    pub fn has_limits(&self) -> bool {
+        let set = |l: &Level| l.min_charge.is_some() || l.max_charge.is_some();
+        set(&self.international)
+            || set(&self.domestic)
+            || self.countries.values().any(set)
+            || self.prefixes.iter().any(|(_, l)| set(l))
+    }
+
+    /// Every level with its name, for checks that visit them all.
+    pub fn all_levels(&self) -> impl Iterator<Item = (LevelName, &Level)> {
+        [(LevelName::International, &self.international), (LevelName::Domestic, &self.domestic)]
+            .into_iter()
+            .chain(self.countries.iter().map(|(c, l)| (LevelName::Country(c.clone()), l)))
+            .chain(self.prefixes.iter().map(|(p, l)| (LevelName::Prefix(p.clone()), l)))
+    }
 }
 
 /// The sell price of one destination under one plan, with where it came from.
@@ -97,13 +128,24 @@ pub struct Resolution {
     pub start_fee: Decimal,
     /// Level that set the start fee; `None` when no level gives one (fee 0).
     pub fee_from: Option<LevelName>,
+    /// Least sell of an answered call, and the level that set it.
+    pub min_charge: Option<(Decimal, LevelName)>,
+    /// Most sell of a call, and the level that set it.
+    pub max_charge: Option<(Decimal, LevelName)>,
 }
 
-/// Resolves a price over `levels`, most specific first (SPEC §3.2).
+/// Resolves a price over `levels`, most specific first (SPEC §3.2), in
+/// `period` (SPEC §3.6: at each level the `[LEVEL.period]` rate keys come
+/// before the level's own; `None` is the base period).
 /// Returns `None` when no level gives a rate for this kind; plan validation
 /// rules that out for the base levels, so loaded tables always resolve.
-pub fn resolve(levels: &[(LevelName, &Level)], kind: Kind, wholesale_rate: Decimal) -> Option<Resolution> {
-    let (rate, rate_from) = levels.iter().find_map(|(name, level)| {
+pub fn resolve(
+    levels: &[(LevelName, &Level)],
+    kind: Kind,
+    wholesale_rate: Decimal,
+    period: Option<&str>,
+) -> Option<Resolution> {
+    let rate_of = |name: &LevelName, level: &Level| {
         if let Some(r) = level.kind_per_min[kind.index()] {
             Some((r, (name.clone(), kind.per_min_key())))
         } else if let Some(r) = level.per_min {
@@ -111,13 +153,22 @@ pub fn resolve(levels: &[(LevelName, &Level)], kind: Kind, wholesale_rate: Decim
         } else {
             level.markup.map(|m| (wholesale_rate * m, (name.clone(), "markup")))
         }
+    };
+    let (rate, rate_from) = levels.iter().find_map(|(name, level)| {
+        let sub = period.and_then(|p| level.by_period.iter().find(|(n, _)| n == p));
+        sub.and_then(|(_, l)| rate_of(name, l)).or_else(|| rate_of(name, level))
     })?;
-    let fee = levels.iter().find_map(|(name, level)| level.start_fee.map(|f| (f, name.clone())));
+    let first = |get: fn(&Level) -> Option<Decimal>| {
+        levels.iter().find_map(|(name, level)| get(level).map(|v| (v, name.clone())))
+    };
+    let fee = first(|l| l.start_fee);
     Some(Resolution {
         rate,
         rate_from,
         start_fee: fee.as_ref().map_or(Decimal::ZERO, |f| f.0),
         fee_from: fee.map(|f| f.1),
+        min_charge: first(|l| l.min_charge),
+        max_charge: first(|l| l.max_charge),
     })
 }
 
@@ -128,8 +179,8 @@ pub(super) struct PlanProblem {
     pub warning: bool,
 }
 
-/// Keys a level table may have.
-const LEVEL_KEYS: [&str; 8] = [
+/// Keys a level table may have (besides period sub-tables).
+pub const LEVEL_KEYS: [&str; 10] = [
     "start_fee",
     "per_min",
     "fixed_per_min",
@@ -138,7 +189,13 @@ const LEVEL_KEYS: [&str; 8] = [
     "premium_per_min",
     "other_per_min",
     "markup",
+    "min_charge",
+    "max_charge",
 ];
+
+/// The keys a `[LEVEL.PERIOD]` sub-table may have: rates only.
+const PERIOD_KEYS: [&str; 7] =
+    ["per_min", "fixed_per_min", "mobile_per_min", "special_per_min", "premium_per_min", "other_per_min", "markup"];
 
 /// Collects every problem of one plan file.
 struct Problems(Vec<PlanProblem>);
@@ -200,6 +257,8 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
         domestic: Level::default(),
         countries: BTreeMap::new(),
         prefixes: Vec::new(),
+        periods: Periods::default(),
+        rounding: Rounding::HalfAway,
     };
     let mut seen_international = false;
     let mut seen_domestic = false;
@@ -271,10 +330,25 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
                     }
                 }
             }
+            "rounding" => {
+                if let Some(r) = string_value("rounding", value, &mut problems) {
+                    match Rounding::parse(r) {
+                        Some(r) => plan.rounding = r,
+                        None => problems.error(
+                            value.span().start,
+                            format!("rounding {r:?} is not one of half_away, up, down"),
+                        ),
+                    }
+                }
+            }
+            "period" => {
+                let defs = periods::parse(value, &|o| lines.at(o), &LEVEL_KEYS, &mut |o, m| problems.error(o, m));
+                plan.periods = Periods::new(defs);
+            }
             other => problems.error(
                 at,
                 format!(
-                    "unknown key {other:?} (expected currency, increment, [international], [domestic], [country.XX], [prefix.\"DIGITS\"])"
+                    "unknown key {other:?} (expected currency, increment, rounding, [[period]], [international], [domestic], [country.XX], [prefix.\"DIGITS\"])"
                 ),
             ),
         }
@@ -300,8 +374,45 @@ pub(super) fn parse_plan(text: &str) -> (Option<PlanLevels>, Vec<PlanProblem>) {
             warning: false,
         });
     }
+    check_periods_and_limits(&plan, &lines, &mut problems);
     let ok = !problems.has_errors();
     (ok.then_some(plan), problems.0)
+}
+
+/// Sub-tables must name a period of the plan; a level's own `min_charge`
+/// may not exceed its `max_charge`; a period covered by earlier ones is
+/// reported (it can never win).
+fn check_periods_and_limits(plan: &PlanLevels, lines: &Lines, problems: &mut Problems) {
+    for (name, level) in plan.all_levels() {
+        for (period, sub) in &level.by_period {
+            if plan.periods.index_of(period).is_none() {
+                let known: Vec<&str> = plan.periods.defs.iter().map(|d| d.name.as_str()).collect();
+                let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                problems.0.push(PlanProblem {
+                    offset: sub.offset,
+                    message: format!("{name}: sub-table [{period}] names no period of this plan (periods: {known})"),
+                    warning: false,
+                });
+            }
+        }
+        if let (Some(min), Some(max)) = (level.min_charge, level.max_charge) {
+            if min > max {
+                problems.0.push(PlanProblem {
+                    offset: level.line("min_charge").and_then(|l| lines.offset_of(l)),
+                    message: format!("{name}: min_charge {min} is above max_charge {max}"),
+                    warning: false,
+                });
+            }
+        }
+    }
+    for i in plan.periods.never_winning() {
+        let d = &plan.periods.defs[i];
+        problems.0.push(PlanProblem {
+            offset: lines.offset_of(d.line),
+            message: format!("period {:?} can never win: earlier periods cover every instant it covers", d.name),
+            warning: true,
+        });
+    }
 }
 
 /// Line numbers of byte offsets in a plan file's text.
@@ -316,14 +427,40 @@ impl Lines {
     fn at(&self, offset: usize) -> u32 {
         1 + self.0.partition_point(|&nl| nl < offset) as u32
     }
+
+    /// The byte offset of the start of 1-based `line`.
+    fn offset_of(&self, line: u32) -> Option<usize> {
+        match line {
+            0 => None,
+            1 => Some(0),
+            l => self.0.get(l as usize - 2).map(|nl| nl + 1),
+        }
+    }
 }
 
 fn convert_level(name: &str, t: &DeTable<'_>, lines: &Lines, problems: &mut Problems) -> Level {
+    convert_keys(name, t, lines, problems, &LEVEL_KEYS)
+}
+
+fn convert_keys(name: &str, t: &DeTable<'_>, lines: &Lines, problems: &mut Problems, allowed: &[&str]) -> Level {
     let mut out = Level::default();
     for (key, value) in t {
         let k = key.get_ref().as_ref();
-        if let Some(i) = LEVEL_KEYS.iter().position(|l| *l == k) {
+        if let (Some(i), true) = (LEVEL_KEYS.iter().position(|l| *l == k), allowed.contains(&k)) {
             out.key_lines[i] = lines.at(key.span().start);
+        } else if let (DeValue::Table(sub), false) = (value.get_ref(), allowed.len() < LEVEL_KEYS.len()) {
+            // `[domestic.offpeak]`: the level's prices in one period.
+            let sub_name = format!("{name}.{k}");
+            let mut level = convert_keys(&sub_name, sub, lines, problems, &PERIOD_KEYS);
+            level.offset = Some(key.span().start);
+            out.by_period.push((k.to_string(), level));
+            continue;
+        } else if allowed.len() < LEVEL_KEYS.len() {
+            problems.error(
+                key.span().start,
+                format!("[{name}]: a period sub-table takes rate keys only ({}), not {k:?}", PERIOD_KEYS.join(", ")),
+            );
+            continue;
         } else {
             problems.error(
                 key.span().start,
@@ -358,6 +495,8 @@ fn convert_level(name: &str, t: &DeTable<'_>, lines: &Lines, problems: &mut Prob
         };
         match k {
             "start_fee" => out.start_fee = Some(amount),
+            "min_charge" => out.min_charge = Some(amount),
+            "max_charge" => out.max_charge = Some(amount),
             "per_min" => out.per_min = Some(amount),
             _ => {
                 if let Some(kind) = Kind::ALL.into_iter().find(|kd| kd.per_min_key() == k) {
@@ -370,102 +509,5 @@ fn convert_level(name: &str, t: &DeTable<'_>, lines: &Lines, problems: &mut Prob
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::str::FromStr;
-
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
-
-    const PLAN: &str = r#"
-currency = "EUR"
-increment = "60/60"
-[international]
-start_fee = "0.0150"
-markup = "130%"
-[domestic]
-start_fee = "0.0100"
-fixed_per_min = "0.0200"
-mobile_per_min = "0.0900"
-markup = "120%"
-[country.BE]
-per_min = "0.0300"
-start_fee = "0.0000"
-[country.GB]
-mobile_per_min = "0.1200"
-[prefix."4420"]
-per_min = "0.0100"
-"#;
-
-    #[test]
-    fn parses_the_spec_example() {
-        let (plan, problems) = parse_plan(PLAN);
-        assert!(problems.is_empty());
-        let plan = plan.unwrap();
-        assert_eq!(plan.increment, Increment { first: 60, next: 60 });
-        assert_eq!(plan.domestic.kind_per_min[Kind::Mobile.index()], Some(d("0.0900")));
-        assert_eq!(plan.international.markup, Some(d("1.30")));
-        assert_eq!(plan.prefixes[0].0, "4420");
-    }
-
-    #[test]
-    fn precedence_kind_then_per_min_then_markup() {
-        let (plan, _) = parse_plan(PLAN);
-        let plan = plan.unwrap();
-        let gb = &plan.countries["GB"];
-        let levels = [(LevelName::Country("GB".into()), gb), (LevelName::International, &plan.international)];
-        // GB mobile: kind key at the country level; fee falls back to international.
-        let r = resolve(&levels, Kind::Mobile, d("0.05")).unwrap();
-        assert_eq!((r.rate, r.rate_from.1, r.start_fee), (d("0.1200"), "mobile_per_min", d("0.0150")));
-        assert_eq!(r.fee_from, Some(LevelName::International));
-        // GB fixed: nothing at the country level, markup of international.
-        let r = resolve(&levels, Kind::Fixed, d("0.0100")).unwrap();
-        assert_eq!((r.rate, r.rate_from.0), (d("0.013"), LevelName::International));
-        // Domestic mobile: kind key beats markup within one level.
-        let r = resolve(&[(LevelName::Domestic, &plan.domestic)], Kind::Mobile, d("1")).unwrap();
-        assert_eq!(r.rate, d("0.0900"));
-        // Domestic premium: markup.
-        let r = resolve(&[(LevelName::Domestic, &plan.domestic)], Kind::Premium, d("0.50")).unwrap();
-        assert_eq!((r.rate, r.rate_from.1), (d("0.6"), "markup"));
-    }
-
-    #[test]
-    fn reports_every_problem() {
-        let text = "increment = \"60\"\n[international]\nmarkup = \"130\"\n[domestic]\nfixed_per_min = \"0,02\"\n[country.bel]\nper_min = \"1\"\n";
-        let (plan, problems) = parse_plan(text);
-        assert!(plan.is_none());
-        let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
-        assert_eq!(problems.len(), 4, "{msgs:?}");
-        assert!(problems.iter().all(|p| p.offset.is_some()));
-    }
-
-    #[test]
-    fn unknown_keys_are_errors() {
-        let (plan, problems) =
-            parse_plan("[international]\nmarkup = \"130%\"\nmark_up = \"1\"\n[domestic]\nper_min = \"1\"\n");
-        assert!(plan.is_none());
-        assert!(problems[0].message.contains("mark_up"), "{}", problems[0].message);
-        assert!(problems[0].offset.is_some());
-    }
-
-    #[test]
-    fn every_unknown_key_and_bad_value_is_reported() {
-        let text = "colour = \"red\"\n[international]\nmark_up = \"1\"\nper_min = 0.05\n[domestic]\nper_min = \"0,02\"\nmarkup = \"120%\"\n";
-        let (plan, problems) = parse_plan(text);
-        assert!(plan.is_none());
-        let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
-        assert_eq!(problems.len(), 4, "{msgs:?}");
-        assert!(msgs[0].contains("colour"));
-        assert!(msgs.iter().any(|m| m.contains("mark_up")));
-        assert!(msgs.iter().any(|m| m.contains("quoted string")));
-        assert!(msgs.iter().any(|m| m.contains("0,02")));
-    }
-
-    #[test]
-    fn markup_below_100_is_a_warning() {
-        let (plan, problems) = parse_plan("[international]\nmarkup = \"90%\"\n[domestic]\nper_min = \"1\"\n");
-        assert!(plan.is_some());
-        assert!(problems[0].warning);
-    }
-}
+#[path = "plan_tests.rs"]
+mod tests;

@@ -3,10 +3,10 @@
 //! [`Collector`] and returns what loaded; [`super::load::load`] decides
 //! whether anything is built.
 
-use super::hugemem::HugeSlice;
-use super::plan::{self, LevelName, PlanLevels};
+use super::plan::{self, PlanLevels};
 use super::trie::PrefixTrie;
-use super::{csv_field, Customer, Destination, Kind, Plan};
+use super::versions::{start_of, Version};
+use super::{csv_field, Customer, Destination, Kind};
 use crate::money::{self, FixedPrice, Increment};
 use hashbrown::{HashMap, HashSet};
 use rust_decimal::Decimal;
@@ -101,10 +101,22 @@ pub(super) fn load_wholesale(path: &Path, c: &mut Collector) -> (Vec<Destination
     (destinations, trie)
 }
 
+/// One plan's versions as read.
+pub(super) struct PlanVersions {
+    /// The plan's name (file stem before any `@DATE`).
+    pub(super) name: String,
+    /// When its first version comes into force (`i64::MIN`: undated).
+    pub(super) first_start: i64,
+    /// The first version's date (`None`: undated).
+    pub(super) first_date: Option<jiff::civil::Date>,
+    /// Versions that loaded: start, levels, file; by start.
+    pub(super) versions: Vec<(i64, PlanLevels, PathBuf)>,
+}
+
 /// The plans folder as read.
 pub(super) struct Plans {
-    /// Plans that loaded: name, levels, file.
-    pub(super) loaded: Vec<(String, PlanLevels, PathBuf)>,
+    /// Plans by plan index (sorted by name); some versions may have failed.
+    pub(super) loaded: Vec<PlanVersions>,
     /// Every plan file's name, loaded or not, sorted: customers naming one
     /// that failed are not reported again, and the names make suggestions.
     pub(super) names: Vec<String>,
@@ -112,51 +124,50 @@ pub(super) struct Plans {
     pub(super) unreadable: bool,
 }
 
-pub(super) fn load_plans(dir: &Path, c: &mut Collector) -> Plans {
-    let mut plans = Plans { loaded: Vec::new(), names: Vec::new(), unreadable: false };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            c.error(dir, None, format!("cannot read the plans folder: {e}"));
-            plans.unreadable = true;
-            return plans;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
-        c.error(dir, None, "no plan files (*.toml)");
-        plans.unreadable = true;
-    }
-    for path in paths {
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+pub(super) fn load_plans(
+    found: &std::collections::BTreeMap<String, Vec<Version>>,
+    unreadable: bool,
+    zone: &jiff::tz::TimeZone,
+    c: &mut Collector,
+) -> Plans {
+    let mut plans = Plans { loaded: Vec::new(), names: Vec::new(), unreadable };
+    for (name, versions) in found {
         plans.names.push(name.clone());
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            c.error(&path, None, "plan names (file names) may use only letters, digits, '-' and '_'");
-            continue;
-        }
-        let text = match c.read(&path).and_then(|b| String::from_utf8(b).map_err(std::io::Error::other)) {
-            Ok(t) => t,
-            Err(e) => {
-                c.error(&path, None, format!("cannot read: {e}"));
+        let Some((first_date, _)) = versions.first() else { continue };
+        let mut pv = PlanVersions {
+            name: name.clone(),
+            first_start: start_of(*first_date, zone),
+            first_date: *first_date,
+            versions: Vec::new(),
+        };
+        for (date, path) in versions {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                c.error(path, None, "plan names (file names) may use only letters, digits, '-' and '_'");
                 continue;
             }
-        };
-        let (plan, problems) = plan::parse_plan(&text);
-        for p in problems {
-            let line = p.offset.map(|o| line_of(&text, o));
-            let e = LoadError { file: path.clone(), line, message: p.message };
-            if p.warning {
-                c.warnings.push(e);
-            } else {
-                c.errors.push(e);
+            let text = match c.read(path).and_then(|b| String::from_utf8(b).map_err(std::io::Error::other)) {
+                Ok(t) => t,
+                Err(e) => {
+                    c.error(path, None, format!("cannot read: {e}"));
+                    continue;
+                }
+            };
+            let (plan, problems) = plan::parse_plan(&text);
+            for p in problems {
+                let line = p.offset.map(|o| line_of(&text, o));
+                let e = LoadError { file: path.clone(), line, message: p.message };
+                if p.warning {
+                    c.warnings.push(e);
+                } else {
+                    c.errors.push(e);
+                }
+            }
+            if let Some(plan) = plan {
+                pv.versions.push((start_of(*date, zone), plan, path.clone()));
             }
         }
-        if let Some(plan) = plan {
-            plans.loaded.push((name, plan, path));
+        if !pv.versions.is_empty() {
+            plans.loaded.push(pv);
         }
     }
     plans
@@ -181,7 +192,10 @@ pub(super) struct Customers {
     pub(super) incomplete: bool,
 }
 
-pub(super) fn load_customers(path: &Path, plans: &Plans, c: &mut Collector) -> Customers {
+/// Loads one customers version, in force from `span_start` (epoch seconds;
+/// `i64::MIN` for the undated file): each customer's plan must be in force
+/// by then.
+pub(super) fn load_customers(path: &Path, plans: &Plans, span_start: i64, c: &mut Collector) -> Customers {
     const COLUMNS: [&str; 6] = ["customer_id", "name", "email", "plan", "ids_range", "timezone"];
     let mut out = Customers { list: Vec::new(), index: HashMap::new(), refused: HashSet::new(), incomplete: false };
     let Some((mut reader, columns)) = open_table(path, &COLUMNS, c) else {
@@ -190,7 +204,7 @@ pub(super) fn load_customers(path: &Path, plans: &Plans, c: &mut Collector) -> C
     };
     let Customers { list: customers, index, refused, incomplete } = &mut out;
     let mut refused_rows: Vec<Option<String>> = Vec::new();
-    let loaded = |name: &str| plans.loaded.iter().position(|p| p.0 == name);
+    let loaded = |name: &str| plans.loaded.iter().position(|p| p.name == name);
     let names: Vec<&str> = plans.names.iter().map(String::as_str).collect();
     each_row(
         path,
@@ -210,6 +224,14 @@ pub(super) fn load_customers(path: &Path, plans: &Plans, c: &mut Collector) -> C
             if plan_idx.is_none() && !plans.unreadable && !plans.names.iter().any(|n| n == plan) {
                 let list = crate::suggest::ranked(plan, &names).join(", ");
                 c.error(path, Some(line), format!("unknown plan {plan:?}; plans: {list}"));
+            }
+            if let Some(p) = plan_idx.map(|i| &plans.loaded[i]).filter(|p| p.first_start > span_start) {
+                let since = p.first_date.map_or_else(String::new, |d| d.to_string());
+                c.error(
+                    path,
+                    Some(line),
+                    format!("plan {plan:?} is not in force until {since}: this customers version starts earlier"),
+                );
             }
             let ids_range = if range.is_empty() {
                 None
@@ -297,61 +319,4 @@ pub(super) fn load_numbers(path: &Path, customers: &Customers, c: &mut Collector
         |_| {},
     );
     (trie, blocks)
-}
-
-pub(super) fn build_plan(
-    name: String,
-    levels: PlanLevels,
-    destinations: &[Destination],
-    trie: &PrefixTrie,
-    home: &str,
-) -> Result<Plan, String> {
-    let price = |levels: &[(LevelName, &plan::Level)], d: &Destination| -> Result<FixedPrice, String> {
-        let r = plan::resolve(levels, d.kind, d.rate)
-            .ok_or_else(|| format!("no sell rate for {} ({})", d.prefix, d.kind.as_str()))?;
-        FixedPrice::new(r.start_fee, r.rate).ok_or_else(|| {
-            format!("sell price for {} is above 100000 per minute or needs more than 19 significant digits", d.prefix)
-        })
-    };
-    let base_levels = |d: &Destination| {
-        let mut v = Vec::with_capacity(2);
-        if let Some(l) = levels.countries.get(&d.country) {
-            v.push((LevelName::Country(d.country.clone()), l));
-        }
-        if d.country == home {
-            v.push((LevelName::Domestic, &levels.domestic));
-        } else {
-            v.push((LevelName::International, &levels.international));
-        }
-        v
-    };
-    let mut base_prices = Vec::with_capacity(destinations.len());
-    for d in destinations {
-        base_prices.push(price(&base_levels(d), d)?);
-    }
-    let mut override_trie = PrefixTrie::new();
-    let mut override_prices = HashMap::new();
-    for (o, (prefix, level)) in levels.prefixes.iter().enumerate() {
-        override_trie.insert(prefix.as_bytes(), o as u32);
-        for di in trie.related(prefix.as_bytes()) {
-            let d = &destinations[di as usize];
-            let mut lv = vec![(LevelName::Prefix(prefix.clone()), level)];
-            lv.extend(base_levels(d));
-            override_prices.insert((o as u32, di), price(&lv, d)?);
-        }
-    }
-    let mut csv_name = Vec::new();
-    csv_field(&mut csv_name, name.as_bytes());
-    let mut csv_currency = Vec::new();
-    csv_field(&mut csv_currency, levels.currency.as_bytes());
-    Ok(Plan {
-        name,
-        levels,
-        base_prices: HugeSlice::new(base_prices),
-        override_trie,
-        override_prices,
-        csv_name: csv_name.into_boxed_slice(),
-        csv_currency: csv_currency.into_boxed_slice(),
-        currency: 0,
-    })
 }

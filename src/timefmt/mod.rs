@@ -10,12 +10,14 @@
 //!   no transition can touch it;
 //! - `strftime`: [`TimeFormat`], the strftime subset of custom layouts.
 
+mod clock;
 mod strftime;
 mod zone;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
+pub use clock::{weekday, LocalClock, LocalTime};
 pub use strftime::TimeFormat;
 pub use zone::{DayMapper, ZoneCache};
 

@@ -13,7 +13,7 @@ use super::{days_from_civil, Stamp};
 /// around it, or `None` when a transition falls in that span (or the day
 /// is out of range). Used for both local days and UTC days: with the margin,
 /// one answer covers every instant either can hold.
-fn steady_offset(tz: &TimeZone, day: i64) -> Option<i32> {
+pub(super) fn steady_offset(tz: &TimeZone, day: i64) -> Option<i32> {
     let first = Timestamp::from_second(day * 86_400 - MAX_OFFSET).ok()?;
     let last = (day + 1) * 86_400 + MAX_OFFSET;
     let change = tz.following(first).next().map(|t| t.timestamp().as_second());
