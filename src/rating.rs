@@ -231,11 +231,17 @@ fn sell_in_periods(
 ) -> u64 {
     let mut rate_seconds = 0u128;
     let mut last = 0u8;
+    let mut segments = 0u32;
     plan.levels.periods.walk(talk.start, talk.billsec, clock, |period, seconds| {
         rate_seconds += u128::from(plan.price(quote, period).rate) * u128::from(seconds);
         trail.push(period);
         last = period;
+        segments += 1;
     });
+    if segments == 1 {
+        // One period: its price for the whole call, as without periods.
+        return plan.price(quote, last).charge_rounded(talk.billed, decimals, plan.levels.rounding);
+    }
     let extra = talk.billed.saturating_sub(u64::from(talk.billsec));
     rate_seconds += u128::from(plan.price(quote, last).rate) * u128::from(extra);
     let base = plan.price(quote, 0);

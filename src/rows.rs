@@ -273,6 +273,10 @@ impl<'a> RatedRows<'a> {
     #[inline]
     fn write_periods(&self, out: &mut Vec<u8>, call: &Call<'_>, p: &Priced, plan: &Plan) {
         let periods = &plan.levels.periods;
+        if let Some(only) = p.trail.single_period() {
+            put(out, periods.name(only).as_bytes());
+            return;
+        }
         if p.trail.is_complete() {
             for (i, period) in p.trail.iter().enumerate() {
                 if i > 0 {

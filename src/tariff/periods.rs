@@ -35,12 +35,14 @@ pub struct PeriodDef {
 }
 
 impl PeriodDef {
-    /// Whether this period covers `second_of_day` of local `day`.
-    fn covers(&self, day: i64, second_of_day: u32) -> bool {
+    /// Whether this period covers `second_of_day` of local `day`, a
+    /// `weekday` (0 = Monday).
+    #[inline]
+    fn covers(&self, day: i64, weekday: u8, second_of_day: u32) -> bool {
         let on_day = if self.dates.is_empty() && self.days == 0 {
             true
         } else {
-            self.days & (1 << weekday(day)) != 0 || self.dates.binary_search(&day).is_ok()
+            self.days & (1 << weekday) != 0 || (!self.dates.is_empty() && self.dates.binary_search(&day).is_ok())
         };
         on_day
             && match self.hours {
@@ -92,7 +94,8 @@ impl Periods {
     /// The period of `second_of_day` on local `day`.
     #[inline]
     pub fn at(&self, day: i64, second_of_day: u32) -> u8 {
-        self.defs.iter().position(|d| d.covers(day, second_of_day)).map_or(0, |i| i as u8 + 1)
+        let wd = weekday(day);
+        self.defs.iter().position(|d| d.covers(day, wd, second_of_day)).map_or(0, |i| i as u8 + 1)
     }
 
     /// The next second of the day after `second_of_day` at which a period
@@ -106,35 +109,27 @@ impl Periods {
     /// on `clock` and calls `segment(period, seconds)` for each stretch, in
     /// order, adjacent stretches of one period merged. A call of 0 seconds
     /// is one segment of 0 seconds in the period of its start.
+    #[inline]
     pub fn walk(&self, start: i64, seconds: u32, clock: &mut LocalClock, mut segment: impl FnMut(u8, u32)) {
         let end = start + i64::from(seconds);
+        let mut local = clock.local(start);
+        let mut run = (self.at(local.day, local.second_of_day), 0u32);
         let mut t = start;
-        let mut current: Option<(u8, u32)> = None;
-        loop {
-            let local = clock.local(t);
-            let period = self.at(local.day, local.second_of_day);
+        while t < end {
+            let next = clock.next_change(t, local, self.next_cut(local.second_of_day)).min(end);
+            run.1 += (next - t) as u32;
+            t = next;
             if t >= end {
-                if current.is_none() {
-                    segment(period, 0);
-                }
                 break;
             }
-            let next = clock.next_change(t, local, self.next_cut(local.second_of_day)).min(end);
-            let length = (next - t) as u32;
-            match &mut current {
-                Some((p, s)) if *p == period => *s += length,
-                _ => {
-                    if let Some((p, s)) = current {
-                        segment(p, s);
-                    }
-                    current = Some((period, length));
-                }
+            local = clock.local(t);
+            let period = self.at(local.day, local.second_of_day);
+            if period != run.0 {
+                segment(run.0, run.1);
+                run = (period, 0);
             }
-            t = next;
         }
-        if let Some((p, s)) = current {
-            segment(p, s);
-        }
+        segment(run.0, run.1);
     }
 
     /// Indexes (into `defs`) of periods that can never win: every instant
@@ -186,6 +181,12 @@ impl Trail {
             self.packed |= u64::from(period & 15) << (4 * self.len);
         }
         self.len = self.len.saturating_add(1);
+    }
+
+    /// The period of a call in one period only.
+    #[inline]
+    pub fn single_period(&self) -> Option<u8> {
+        (self.len <= 1).then_some(self.packed as u8 & 15)
     }
 
     /// Whether every segment is kept (at most 16).
