@@ -135,6 +135,9 @@ fn blank(raw: &[u8]) -> bool {
 #[inline]
 fn time_field(b: &[u8]) -> TimeField<'static> {
     let b = b.trim_ascii();
+    if let Some(s) = crate::timefmt::parse_civil_19(b, b'-') {
+        return TimeField::Local(s);
+    }
     match crate::timefmt::parse_civil(b, b'-') {
         Some((s, [])) => TimeField::Local(s),
         _ => lenient_stamp(b).map_or(TimeField::Bad, TimeField::Local),

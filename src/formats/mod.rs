@@ -386,10 +386,11 @@ pub(crate) struct RawCall<'a> {
     pub billsec: BillsecField<'a>,
 }
 
-/// The checks every format shares: UTF-8 of used fields, start time,
-/// answer time, billsec, callee (in that order; the first failure names the
-/// reason). An answer before the start is kept: switches with a skewed clock
-/// write that, and it only moves where talk time begins.
+/// The checks every format shares: UTF-8 of used fields (but the answer
+/// time), start time, answer time, billsec, callee (in that order; the
+/// first failure names the reason). An answer before the start is kept:
+/// switches with a skewed clock write that, and it only moves where talk
+/// time begins.
 #[inline]
 pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject> {
     use crate::csvscan::unquote;
@@ -397,16 +398,17 @@ pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<
         CallId::Field(f) => f,
         CallId::FileLine => &[],
     };
-    let text = |t: Option<TimeField<'a>>| match t {
-        Some(TimeField::Text(t)) => t,
+    let start_text = match raw.start {
+        TimeField::Text(t) => t,
         _ => &[],
     };
-    let (start_text, answer_text) = (text(Some(raw.start)), text(raw.answer));
     let billsec_text = match raw.billsec {
         BillsecField::Text(t) => t,
         _ => &[],
     };
-    for f in [id, start_text, answer_text, raw.account, raw.caller, raw.callee, billsec_text] {
+    // Not the answer time: it is never written out, and bytes that are not
+    // ASCII cannot parse as a time (`bad_answer_time` says more).
+    for f in [id, start_text, raw.account, raw.caller, raw.callee, billsec_text] {
         if !f.is_ascii() && std::str::from_utf8(f).is_err() {
             return Err(Reject::InvalidUtf8);
         }
@@ -415,7 +417,7 @@ pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<
     let answer = match raw.answer {
         None => None,
         Some(TimeField::Text(t)) if value(t).is_empty() => None,
-        Some(t) => Some(resolve(t, cx).ok_or(Reject::BadAnswerTime)?),
+        Some(t) => Some(resolve_answer(t, cx)?),
     };
     let billsec = match raw.billsec {
         BillsecField::Text(t) => parse_seconds(unquote(t)),
@@ -444,12 +446,28 @@ pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<
     })
 }
 
+/// A present answer time, resolved like a start. Not inlined, so that the
+/// start's parsing stays inlined once in [`finish`] and a file without
+/// answer times does not pay for a second copy.
+#[inline(never)]
+fn resolve_answer(t: TimeField<'_>, cx: &mut ParseContext<'_>) -> Result<Stamp, Reject> {
+    resolve(t, cx).ok_or(Reject::BadAnswerTime)
+}
+
 /// A start or answer time as an instant with its offset; `None` if it
 /// does not parse or resolve.
 #[inline]
 fn resolve(t: TimeField<'_>, cx: &mut ParseContext<'_>) -> Option<Stamp> {
     match t {
-        TimeField::Text(t) => crate::timefmt::parse_start(crate::csvscan::unquote(t), cx.zone),
+        TimeField::Text(t) => {
+            let t = crate::csvscan::unquote(t);
+            // The layout nearly every row has (`YYYY-MM-DD HH:MM:SS`), without
+            // `parse_start`'s search for a fraction or an offset.
+            match crate::timefmt::parse_civil_19(t, b'-') {
+                Some(s) => cx.zone.resolve(s),
+                None => crate::timefmt::parse_start(t, cx.zone),
+            }
+        }
         TimeField::Local(s) => cx.zone.resolve(s),
         TimeField::Exact(s) => Some(s),
         TimeField::Bad => None,
