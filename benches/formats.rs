@@ -8,8 +8,9 @@
 //! the bytes, fields and quoting of that format's rows (see `same_shape`).
 //!
 //! The setup (not timed) checks that every converted row parses, and to the
-//! same call as its generic row (start instant, billsec, caller, number), so
-//! no benchmark measures an error path.
+//! same call as its generic row (start instant, billsec, caller, number; and
+//! the answer instant, or none when unanswered), so no benchmark measures an
+//! error path.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -404,6 +405,10 @@ fn check(p: &Prepared, tz: &TimeZone, numbering: &Numbering, calls: &[Gen]) {
         assert_eq!(c.billsec, g.billsec, "{name} line {}: billsec", r.line);
         assert_eq!(unquote(c.caller), g.caller.as_bytes(), "{name} line {}: caller", r.line);
         assert_eq!(c.number, want, "{name} line {}: number", r.line);
+        // Every switch format writes the answer time (empty when unanswered); generic rows here do not.
+        if name != FormatName::Generic {
+            assert_eq!(c.answer.map(|a| a.epoch_seconds()), g.answer(), "{name} line {}: answer", r.line);
+        }
         if !matches!(name, FormatName::ThreeCx | FormatName::Cucm) {
             assert_eq!(c.account, g.account.as_bytes(), "{name} line {}: account", r.line);
         }

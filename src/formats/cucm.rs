@@ -15,6 +15,9 @@
 //!   is empty, `globalCallID_callId`; else `FILE:LINE`.
 //! - start = `dateTimeOrigination`, epoch seconds (UTC). `0` is how CUCM
 //!   writes "not set": a bad start time.
+//! - answer = `dateTimeConnect`, epoch seconds (UTC), when the header has
+//!   the column; `0` (or empty) is a call that never connected: no answer
+//!   time, not a reject.
 //! - billsec = `duration` (seconds from connect to disconnect; 0 when the call
 //!   never connected).
 //! - caller = `callingPartyNumber`; callee = `finalCalledPartyNumber`, or
@@ -29,7 +32,7 @@
 
 use super::{
     finish, value, BillsecField, Call, CallId, FormatError, NotCall, ParseContext, RawCall, Reject, RowParser, Skip,
-    StartField,
+    TimeField,
 };
 use crate::csvscan::{unquote, Fields, Record};
 use crate::timefmt::utc_stamp;
@@ -42,6 +45,8 @@ pub const PKID: &str = "pkid";
 pub const GLOBAL_CALL_ID: &str = "globalCallID_callId";
 /// Start time column (epoch seconds).
 pub const ORIGINATION: &str = "dateTimeOrigination";
+/// Answer time column (epoch seconds; optional).
+pub const CONNECT: &str = "dateTimeConnect";
 /// Billsec column.
 pub const DURATION: &str = "duration";
 /// Caller column.
@@ -58,6 +63,7 @@ pub struct Cucm {
     pkid: Option<usize>,
     global_call_id: Option<usize>,
     origination: usize,
+    connect: Option<usize>,
     duration: usize,
     calling: usize,
     final_called: usize,
@@ -95,6 +101,7 @@ impl Cucm {
             pkid,
             global_call_id,
             origination,
+            connect: at(CONNECT),
             duration,
             calling,
             final_called,
@@ -148,9 +155,13 @@ impl RowParser for Cucm {
             return Err(Reject::FieldCount.into());
         }
         let start = match epoch(value(f.raw(r, self.origination))) {
-            Some(0) | None => StartField::Bad,
-            Some(secs) => utc_stamp(secs).map_or(StartField::Bad, StartField::Exact),
+            Some(0) | None => TimeField::Bad,
+            Some(secs) => utc_stamp(secs).map_or(TimeField::Bad, TimeField::Exact),
         };
+        let answer = self.connect.and_then(|i| match value(f.raw(r, i)) {
+            b"" | b"0" => None,
+            v => Some(epoch(v).and_then(utc_stamp).map_or(TimeField::Bad, TimeField::Exact)),
+        });
         let mut callee = strip_hashes(f.raw(r, self.final_called));
         if let (true, Some(i)) = (value(callee).is_empty(), self.original_called) {
             callee = strip_hashes(f.raw(r, i));
@@ -159,6 +170,7 @@ impl RowParser for Cucm {
             RawCall {
                 call_id: self.call_id(r, f),
                 start,
+                answer,
                 account: &[],
                 caller: strip_hashes(f.raw(r, self.calling)),
                 callee,
@@ -406,6 +418,33 @@ mod tests {
         // A leading `#` is a feature code: internal.
         let line = row("1", "1741600800", "1001", "", "#31#", "p", "10");
         parse_with(&p, &line, |c| assert_eq!(c.unwrap().number, Number::Internal));
+    }
+
+    #[test]
+    fn the_answer_time_is_date_time_connect() {
+        let p = parser(HEADER).unwrap();
+        // `row` writes the origination time into dateTimeConnect too; column 8 is connect.
+        let with_connect = |connect: &str| {
+            let line = row("1", "1741600800", "1001", "", "0201234567", "p", "75");
+            let mut f: Vec<&str> = line.split(',').collect();
+            f[8] = connect;
+            f.join(",")
+        };
+        let answer = |line: &str| parse_with(&p, line, |c| c.map(|c| c.answer.map(rfc)));
+        assert_eq!(answer(&with_connect("1741600803")), Ok(Some("2025-03-10T10:00:03Z".into())));
+        // 0 is CUCM's "never connected"; empty is not recorded.
+        assert_eq!(answer(&with_connect("0")), Ok(None));
+        assert_eq!(answer(&with_connect("")), Ok(None));
+        assert_eq!(answer(&with_connect("\"\"")), Ok(None));
+        // Before the origination (clock skew): kept.
+        assert_eq!(answer(&with_connect("1741600799")), Ok(Some("2025-03-10T09:59:59Z".into())));
+        for bad in ["-1", "17416008O3", "1741600803.5", "253402300800"] {
+            assert_eq!(answer(&with_connect(bad)), Err(NotCall::Reject(Reject::BadAnswerTime)), "{bad}");
+        }
+        // A header without dateTimeConnect: no answer times.
+        let p = parser("cdrRecordType,pkid,dateTimeOrigination,duration,callingPartyNumber,finalCalledPartyNumber")
+            .unwrap();
+        parse_with(&p, "1,p,1741600800,5,1001,0201234567", |c| assert_eq!(c.unwrap().answer, None));
     }
 
     #[test]

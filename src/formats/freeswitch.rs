@@ -8,7 +8,8 @@
 //!
 //! Call id = `uuid` (`FILE:LINE` when empty), caller = `caller_id_number`,
 //! callee = `destination_number`, account = `accountcode`, billsec =
-//! `billsec`, start = `start_stamp`, local time in the source's zone.
+//! `billsec`, start = `start_stamp`, answer = `answer_stamp` (empty when
+//! not answered), local times in the source's zone.
 //!
 //! Times are `YYYY-MM-DD HH:MM:SS`. A file re-saved by a spreadsheet writes
 //! them as `2020/2/10 22:41` (`/` or `-` between the date parts, one-digit
@@ -27,7 +28,7 @@
 //! that was never bridged, which has no carrier leg to bill) and is skipped
 //! as [`Skip::BLeg`].
 
-use super::{finish, BillsecField, Call, CallId, NotCall, ParseContext, RawCall, Reject, RowParser, Skip, StartField};
+use super::{finish, BillsecField, Call, CallId, NotCall, ParseContext, RawCall, Reject, RowParser, Skip, TimeField};
 use crate::csvscan::{unquote, Fields, Record};
 use crate::timefmt::Stamp;
 
@@ -53,6 +54,7 @@ pub const COLUMNS: [&str; 15] = [
 const CALLER: usize = 1;
 const DESTINATION: usize = 2;
 const START: usize = 4;
+const ANSWER: usize = 5;
 const BILLSEC: usize = 8;
 const UUID: usize = 10;
 const BLEG_UUID: usize = 11;
@@ -104,10 +106,12 @@ impl RowParser for Freeswitch {
         let uuid = f.raw(r, UUID);
         let call_id = if blank(uuid) { CallId::FileLine } else { CallId::Field(uuid) };
         let callee = f.raw(r, DESTINATION);
+        let answer = unquote(f.raw(r, ANSWER)).trim_ascii();
         finish(
             RawCall {
                 call_id,
-                start: start_field(unquote(f.raw(r, START))),
+                start: time_field(unquote(f.raw(r, START))),
+                answer: (!answer.is_empty()).then(|| time_field(answer)),
                 account: f.raw(r, ACCOUNT),
                 caller: f.raw(r, CALLER),
                 callee,
@@ -126,14 +130,17 @@ fn blank(raw: &[u8]) -> bool {
     unquote(raw).trim_ascii().is_empty()
 }
 
-/// `start_stamp`: the exact `YYYY-MM-DD HH:MM:SS` FreeSWITCH writes, else a
-/// spreadsheet's re-save of it.
+/// `start_stamp` or `answer_stamp`: the exact `YYYY-MM-DD HH:MM:SS`
+/// FreeSWITCH writes, else a spreadsheet's re-save of it.
 #[inline]
-fn start_field(b: &[u8]) -> StartField<'static> {
+fn time_field(b: &[u8]) -> TimeField<'static> {
     let b = b.trim_ascii();
+    if let Some(s) = crate::timefmt::parse_civil_19(b, b'-') {
+        return TimeField::Local(s);
+    }
     match crate::timefmt::parse_civil(b, b'-') {
-        Some((s, [])) => StartField::Local(s),
-        _ => lenient_stamp(b).map_or(StartField::Bad, StartField::Local),
+        Some((s, [])) => TimeField::Local(s),
+        _ => lenient_stamp(b).map_or(TimeField::Bad, TimeField::Local),
     }
 }
 
@@ -229,8 +236,8 @@ mod tests {
     }
 
     fn start_of(s: &str) -> Option<(u16, u8, u8, u8, u8, u8)> {
-        match start_field(s.as_bytes()) {
-            StartField::Local(s) => Some((s.year, s.month, s.day, s.hour, s.minute, s.second)),
+        match time_field(s.as_bytes()) {
+            TimeField::Local(s) => Some((s.year, s.month, s.day, s.hour, s.minute, s.second)),
             _ => None,
         }
     }
@@ -293,6 +300,30 @@ mod tests {
         assert_eq!(reject(Legs::A, &line), Reject::BadStartTime.into());
         let line = ALEG.replace("\"10\",\"8\"", "\"10\",\"-8\"");
         assert_eq!(reject(Legs::A, &line), Reject::BadBillsec.into());
+    }
+
+    #[test]
+    fn the_answer_time_is_answer_stamp() {
+        let answer = |line: &str| {
+            let mut out = None;
+            parse_with(Legs::A, line, |r| {
+                out = Some(r.map(|c| c.answer.map(|a| (a.hour, a.minute, a.second, a.offset))))
+            });
+            out.unwrap()
+        };
+        assert_eq!(answer(ALEG), Ok(Some((23, 24, 3, 7200))));
+        // Empty: not answered (NO_ANSWER rows), quoted, bare or blank.
+        for empty in ["\"\"", "", "\" \""] {
+            let line = ALEG.replace("\"2023-10-10 23:24:03\"", empty);
+            assert_eq!(answer(&line), Ok(None), "{empty:?}");
+        }
+        // A spreadsheet's re-save, and a second before the start (clock skew).
+        assert_eq!(answer(&ALEG.replace("\"2023-10-10 23:24:03\"", "2023/10/10 23:24")), Ok(Some((23, 24, 0, 7200))));
+        assert_eq!(answer(&ALEG.replace("2023-10-10 23:24:03", "2023-10-10 23:24:00")), Ok(Some((23, 24, 0, 7200))));
+        for bad in ["2023-10-10", "2023-02-30 10:00:00", "answered"] {
+            let line = ALEG.replace("2023-10-10 23:24:03", bad);
+            assert_eq!(answer(&line), Err(Reject::BadAnswerTime.into()), "{bad}");
+        }
     }
 
     #[test]

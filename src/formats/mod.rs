@@ -224,7 +224,8 @@ pub struct Call<'a> {
     pub billsec: u32,
     /// When the call was answered, where the format records it and the
     /// field is not empty: talk time (and so the periods of SPEC §3.6) starts
-    /// here. `None`: talk is taken to start at `start`.
+    /// here. `None`: talk is taken to start at `start`. May be a little
+    /// before `start` (a switch's clock skew): kept as written.
     pub answer: Option<Stamp>,
 }
 
@@ -344,10 +345,12 @@ impl RowParser for Parser {
     }
 }
 
-/// A start time as a format found it.
+/// A start or answer time as a format found it. Both are resolved alike
+/// (same zone, same rules), in [`finish`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum StartField<'a> {
-    /// Raw text for [`crate::timefmt::parse_start`] (RFC 3339, or local `YYYY-MM-DD HH:MM:SS`).
+pub(crate) enum TimeField<'a> {
+    /// Raw text for [`crate::timefmt::parse_start`] (RFC 3339, or local
+    /// `YYYY-MM-DD HH:MM:SS`). An empty answer text means "not recorded".
     Text(&'a [u8]),
     /// A wall-clock time the format parsed, to resolve in the source's zone.
     Local(Stamp),
@@ -371,7 +374,10 @@ pub(crate) enum BillsecField<'a> {
 /// Raw fields of a call in the order the common checks want them.
 pub(crate) struct RawCall<'a> {
     pub call_id: CallId<'a>,
-    pub start: StartField<'a>,
+    pub start: TimeField<'a>,
+    /// `None`: the format records no answer time, or this row's is empty
+    /// (not answered, or not written): talk starts at `start`.
+    pub answer: Option<TimeField<'a>>,
     pub account: &'a [u8],
     pub caller: &'a [u8],
     pub callee: &'a [u8],
@@ -380,8 +386,11 @@ pub(crate) struct RawCall<'a> {
     pub billsec: BillsecField<'a>,
 }
 
-/// The checks every format shares: UTF-8 of used fields, start time,
-/// billsec, callee (in that order; the first failure names the reason).
+/// The checks every format shares: UTF-8 of used fields (but the answer
+/// time), start time, answer time, billsec, callee (in that order; the
+/// first failure names the reason). An answer before the start is kept:
+/// switches with a skewed clock write that, and it only moves where talk
+/// time begins.
 #[inline]
 pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<Call<'a>, Reject> {
     use crate::csvscan::unquote;
@@ -390,25 +399,26 @@ pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<
         CallId::FileLine => &[],
     };
     let start_text = match raw.start {
-        StartField::Text(t) => t,
+        TimeField::Text(t) => t,
         _ => &[],
     };
     let billsec_text = match raw.billsec {
         BillsecField::Text(t) => t,
         _ => &[],
     };
+    // Not the answer time: it is never written out, and bytes that are not
+    // ASCII cannot parse as a time (`bad_answer_time` says more).
     for f in [id, start_text, raw.account, raw.caller, raw.callee, billsec_text] {
         if !f.is_ascii() && std::str::from_utf8(f).is_err() {
             return Err(Reject::InvalidUtf8);
         }
     }
-    let start = match raw.start {
-        StartField::Text(t) => crate::timefmt::parse_start(unquote(t), cx.zone),
-        StartField::Local(s) => cx.zone.resolve(s),
-        StartField::Exact(s) => Some(s),
-        StartField::Bad => None,
-    }
-    .ok_or(Reject::BadStartTime)?;
+    let start = resolve(raw.start, cx).ok_or(Reject::BadStartTime)?;
+    let answer = match raw.answer {
+        None => None,
+        Some(TimeField::Text(t)) if value(t).is_empty() => None,
+        Some(t) => Some(resolve_answer(t, cx)?),
+    };
     let billsec = match raw.billsec {
         BillsecField::Text(t) => parse_seconds(unquote(t)),
         BillsecField::Seconds(s) => Some(s),
@@ -432,8 +442,36 @@ pub(crate) fn finish<'a>(raw: RawCall<'a>, cx: &mut ParseContext<'_>) -> Result<
         callee: raw.callee,
         number,
         billsec,
-        answer: None,
+        answer,
     })
+}
+
+/// A present answer time, resolved like a start. Not inlined, so that the
+/// start's parsing stays inlined once in [`finish`] and a file without
+/// answer times does not pay for a second copy.
+#[inline(never)]
+fn resolve_answer(t: TimeField<'_>, cx: &mut ParseContext<'_>) -> Result<Stamp, Reject> {
+    resolve(t, cx).ok_or(Reject::BadAnswerTime)
+}
+
+/// A start or answer time as an instant with its offset; `None` if it
+/// does not parse or resolve.
+#[inline]
+fn resolve(t: TimeField<'_>, cx: &mut ParseContext<'_>) -> Option<Stamp> {
+    match t {
+        TimeField::Text(t) => {
+            let t = crate::csvscan::unquote(t);
+            // The layout nearly every row has (`YYYY-MM-DD HH:MM:SS`), without
+            // `parse_start`'s search for a fraction or an offset.
+            match crate::timefmt::parse_civil_19(t, b'-') {
+                Some(s) => cx.zone.resolve(s),
+                None => crate::timefmt::parse_start(t, cx.zone),
+            }
+        }
+        TimeField::Local(s) => cx.zone.resolve(s),
+        TimeField::Exact(s) => Some(s),
+        TimeField::Bad => None,
+    }
 }
 
 /// A raw field's value: quotes removed, blanks trimmed.

@@ -53,6 +53,9 @@ pub enum Reject {
     InvalidUtf8,
     /// Start time missing, malformed or impossible.
     BadStartTime,
+    /// Answer time present but malformed or impossible (an empty one is
+    /// "not recorded", never a reject).
+    BadAnswerTime,
     /// `billsec` is not a non-negative whole number of seconds.
     BadBillsec,
     /// No called number.
@@ -71,11 +74,12 @@ pub enum Reject {
 
 impl Reject {
     /// Every reason.
-    pub const ALL: [Reject; 11] = [
+    pub const ALL: [Reject; 12] = [
         Reject::FieldCount,
         Reject::LineTooLong,
         Reject::InvalidUtf8,
         Reject::BadStartTime,
+        Reject::BadAnswerTime,
         Reject::BadBillsec,
         Reject::EmptyCallee,
         Reject::BadCallee,
@@ -92,6 +96,7 @@ impl Reject {
             Reject::LineTooLong => "line_too_long",
             Reject::InvalidUtf8 => "invalid_utf8",
             Reject::BadStartTime => "bad_start_time",
+            Reject::BadAnswerTime => "bad_answer_time",
             Reject::BadBillsec => "bad_billsec",
             Reject::EmptyCallee => "empty_callee",
             Reject::BadCallee => "bad_callee",
@@ -100,5 +105,26 @@ impl Reject {
             Reject::TooManyFields => "too_many_fields",
             Reject::BillsecTooLong => "billsec_too_long",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counters are indexed by `reason as usize` and printed in `ALL` order.
+    #[test]
+    fn all_lists_every_reason_once_in_declaration_order() {
+        for (i, r) in Reject::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{}", r.as_str());
+        }
+        for (i, s) in Skip::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{}", s.as_str());
+        }
+        let mut names: Vec<&str> = Reject::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Reject::ALL.len());
+        assert_eq!(Reject::BadAnswerTime.as_str(), "bad_answer_time");
     }
 }

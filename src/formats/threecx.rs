@@ -7,8 +7,9 @@
 //! ([`DEFAULT_FIELDS`]), which is also what 3CX v20 writes. 3CX ends rows
 //! with a comma, so a row may carry one extra, empty field.
 //!
-//! - call id = `callid`; start = `time-start` (`YYYY/MM/DD HH:MM:SS`, local
-//!   in the source's zone); account: none (the source's customer or
+//! - call id = `callid`; start = `time-start` and answer = `time-answered`
+//!   (`YYYY/MM/DD HH:MM:SS`, local in the source's zone; an empty
+//!   `time-answered` is "not answered"); account: none (the source's customer or
 //!   `numbers.csv` decide); caller = `from-no`.
 //! - billsec = `time-end` − `time-answered` in seconds (the `duration` column
 //!   is rounded and can be a second short of what 3CX bills); an empty
@@ -24,7 +25,7 @@
 //!   letter is such an object: an extension, rated 0 as `internal`. A caller
 //!   `Ext.610` is passed as it is (not a number: the source's customer).
 
-use super::{finish, value, BillsecField, Call, CallId, NotCall, ParseContext, RawCall, Reject, RowParser, StartField};
+use super::{finish, value, BillsecField, Call, CallId, NotCall, ParseContext, RawCall, Reject, RowParser, TimeField};
 use crate::csvscan::{Fields, Record};
 use crate::timefmt::{parse_civil, parse_civil_19, Stamp};
 
@@ -168,20 +169,28 @@ impl RowParser for ThreeCx {
             return Err(Reject::FieldCount.into());
         }
         let start = match stamp(value(f.raw(r, self.start))) {
-            Some(s) => StartField::Local(s),
-            None => StartField::Bad,
+            Some(s) => TimeField::Local(s),
+            None => TimeField::Bad,
         };
         let answered = value(f.raw(r, self.answered));
-        let billsec = if answered.is_empty() {
-            BillsecField::Seconds(0)
+        let (answer, billsec) = if answered.is_empty() {
+            (None, BillsecField::Seconds(0))
         } else {
-            seconds_between(answered, value(f.raw(r, self.end)), cx).map_or(BillsecField::Bad, BillsecField::Seconds)
+            match stamp(answered) {
+                Some(a) => (
+                    Some(TimeField::Local(a)),
+                    seconds_between(a, value(f.raw(r, self.end)), cx).map_or(BillsecField::Bad, BillsecField::Seconds),
+                ),
+                // `bad_answer_time`, which `finish` checks before billsec.
+                None => (Some(TimeField::Bad), BillsecField::Bad),
+            }
         };
         let callee = self.callee(r, f);
         finish(
             RawCall {
                 call_id: CallId::Field(f.raw(r, self.callid)),
                 start,
+                answer,
                 account: &[],
                 caller: f.raw(r, self.from_no),
                 callee,
@@ -225,8 +234,8 @@ fn stamp_other(b: &[u8]) -> Option<Stamp> {
 /// Seconds from `answered` to `end`, both local times resolved in the
 /// source's zone (so a call across a DST change is billed its real length).
 #[inline]
-fn seconds_between(answered: &[u8], end: &[u8], cx: &mut ParseContext<'_>) -> Option<u32> {
-    let a = cx.zone.resolve_epoch(stamp(answered)?)?;
+fn seconds_between(answered: Stamp, end: &[u8], cx: &mut ParseContext<'_>) -> Option<u32> {
+    let a = cx.zone.resolve_epoch(answered)?;
     let e = cx.zone.resolve_epoch(stamp(end)?)?;
     u32::try_from(e.checked_sub(a)?).ok()
 }
@@ -311,8 +320,22 @@ mod tests {
         // Unanswered: the end time does not matter.
         assert_eq!(billsec(&with("time-answered", "").replace("2020/05/04 11:02:10", "")), 0);
         assert_eq!(reject(&with("time-answered", "2020/05/04 11:02:11")), Reject::BadBillsec.into());
-        assert_eq!(reject(&with("time-answered", "11:02")), Reject::BadBillsec.into());
         assert_eq!(reject(&with("time-end", "")), Reject::BadBillsec.into());
+    }
+
+    #[test]
+    fn the_answer_time_is_time_answered() {
+        let answer = |line: &str| parse(line, |r| r.unwrap().answer.map(|a| (a.hour, a.minute, a.second, a.offset)));
+        assert_eq!(answer(OUT), Some((10, 57, 3, 7200)));
+        assert_eq!(answer(&with("time-answered", "")), None);
+        assert_eq!(answer(&with("time-answered", " ")), None);
+        // Before the start (clock skew): kept.
+        assert_eq!(answer(&with("time-answered", "2020/05/04 10:56:57")), Some((10, 56, 57, 7200)));
+        // Present but not a time: its own reason, before billsec's.
+        for bad in ["11:02", "2020/05/04 25:00:00", "x"] {
+            assert_eq!(reject(&with("time-answered", bad)), Reject::BadAnswerTime.into(), "{bad}");
+        }
+        assert_eq!(reject(&with("time-start", "x").replace("2020/05/04 10:57:03", "y")), Reject::BadStartTime.into());
     }
 
     #[test]

@@ -32,9 +32,9 @@ pub struct Options {
     pub callee: Option<Column>,
     /// Answered seconds column.
     pub billsec: Option<Column>,
-    /// Answer time column (with `end`, instead of `billsec`).
+    /// Answer time column: where talk starts; with `end`, billsec is end − answer.
     pub answer: Option<TimeColumn>,
-    /// End time column (with `answer`).
+    /// End time column (with `answer`, instead of `billsec`).
     pub end: Option<TimeColumn>,
     /// Disposition column (informational).
     pub disposition: Option<Column>,
@@ -169,7 +169,10 @@ pub(super) struct Timed {
 #[derive(Debug, Clone)]
 pub(super) enum Duration {
     Billsec(Column),
-    Span { answer: Timed, end: Timed },
+    /// End − answer (the layout then has an answer column).
+    Span {
+        end: Timed,
+    },
 }
 
 /// A checked layout.
@@ -183,6 +186,7 @@ pub struct Layout {
     pub(super) account: Option<Column>,
     pub(super) caller: Column,
     pub(super) callee: Column,
+    pub(super) answer: Option<Timed>,
     pub(super) duration: Duration,
     pub(super) disposition: Option<Column>,
     pub(super) skip: Vec<(Column, Box<[u8]>)>,
@@ -225,29 +229,26 @@ impl Layout {
         let answer = time_column("answer", o.answer.as_ref(), false, header, p);
         let end = time_column("end", o.end.as_ref(), false, header, p);
         let disposition = column("disposition", o.disposition.as_ref(), false, header, p);
-        let duration = match (billsec, o.answer.is_some() || o.end.is_some()) {
-            (Some(_), true) => {
-                p.push("billsec: give either billsec or answer and end, not both".into());
+        let duration = match (billsec, end) {
+            _ if o.billsec.is_some() && o.end.is_some() => {
+                p.push("billsec: give either billsec or end (billsec = end - answer), not both".into());
                 None
             }
-            (Some(b), false) => Some(Duration::Billsec(b)),
-            (None, _) => match (answer, end, o.answer.is_some(), o.end.is_some()) {
-                (Some(answer), Some(end), _, _) => Some(Duration::Span { answer, end }),
-                (_, _, true, false) => {
-                    p.push("end: missing (answer needs end)".into());
-                    None
-                }
-                (_, _, false, true) => {
-                    p.push("answer: missing (end needs answer)".into());
-                    None
-                }
-                (_, _, false, false) => {
-                    p.push("billsec: missing (give billsec, or answer and end)".into());
-                    None
-                }
-                // answer and end are both given; one of them has a problem, reported.
-                _ => None,
-            },
+            _ if o.end.is_some() && o.answer.is_none() => {
+                p.push("answer: missing (end needs answer)".into());
+                None
+            }
+            (Some(b), _) => Some(Duration::Billsec(b)),
+            (None, Some(end)) => Some(Duration::Span { end }),
+            (None, None) if o.billsec.is_none() && o.end.is_none() => {
+                p.push(match o.answer {
+                    Some(_) => "end: missing (answer needs end, or give billsec)".into(),
+                    None => "billsec: missing (give billsec, or answer and end)".into(),
+                });
+                None
+            }
+            // The given billsec or end has a problem, reported.
+            (None, None) => None,
         };
         let mut skip = Vec::with_capacity(o.skip.len());
         for (i, rule) in o.skip.iter().enumerate() {
@@ -264,6 +265,7 @@ impl Layout {
                 account,
                 caller,
                 callee,
+                answer,
                 duration,
                 disposition,
                 skip,
@@ -299,12 +301,14 @@ impl Layout {
         }
         v.push(("caller", &self.caller));
         v.push(("callee", &self.callee));
-        match &self.duration {
-            Duration::Billsec(c) => v.push(("billsec", c)),
-            Duration::Span { answer, end } => {
-                v.push(("answer", &answer.column));
-                v.push(("end", &end.column));
-            }
+        if let Duration::Billsec(c) = &self.duration {
+            v.push(("billsec", c));
+        }
+        if let Some(a) = &self.answer {
+            v.push(("answer", &a.column));
+        }
+        if let Duration::Span { end } = &self.duration {
+            v.push(("end", &end.column));
         }
         if let Some(c) = &self.disposition {
             v.push(("disposition", c));
@@ -409,7 +413,7 @@ mod tests {
             ("call_id = 128\n", "call_id: column index 128 is beyond the 128 columns"),
             ("disposition = 500\n", "disposition: column index 500"),
             ("skip = [{ column = 200, equals = \"x\" }]\n", "skip[0].column: column index 200"),
-            ("answer = \"a\"\n", "billsec: give either billsec or answer and end, not both"),
+            ("end = \"e\"\n", "billsec: give either billsec or end (billsec = end - answer), not both"),
         ] {
             let p = problems(&format!("{base}{extra_or_text}"));
             assert!(p.iter().any(|m| m.starts_with(want)), "{extra_or_text}: {p:?}");
@@ -420,9 +424,10 @@ mod tests {
             ("caller = 0\nstart = 2\nbillsec = 3\n", "callee: missing"),
             ("caller = 0\ncallee = 1\nbillsec = 3\n", "start: missing"),
             ("caller = 0\ncallee = 1\nstart = 2\n", "billsec: missing (give billsec, or answer and end)"),
-            ("caller = 0\ncallee = 1\nstart = 2\nanswer = 3\n", "end: missing (answer needs end)"),
+            ("caller = 0\ncallee = 1\nstart = 2\nanswer = 3\n", "end: missing (answer needs end, or give billsec)"),
             ("caller = 0\ncallee = 1\nstart = 2\nend = 3\n", "answer: missing (end needs answer)"),
-            ("caller = 0\ncallee = 1\nstart = 2\nbillsec = 3\nend = 4\n", "billsec: give either billsec or answer"),
+            ("caller = 0\ncallee = 1\nstart = 2\nbillsec = 3\nend = 4\n", "billsec: give either billsec or end"),
+            ("caller = 0\ncallee = 1\nstart = 2\nbillsec = 3\nanswer = 3\nend = 4\n", "billsec: give either"),
             (
                 "caller = 0\ncallee = 1\nstart = { column = 2, format = \"%d.%m.%Y %H:%M:%Q\" }\nbillsec = 3\n",
                 "start.format: unsupported directive %Q",

@@ -16,9 +16,9 @@
 //! account = "acct"         # optional: the customer id; else numbers.csv or the source's customer
 //! caller = "src"
 //! callee = "dst"
-//! billsec = "billsec"      # answered seconds; or answer + end instead:
-//! # answer = { column = "answer", format = "%s" }
-//! # end = { column = "end", format = "%s" }
+//! billsec = "billsec"      # answered seconds; or answer + end instead of it
+//! # answer = { column = "answered", format = "%d.%m.%Y %H:%M:%S" }  # optional: talk starts here
+//! # end = { column = "end", format = "%d.%m.%Y %H:%M:%S" }           # with answer, instead of billsec
 //! disposition = "status"   # optional, informational only
 //! skip = [ { column = "direction", equals = "inbound" } ]
 //! ```
@@ -63,11 +63,15 @@
 //!   that occurs twice at a DST change is the earlier instant; one that does
 //!   not exist moves forward by the gap). The whole field (blanks trimmed)
 //!   must match, else the row is rejected (`bad_start_time` for `start`,
-//!   `bad_billsec` for `answer` and `end`).
-//! - `billsec` (a column, whole seconds) **or** `answer` and `end` (both time
-//!   columns): billsec = end − answer in seconds. An empty answer time (or
-//!   `0` when its format is `%s`) is an unanswered call: billsec 0. An end
-//!   before the answer, or a time that does not parse, is `bad_billsec`.
+//!   `bad_answer_time` for `answer`, `bad_billsec` for `end`).
+//! - `answer` (optional): when the call was answered, where talk time (and
+//!   so the periods of a plan) starts. An empty answer time (or `0` when its
+//!   format is `%s`) is "not answered / not recorded": talk starts at
+//!   `start`. An answer before the start is kept (clock skew).
+//! - `billsec` (a column, whole seconds) **or** `end` (a time column, needs
+//!   `answer`): billsec = end − answer in seconds, 0 when the answer is
+//!   empty. An end before the answer, or one that does not parse, is
+//!   `bad_billsec`.
 //! - `skip`: rules `{ column = ..., equals = "..." }`; a row whose field (quotes
 //!   removed, blanks trimmed) equals the text (blanks trimmed; case matters;
 //!   `""` matches an empty field) is skipped — counted as `skip_rule` in the
@@ -91,7 +95,7 @@ pub use layout::{Column, Layout, Options, SkipRule, TimeColumn};
 
 use super::{
     finish, value, BillsecField, Call, CallId, FormatError, NotCall, ParseContext, RawCall, Reject, RowParser, Skip,
-    StartField,
+    TimeField,
 };
 use crate::csvscan::{Fields, Record};
 use crate::timefmt::{parse_start, TimeFormat};
@@ -101,7 +105,11 @@ use layout::Duration;
 #[derive(Debug, Clone)]
 enum Billsec {
     Column(usize),
-    Span { answer: usize, answer_format: Option<TimeFormat>, end: usize, end_format: Option<TimeFormat> },
+    /// End − answer.
+    Span {
+        end: usize,
+        end_format: Option<TimeFormat>,
+    },
 }
 
 /// The parser of one file of a custom layout.
@@ -113,6 +121,7 @@ pub struct Custom {
     account: Option<usize>,
     caller: usize,
     callee: usize,
+    answer: Option<(usize, Option<TimeFormat>)>,
     billsec: Billsec,
     skip: Vec<(usize, Box<[u8]>)>,
     /// Fields a row needs: one more than the highest column used.
@@ -154,14 +163,10 @@ impl Custom {
         let account = layout.account.as_ref().map(&mut at);
         let caller = at(&layout.caller);
         let callee = at(&layout.callee);
+        let answer = layout.answer.as_ref().map(|a| (at(&a.column), a.format.clone()));
         let billsec = match &layout.duration {
             Duration::Billsec(c) => Billsec::Column(at(c)),
-            Duration::Span { answer, end } => Billsec::Span {
-                answer: at(&answer.column),
-                answer_format: answer.format.clone(),
-                end: at(&end.column),
-                end_format: end.format.clone(),
-            },
+            Duration::Span { end } => Billsec::Span { end: at(&end.column), end_format: end.format.clone() },
         };
         let skip: Vec<(usize, Box<[u8]>)> = layout.skip.iter().map(|(c, v)| (at(c), v.clone())).collect();
         let used: Vec<usize> = layout.columns().into_iter().map(|(_, c)| at(c)).collect();
@@ -206,6 +211,7 @@ impl Custom {
             account,
             caller,
             callee,
+            answer,
             billsec,
             skip,
             width,
@@ -235,38 +241,38 @@ impl RowParser for Custom {
         };
         let raw_start = f.raw(r, self.start);
         let start = match &self.start_format {
-            None => StartField::Text(raw_start),
+            None => TimeField::Text(raw_start),
             Some(tf) => match tf.parse(value(raw_start)) {
-                Some((s, true)) => StartField::Exact(s),
-                Some((s, false)) => StartField::Local(s),
-                None => StartField::Bad,
+                Some((s, true)) => TimeField::Exact(s),
+                Some((s, false)) => TimeField::Local(s),
+                None => TimeField::Bad,
             },
         };
-        let billsec = match &self.billsec {
-            Billsec::Column(i) => BillsecField::Text(f.raw(r, *i)),
-            Billsec::Span { answer, answer_format, end, end_format } => {
-                let a = value(f.raw(r, *answer));
-                let unanswered =
-                    a.is_empty() || (a == b"0" && answer_format.as_ref().is_some_and(TimeFormat::is_epoch));
-                if unanswered {
-                    BillsecField::Seconds(0)
-                } else {
-                    let a = instant(a, answer_format.as_ref(), cx);
-                    let e = instant(value(f.raw(r, *end)), end_format.as_ref(), cx);
-                    match (a, e) {
-                        (Some(a), Some(e)) => e
-                            .checked_sub(a)
-                            .and_then(|d| u32::try_from(d).ok())
-                            .map_or(BillsecField::Bad, BillsecField::Seconds),
-                        _ => BillsecField::Bad,
-                    }
+        let answer = self.answer.as_ref().and_then(|(i, format)| {
+            let v = value(f.raw(r, *i));
+            let unanswered = v.is_empty() || (v == b"0" && format.as_ref().is_some_and(TimeFormat::is_epoch));
+            (!unanswered).then(|| answer_field(v, format.as_ref(), cx))
+        });
+        let billsec = match (&self.billsec, answer) {
+            (Billsec::Column(i), _) => BillsecField::Text(f.raw(r, *i)),
+            (Billsec::Span { .. }, None) => BillsecField::Seconds(0),
+            (Billsec::Span { end, end_format }, Some(TimeField::Exact(a))) => {
+                match instant(value(f.raw(r, *end)), end_format.as_ref(), cx) {
+                    Some(e) => e
+                        .checked_sub(a.epoch_seconds())
+                        .and_then(|d| u32::try_from(d).ok())
+                        .map_or(BillsecField::Bad, BillsecField::Seconds),
+                    None => BillsecField::Bad,
                 }
             }
+            // A bad answer: `finish` rejects it (`bad_answer_time`) before billsec.
+            (Billsec::Span { .. }, Some(_)) => BillsecField::Bad,
         };
         finish(
             RawCall {
                 call_id,
                 start,
+                answer,
                 account: self.account.map_or(&[][..], |i| f.raw(r, i)),
                 caller: f.raw(r, self.caller),
                 callee: f.raw(r, self.callee),
@@ -277,6 +283,22 @@ impl RowParser for Custom {
         )
         .map_err(NotCall::Reject)
     }
+}
+
+/// A present answer time (blanks trimmed, unquoted), resolved here like a
+/// start (`finish` would resolve it the same way) so that an answer + end
+/// layout reads it once: [`TimeField::Exact`] or [`TimeField::Bad`].
+#[inline]
+fn answer_field(v: &[u8], format: Option<&TimeFormat>, cx: &mut ParseContext<'_>) -> TimeField<'static> {
+    let resolved = match format {
+        None => parse_start(v, cx.zone),
+        Some(tf) => match tf.parse(v) {
+            Some((s, true)) => Some(s),
+            Some((s, false)) => cx.zone.resolve(s),
+            None => None,
+        },
+    };
+    resolved.map_or(TimeField::Bad, TimeField::Exact)
 }
 
 /// Seconds since the epoch of a time value (blanks trimmed, unquoted).
@@ -292,230 +314,4 @@ fn instant(v: &[u8], format: Option<&TimeFormat>, cx: &mut ParseContext<'_>) -> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::csvscan::Scanner;
-    use crate::numbers::{Number, Numbering};
-    use crate::timefmt::{Stamp, ZoneCache};
-
-    pub(super) fn options(toml_text: &str) -> Options {
-        toml::from_str(toml_text).unwrap_or_else(|e| panic!("{toml_text}: {e}"))
-    }
-
-    pub(super) fn layout(toml_text: &str) -> Layout {
-        Layout::compile(&options(toml_text)).unwrap_or_else(|e| panic!("{toml_text}: {e:?}"))
-    }
-
-    pub(super) fn problems(toml_text: &str) -> Vec<String> {
-        Layout::compile(&options(toml_text)).expect_err(toml_text)
-    }
-
-    fn fields_of(line: &str, delimiter: u8) -> Vec<Vec<u8>> {
-        let mut fields = Fields::default();
-        let rec = Scanner::new(line.as_bytes(), 1, 1 << 16, delimiter).next_record(&mut fields).unwrap();
-        (0..fields.len()).map(|i| fields.get(rec.raw, i).to_vec()).collect()
-    }
-
-    fn custom(l: &Layout, header: Option<&str>) -> Result<Custom, FormatError> {
-        let names = header.map(|h| fields_of(h, l.delimiter()));
-        let names: Option<Vec<&[u8]>> = names.as_ref().map(|n| n.iter().map(|x| &x[..]).collect());
-        Custom::new(l, names.as_deref())
-    }
-
-    fn parse_with<T>(p: &Custom, delimiter: u8, line: &str, f: impl FnOnce(Result<Call<'_>, NotCall>) -> T) -> T {
-        parse_in(p, "Europe/Amsterdam", delimiter, line, f)
-    }
-
-    /// Parses with local times in `zone` (the pipeline passes the layout's
-    /// `timezone`, else the source's).
-    fn parse_in<T>(
-        p: &Custom,
-        zone: &str,
-        delimiter: u8,
-        line: &str,
-        f: impl FnOnce(Result<Call<'_>, NotCall>) -> T,
-    ) -> T {
-        let mut fields = Fields::default();
-        let record = Scanner::new(line.as_bytes(), 2, 1 << 16, delimiter).next_record(&mut fields).unwrap();
-        let mut zone = ZoneCache::new(jiff::tz::TimeZone::get(zone).unwrap());
-        let numbering = Numbering::default();
-        let mut cx = ParseContext { zone: &mut zone, numbering: &numbering };
-        f(p.parse(&record, &fields, &mut cx))
-    }
-
-    fn rfc(s: Stamp) -> String {
-        let mut v = Vec::new();
-        s.write_rfc3339(&mut v);
-        String::from_utf8(v).unwrap()
-    }
-
-    fn num(n: &Number) -> String {
-        match n {
-            Number::E164(n) => n.as_str().to_string(),
-            Number::Internal => "internal".into(),
-        }
-    }
-
-    /// The layout of the module doc.
-    pub(super) const DOC: &str = r#"
-        header = true
-        delimiter = ";"
-        timezone = "UTC"
-        call_id = "uuid"
-        start = { column = "start", format = "%d.%m.%Y %H:%M:%S" }
-        account = "acct"
-        caller = "src"
-        callee = "dst"
-        billsec = "billsec"
-        disposition = "status"
-        skip = [ { column = "direction", equals = "inbound" } ]
-    "#;
-    const DOC_HEADER: &str = "uuid;direction;start;src;dst;billsec;status;acct";
-
-    // ---- files and rows ----
-
-    #[test]
-    fn names_resolve_against_the_header() {
-        let l = layout(DOC);
-        let p = custom(&l, Some(DOC_HEADER)).unwrap();
-        assert_eq!((p.call_id, p.start, p.account, p.caller, p.callee), (Some(0), 2, Some(7), 3, 4));
-        assert_eq!(p.width, 8);
-        assert_eq!(p.column_names(), None);
-        // Any case, blanks trimmed; indexes mix with names.
-        let l = layout("caller = \"SRC\"\ncallee = 4\nstart = \" Start \"\nbillsec = \"billsec\"\n");
-        let p = custom(&l, Some("uuid , start,src,x,y,BillSec")).unwrap();
-        assert_eq!((p.caller, p.callee, p.start, p.width), (2, 4, 1, 6));
-        // Names the header lacks: the file fails, every one named once.
-        let l = layout(
-            "caller = \"src\"\ncallee = \"dest\"\nstart = \"when\"\nbillsec = \"billsec\"\naccount = \"when\"\n",
-        );
-        let e = custom(&l, Some("src,dst,start,billsec")).unwrap_err();
-        assert_eq!(e, FormatError::MissingColumns(vec!["when".into(), "dest".into()]));
-    }
-
-    #[test]
-    fn a_documented_row_parses() {
-        let l = layout(DOC);
-        let p = custom(&l, Some(DOC_HEADER)).unwrap();
-        let line = "a1;outbound;24.11.2026 09:15:07;0201234501;\"+44 20 7946 0000\";61;ANSWERED;C0001";
-        parse_in(&p, "UTC", b';', line, |c| {
-            let c = c.unwrap();
-            assert_eq!(c.call_id, CallId::Field(b"a1"));
-            assert_eq!(rfc(c.start), "2026-11-24T09:15:07Z");
-            assert_eq!((c.account, c.caller, c.billsec), (&b"C0001"[..], &b"0201234501"[..], 61));
-            assert_eq!(num(&c.number), "442079460000");
-        });
-        // The skip rule.
-        let line = "a2;inbound;24.11.2026 09:15:07;0201234501;0201234567;61;ANSWERED;C0001";
-        parse_with(&p, b';', line, |c| assert_eq!(c.unwrap_err(), NotCall::Skip(Skip::SkipRule)));
-        let line = "a2;\" inbound \";24.11.2026 09:15:07;0201234501;0201234567;61;ANSWERED;C0001";
-        parse_with(&p, b';', line, |c| assert_eq!(c.unwrap_err(), NotCall::Skip(Skip::SkipRule)));
-        let line = "a2;Inbound;24.11.2026 09:15:07;0201234501;0201234567;61;ANSWERED;C0001";
-        parse_with(&p, b';', line, |c| assert!(c.is_ok()));
-        // Rows need every used column; extra fields are fine.
-        let line = "a3;outbound;24.11.2026 09:15:07;0201234501;0201234567;61;ANSWERED";
-        parse_with(&p, b';', line, |c| assert_eq!(c.unwrap_err(), NotCall::Reject(Reject::FieldCount)));
-        let line = "a3;outbound;24.11.2026 09:15:07;0201234501;0201234567;61;ANSWERED;C0001;x;y";
-        parse_with(&p, b';', line, |c| assert!(c.is_ok()));
-        // An empty call id: FILE:LINE.
-        let line = ";outbound;24.11.2026 09:15:07;0201234501;0201234567;61;ANSWERED;C0001";
-        parse_with(&p, b';', line, |c| assert_eq!(c.unwrap().call_id, CallId::FileLine));
-        // Bad values.
-        let line = "a4;outbound;24.11.2026 09:15;0201234501;0201234567;61;ANSWERED;C0001";
-        parse_with(&p, b';', line, |c| assert_eq!(c.unwrap_err(), NotCall::Reject(Reject::BadStartTime)));
-        let line = "a5;outbound;24.11.2026 09:15:07;0201234501;0201234567;1.5;ANSWERED;C0001";
-        parse_with(&p, b';', line, |c| assert_eq!(c.unwrap_err(), NotCall::Reject(Reject::BadBillsec)));
-        let line = "a6;outbound;24.11.2026 09:15:07;0201234501;;61;ANSWERED;C0001";
-        parse_with(&p, b';', line, |c| assert_eq!(c.unwrap_err(), NotCall::Reject(Reject::EmptyCallee)));
-    }
-
-    #[test]
-    fn headerless_layouts_use_indexes() {
-        let l = layout(
-            "header = false\ncaller = 2\ncallee = 3\nstart = 0\nanswer = 4\nend = 5\n\
-             skip = [{ column = 7, equals = \"\" }]\n",
-        );
-        assert!(!l.has_header());
-        let p = custom(&l, None).unwrap();
-        assert_eq!(p.width, 8);
-        assert_eq!(
-            p.column_names().unwrap(),
-            ["start", "column1", "caller", "callee", "answer", "end", "column6", "column7"]
-        );
-        // Generic-rule times (no format): local in the source's zone, or RFC 3339.
-        let line = "2026-07-01 10:00:00,x,0201234501,0201234567,2026-07-01 10:00:05,2026-07-01T08:01:10Z,,ok";
-        parse_with(&p, b',', line, |c| {
-            let c = c.unwrap();
-            assert_eq!(rfc(c.start), "2026-07-01T10:00:00+02:00");
-            assert_eq!(c.billsec, 65);
-            assert_eq!(c.call_id, CallId::FileLine);
-            assert_eq!(c.account, b"");
-        });
-        // An empty skip column: skipped.
-        let line = "2026-07-01 10:00:00,x,0201234501,0201234567,2026-07-01 10:00:05,2026-07-01T08:01:10Z,,";
-        parse_with(&p, b',', line, |c| assert_eq!(c.unwrap_err(), NotCall::Skip(Skip::SkipRule)));
-        // Unanswered: empty answer, billsec 0 (whatever the end).
-        let line = "2026-07-01 10:00:00,x,0201234501,0201234567,,2026-07-01 10:00:30,,ok";
-        parse_with(&p, b',', line, |c| assert_eq!(c.unwrap().billsec, 0));
-        // End before answer, or an unparsable end: bad billsec.
-        let line = "2026-07-01 10:00:00,x,0201234501,0201234567,2026-07-01 10:00:05,2026-07-01 10:00:04,,ok";
-        parse_with(&p, b',', line, |c| assert_eq!(c.unwrap_err(), NotCall::Reject(Reject::BadBillsec)));
-        let line = "2026-07-01 10:00:00,x,0201234501,0201234567,2026-07-01 10:00:05,,,ok";
-        parse_with(&p, b',', line, |c| assert_eq!(c.unwrap_err(), NotCall::Reject(Reject::BadBillsec)));
-        // A row shorter than the highest used column.
-        parse_with(&p, b',', "2026-07-01 10:00:00,x,0201234501,0201234567,,,", |c| {
-            assert_eq!(c.unwrap_err(), NotCall::Reject(Reject::FieldCount))
-        });
-    }
-
-    #[test]
-    fn answer_and_end_across_dst_and_in_epoch_seconds() {
-        let l = layout(
-            "header = false\ncall_id = 0\ncaller = 1\ncallee = 2\nstart = { column = 3, format = \"%s\" }\n\
-             answer = { column = 4, format = \"%s\" }\nend = { column = 5, format = \"%s\" }\n",
-        );
-        let p = custom(&l, None).unwrap();
-        parse_with(&p, b',', "id1,0201234501,0201234567,1764000000,1764000004,1764000100", |c| {
-            let c = c.unwrap();
-            assert_eq!(rfc(c.start), "2025-11-24T16:00:00Z");
-            assert_eq!(c.billsec, 96);
-        });
-        // An answer of 0 in epoch seconds: not answered.
-        parse_with(&p, b',', "id2,0201234501,0201234567,1764000000,0,1764000100", |c| {
-            assert_eq!(c.unwrap().billsec, 0)
-        });
-        // Local answer/end across the autumn DST change in Amsterdam: an hour
-        // and a minute on the wall clock, two hours and a minute in fact.
-        let l = layout(
-            "header = false\ncaller = 1\ncallee = 2\nstart = { column = 3, format = \"%d/%m/%Y %H:%M\" }\n\
-             answer = { column = 3, format = \"%d/%m/%Y %H:%M\" }\nend = { column = 4, format = \"%d/%m/%Y %H:%M\" }\n",
-        );
-        let p = custom(&l, None).unwrap();
-        parse_with(&p, b',', "x,0201234501,0201234567,25/10/2026 01:59,25/10/2026 03:00", |c| {
-            let c = c.unwrap();
-            assert_eq!(rfc(c.start), "2026-10-25T01:59:00+02:00");
-            assert_eq!(c.billsec, 2 * 3600 + 60);
-        });
-        // %z times are exact, whatever the zone.
-        let l = layout(
-            "header = false\ncaller = 1\ncallee = 2\nstart = { column = 3, format = \"%FT%T%z\" }\nbillsec = 4\n",
-        );
-        let p = custom(&l, None).unwrap();
-        parse_with(&p, b',', "x,0201234501,0201234567,2026-07-01T10:00:00-05:00,7", |c| {
-            assert_eq!(rfc(c.unwrap().start), "2026-07-01T10:00:00-05:00")
-        });
-    }
-
-    #[test]
-    fn unrated_header_names() {
-        // Headerless, `;`: the names joined by the file's delimiter.
-        let l =
-            layout("header = false\ndelimiter = \";\"\ncall_id = 1\ncaller = 2\ncallee = 3\nstart = 0\nbillsec = 5\n");
-        assert_eq!(custom(&l, None).unwrap().column_names().unwrap(), ["start;call_id;caller;callee;column4;billsec"]);
-        // A header layout on an empty file (no header line read): the configured names.
-        let l = layout(DOC);
-        let p = custom(&l, None).unwrap();
-        assert_eq!(p.column_names().unwrap(), ["uuid;start;acct;src;dst;billsec;status;direction"]);
-        assert_eq!(p.width, usize::MAX);
-    }
-}
+mod tests;
