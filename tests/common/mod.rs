@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod web;
 pub mod tmpfs;
 
 use std::path::{Path, PathBuf};

@@ -60,13 +60,7 @@ pub fn local(t: i64, zone: &jiff::tz::TimeZone) -> String {
 
 /// Money as exact text without zeros past the cents (`12.5000` is `12.50`).
 pub fn money(units: i64, decimals: u32) -> String {
-    let mut s = crate::money::format_units(i128::from(units), decimals);
-    if let Some(dot) = s.find('.') {
-        while s.len() > dot + 3 && s.ends_with('0') {
-            s.pop();
-        }
-    }
-    s
+    trim_amount(&crate::money::format_units(i128::from(units), decimals)).to_string()
 }
 
 const STYLE: &str = r#"
@@ -142,7 +136,7 @@ fn kpis(h: &mut String, d: &PageData<'_>) {
     let alerts = d.alerts.as_ref().map_or(0, |t| t.alerts.len());
     let backlog: usize = d.live.sources.iter().map(|s| s.backlog.load(Ordering::Relaxed)).sum();
     let stuck: usize = d.live.sources.iter().map(|s| s.stuck.load(Ordering::Relaxed)).sum();
-    kpi(h, if over > 0 { "bad" } else { "" }, &over.to_string(), "customers over threshold today");
+    kpi(h, if over > 0 { "bad" } else { "" }, &over.to_string(), "over threshold today");
     kpi(h, "", &active.to_string(), "customers calling today");
     kpi(h, "", &if spend.is_empty() { "0".into() } else { spend.join(" · ") }, "spend today");
     kpi(h, if alerts > 0 { "warn" } else { "" }, &alerts.to_string(), "alerts, last 24 h");
@@ -196,7 +190,7 @@ fn spend(h: &mut String, d: &PageData<'_>) {
             }
         })
         .collect();
-    h.push_str(&svg::hbars(&bars));
+    h.push_str(&svg::hbars(&bars, svg::WIDE));
     let _ = write!(
         h,
         r#"<div class="legend"><span><i style="background:{}"></i>below 80 % of threshold</span><span><i style="background:{}"></i>80 % or more</span><span><i style="background:{}"></i>alert raised</span><span><i style="background:#111827;width:3px"></i>threshold</span></div>"#,
@@ -227,14 +221,26 @@ fn spend(h: &mut String, d: &PageData<'_>) {
     h.push_str("</table></section>");
 }
 
+/// A logged decimal amount without zeros past the cents (`12.5000`: `12.50`).
+fn trim_amount(s: &str) -> &str {
+    match s.find('.') {
+        Some(dot) => {
+            let keep = s.trim_end_matches('0').len().max(dot + 3).min(s.len());
+            &s[..keep]
+        }
+        None => s,
+    }
+}
+
 /// What an alert says beyond its type and customer, as one line.
 fn alert_detail(a: &super::alerts::LoggedAlert) -> String {
     let r = &a.record;
     if let Some(level) = r.get("level").and_then(|v| v.as_u64()) {
+        let crossed = if a.text("level_threshold").is_empty() { a.text("threshold") } else { a.text("level_threshold") };
         return format!(
             "level {level}: spend {} above {} {}",
-            a.text("spend"),
-            if a.text("level_threshold").is_empty() { a.text("threshold") } else { a.text("level_threshold") },
+            trim_amount(a.text("spend")),
+            trim_amount(crossed),
             a.text("currency")
         );
     }
@@ -281,7 +287,7 @@ fn alerts(h: &mut String, d: &PageData<'_>) {
                 .unwrap_or_default()
         })
         .collect();
-    h.push_str(&svg::columns(&columns, &labels, 3));
+    h.push_str(&svg::columns(&columns, &labels, 3, svg::WIDE));
     h.push_str(r#"<div class="legend">"#);
     if by_type.is_empty() {
         h.push_str(r#"<span class="muted">no alerts in the last 24 hours</span>"#);
@@ -311,8 +317,25 @@ fn alerts(h: &mut String, d: &PageData<'_>) {
     h.push_str("</section>");
 }
 
+/// A colour per country of the "calls abroad" charts: the countries with
+/// the most spend get the distinct colours, the rest share [`svg::OTHER`].
+fn country_colours(lists: [&[AbroadRow]; 2]) -> BTreeMap<String, &'static str> {
+    let mut total: BTreeMap<&str, i64> = BTreeMap::new();
+    for rows in lists {
+        for r in rows.iter().take(TOP_ABROAD) {
+            for (c, u) in r.countries.iter().take(3) {
+                *total.entry(c).or_default() += u;
+            }
+        }
+    }
+    let mut ranked: Vec<(&str, i64)> = total.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    ranked.iter().zip(svg::PALETTE).map(|((c, _), colour)| (c.to_string(), colour)).collect()
+}
+
 /// One "calls abroad" chart with its legend and table.
-fn abroad_block(h: &mut String, title: &str, rows: &[AbroadRow], decimals: u32) {
+fn abroad_block(h: &mut String, title: &str, rows: &[AbroadRow], decimals: u32, colours: &BTreeMap<String, &'static str>) {
+    let colour = |c: &str| colours.get(c).copied().unwrap_or(svg::OTHER);
     let _ = write!(h, r#"<div><h2>{}</h2>"#, Esc(title));
     if rows.is_empty() {
         h.push_str(r#"<p class="muted">No calls abroad.</p></div>"#);
@@ -324,11 +347,16 @@ fn abroad_block(h: &mut String, title: &str, rows: &[AbroadRow], decimals: u32) 
         .take(TOP_ABROAD)
         .map(|r| {
             let mut segments: Vec<(&'static str, i64)> = Vec::new();
+            let mut rest = 0;
             for (c, u) in r.countries.iter().take(3) {
-                legend.insert(c, svg::series_colour(c));
-                segments.push((svg::series_colour(c), *u));
+                if colours.contains_key(c) {
+                    legend.insert(c, colour(c));
+                    segments.push((colour(c), *u));
+                } else {
+                    rest += u;
+                }
             }
-            let rest: i64 = r.countries.iter().skip(3).map(|c| c.1).sum();
+            rest += r.countries.iter().skip(3).map(|c| c.1).sum::<i64>();
             if rest > 0 {
                 segments.push((svg::OTHER, rest));
             }
@@ -343,7 +371,7 @@ fn abroad_block(h: &mut String, title: &str, rows: &[AbroadRow], decimals: u32) 
             }
         })
         .collect();
-    h.push_str(&svg::hbars(&bars));
+    h.push_str(&svg::hbars(&bars, svg::NARROW));
     h.push_str(r#"<div class="legend">"#);
     for (c, colour) in &legend {
         let _ = write!(h, r#"<span><i style="background:{colour}"></i>{}</span>"#, Esc(c));
@@ -373,25 +401,27 @@ fn abroad(h: &mut String, d: &PageData<'_>) {
         r#"<p class="sub">Sell of calls to any country but home, per customer day as the IDS state keeps it; this month counts from {}.</p><div class="two">"#,
         Esc(&crate::timefmt::format_day(d.month_from))
     );
-    abroad_block(h, "Today", &d.abroad_today, d.decimals);
-    abroad_block(h, "This month", &d.abroad_month, d.decimals);
+    let colours = country_colours([&d.abroad_today, &d.abroad_month]);
+    abroad_block(h, "Today", &d.abroad_today, d.decimals, &colours);
+    abroad_block(h, "This month", &d.abroad_month, d.decimals, &colours);
     h.push_str("</div></section>");
 }
 
 fn intake(h: &mut String, d: &PageData<'_>) {
-    h.push_str(r#"<section class="card"><h2>Intake per source</h2><p class="sub">Since the daemon started; backlog and stuck files now.</p>"#);
-    h.push_str(r#"<table><tr><th>source</th><th class="n">files rated</th><th class="n">dup.</th><th class="n">failed</th><th class="n">rows rated</th><th class="n">unrated</th><th class="n">rejected</th><th class="n">backlog</th><th class="n">stuck</th><th>last file</th></tr>"#);
+    h.push_str(r#"<section class="card wide"><h2>Intake per source</h2><p class="sub">Files and rows since the daemon started; errors: tries that failed for a reason outside the file (disk full, state store), retried. Backlog and stuck files (waiting to be retried) now.</p>"#);
+    h.push_str(r#"<table><tr><th>source</th><th class="n">files rated</th><th class="n">duplicates</th><th class="n">failed</th><th class="n">errors</th><th class="n">rows rated</th><th class="n">unrated</th><th class="n">rejected</th><th class="n">backlog</th><th class="n">stuck</th><th>last file</th></tr>"#);
     for s in &d.live.sources {
         let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let last = s.last_file_at.load(Ordering::Relaxed);
         let stuck = s.stuck.load(Ordering::Relaxed);
         let _ = write!(
             h,
-            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n{}">{}</td><td class="n">{}</td></tr>"#,
+            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n{}">{}</td><td class="n">{}</td></tr>"#,
             Esc(&s.label),
             n(&s.files_rated),
             n(&s.files_duplicate),
             n(&s.files_failed),
+            n(&s.file_errors),
             n(&s.rows_rated),
             n(&s.rows_unrated),
             n(&s.rows_rejected),
@@ -406,7 +436,7 @@ fn intake(h: &mut String, d: &PageData<'_>) {
 
 fn tariff(h: &mut String, d: &PageData<'_>) {
     let t = &d.tariff.in_force;
-    h.push_str(r#"<section class="card"><h2>Tariff tables in force</h2><p class="sub">Reloaded when <code>rates/</code> changes or on SIGHUP.</p><table>"#);
+    h.push_str(r#"<section class="card wide"><h2>Tariff tables in force</h2><p class="sub">Reloaded when <code>rates/</code> changes or on SIGHUP.</p><table>"#);
     let _ = write!(h, r#"<tr><th>digest</th><td><code>{}</code></td></tr>"#, Esc(&t.digest));
     let _ = write!(h, r#"<tr><th>loaded</th><td>{}</td></tr>"#, Esc(&local(t.loaded_at, d.zone)));
     let versions =
@@ -425,4 +455,18 @@ fn tariff(h: &mut String, d: &PageData<'_>) {
         if bad { "err" } else { "" },
         Esc(&last)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_keep_the_cents_and_every_digit_that_counts() {
+        for (text, shown) in [("12.3400", "12.34"), ("12.3456", "12.3456"), ("12.3000", "12.30"), ("120.0000", "120.00")] {
+            assert_eq!(trim_amount(text), shown);
+        }
+        assert_eq!(trim_amount("7"), "7");
+        assert_eq!(money(-1_2500, 4), "-1.25");
+    }
 }

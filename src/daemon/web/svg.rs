@@ -47,8 +47,9 @@ pub const NEAR: &str = "#f59e0b";
 pub const OVER: &str = "#dc2626";
 /// Colour of "everything else" in a stack.
 pub const OTHER: &str = "#cbd5e1";
-/// Distinct colours for series (alert types, countries).
-const PALETTE: [&str; 8] = ["#0ea5e9", "#8b5cf6", "#10b981", "#f97316", "#ec4899", "#14b8a6", "#a855f7", "#84cc16"];
+/// Distinct colours for series (alert types, countries): Tableau 10 without its grey.
+pub const PALETTE: [&str; 9] =
+    ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"];
 
 /// A stable colour for a series name.
 pub fn series_colour(name: &str) -> &'static str {
@@ -81,15 +82,19 @@ pub struct Bar {
     pub text: String,
 }
 
-/// Width of the charts' coordinate system.
-const WIDTH: u32 = 640;
+/// Width of a chart across a whole card, in its coordinate system (about
+/// its width on screen, so 12 px text stays about 12 px).
+pub const WIDE: u32 = 1240;
+/// Width of a chart in half a card.
+pub const NARROW: u32 = 600;
 /// Height of one bar row.
 const ROW: u32 = 24;
 
-/// Horizontal bars, all on one scale (the largest value or marker).
-pub fn hbars(bars: &[Bar]) -> String {
-    let (label_w, text_w) = (190u32, 150u32);
-    let area = WIDTH - label_w - text_w - 10;
+/// Horizontal bars `width` wide ([`WIDE`], [`NARROW`]), all on one scale
+/// (the largest value or marker).
+pub fn hbars(bars: &[Bar], width: u32) -> String {
+    let (label_w, text_w) = if width >= WIDE { (260u32, 190u32) } else { (170, 110) };
+    let area = width - label_w - text_w - 10;
     let max = bars
         .iter()
         .map(|b| b.segments.iter().map(|s| s.1.max(0)).sum::<i64>().max(b.marker.unwrap_or(0)))
@@ -101,7 +106,7 @@ pub fn hbars(bars: &[Bar]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" xmlns="http://www.w3.org/2000/svg">"#
+        r#"<svg class="chart" viewBox="0 0 {width} {height}" role="img">"#
     );
     for (i, b) in bars.iter().enumerate() {
         let y = i as u32 * ROW + 2;
@@ -111,7 +116,7 @@ pub fn hbars(bars: &[Bar]) -> String {
             r##"<text x="{}" y="{}" class="lbl" text-anchor="end">{}</text>"##,
             label_w - 8,
             y + 16,
-            Esc(&clip(&b.label, 26))
+            Esc(&clip(&b.label, if width >= WIDE { 36 } else { 24 }))
         );
         let _ = write!(
             s,
@@ -142,7 +147,7 @@ pub fn hbars(bars: &[Bar]) -> String {
                 y + ROW - 2
             );
         }
-        let _ = write!(s, r#"<text x="{}" y="{}" class="val">{}</text></g>"#, WIDTH - text_w, y + 16, Esc(&b.text));
+        let _ = write!(s, r#"<text x="{}" y="{}" class="val">{}</text></g>"#, width - text_w, y + 16, Esc(&b.text));
     }
     s.push_str("</svg>");
     s
@@ -150,11 +155,11 @@ pub fn hbars(bars: &[Bar]) -> String {
 
 /// Stacked columns: one per slot (hour), each a list of (colour, count);
 /// `labels` are written under every `label_every`-th slot.
-pub fn columns(slots: &[Vec<(&'static str, u64)>], labels: &[String], label_every: usize) -> String {
-    let (left, bottom, height) = (34u32, 22u32, 150u32);
+pub fn columns(slots: &[Vec<(&'static str, u64)>], labels: &[String], label_every: usize, width: u32) -> String {
+    let (left, bottom, height) = (34u32, 22u32, 170u32);
     let plot_h = height - bottom - 8;
     let n = slots.len().max(1) as u32;
-    let slot_w = (WIDTH - left) as f64 / f64::from(n);
+    let slot_w = (width - left) as f64 / f64::from(n);
     let max = slots.iter().map(|c| c.iter().map(|s| s.1).sum::<u64>()).max().unwrap_or(0).max(1);
     // A round top for the axis: 1, 2, 5, 10, 20, 50, ...
     let top = [1u64, 2, 5]
@@ -167,12 +172,12 @@ pub fn columns(slots: &[Vec<(&'static str, u64)>], labels: &[String], label_ever
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" xmlns="http://www.w3.org/2000/svg">"#
+        r#"<svg class="chart" viewBox="0 0 {width} {height}" role="img">"#
     );
     for t in [0, top / 2, top] {
         let _ = write!(
             s,
-            r##"<line x1="{left}" x2="{WIDTH}" y1="{0:.1}" y2="{0:.1}" stroke="#e2e8f0"/><text x="{1}" y="{2:.1}" class="axis" text-anchor="end">{t}</text>"##,
+            r##"<line x1="{left}" x2="{width}" y1="{0:.1}" y2="{0:.1}" stroke="#e2e8f0"/><text x="{1}" y="{2:.1}" class="axis" text-anchor="end">{t}</text>"##,
             y(t),
             left - 6,
             y(t) + 4.0
@@ -231,7 +236,7 @@ mod tests {
             segments: vec![(BAR, 50)],
             marker: Some(100),
             text: "50 / 100".into(),
-        }]);
+        }], NARROW);
         assert!(svg.contains("&lt;b&gt;Evil &amp; Co&lt;/b&gt;") && !svg.contains("<b>"), "{svg}");
         assert!(svg.contains(BAR) && svg.contains("&quot;t&quot;"));
     }
