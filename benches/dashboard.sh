@@ -12,7 +12,7 @@
 set -euo pipefail
 SAMPLES=${1:-300}
 ROWS=${2:-500000}
-FILES=${3:-8}
+FILES=${3:-12}
 WORK=${4:-$(mktemp -d)}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -51,14 +51,16 @@ for i in $(seq 1 "$FILES"); do drop "$i"; done
 sleep 1
 rated_before=$(metric cdr_rater_files_total)
 : >"$WORK/times-page" && : >"$WORK/times-api"
-for _ in $(seq 1 "$SAMPLES"); do
+backlog() { curl -s "http://127.0.0.1:$PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["backlog_files"])'; }
+# Only while files are being rated: stop early when the backlog is empty.
+for n in $(seq 1 "$SAMPLES"); do
   curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$PORT/" >>"$WORK/times-page"
   curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$PORT/api/ids" >>"$WORK/times-api"
+  if [ $((n % 10)) = 0 ] && [ "$(backlog)" = 0 ]; then break; fi
   sleep 0.05
 done
 rated_after=$(metric cdr_rater_files_total)
-backlog=$(curl -s "http://127.0.0.1:$PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["backlog_files"])')
-echo "files rated while sampling: $((rated_after - rated_before)); backlog at the end: $backlog"
+echo "files rated while sampling: $((rated_after - rated_before)); backlog at the end: $(backlog)"
 stats() {
   sort -n "$1" | awk -v what="$2" '{a[NR]=$1} END {
     p50=a[int((NR+1)/2)]; i=int(NR*0.99+0.999); if (i>NR) i=NR; p99=a[i];

@@ -16,8 +16,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use common::web::{get, read_png};
 use common::wait_for;
+use common::web::{get, read_png};
 
 const HEADER: &str = "call_id,start_time,account,caller,callee,billsec\n";
 
@@ -220,7 +220,10 @@ fn pages_and_api_show_customers_spend_and_alerts() {
     assert!(page.header("content-security-policy")[0].contains("default-src 'none'"));
     let html = &page.body;
     assert!(html.contains(r#"<meta http-equiv="refresh""#));
-    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"), "nothing from elsewhere");
+    assert!(
+        !html.contains("<script") && !html.contains("http://") && !html.contains("https://"),
+        "nothing from elsewhere"
+    );
     assert!(html.contains("Van der Berg &amp; Zonen Installatietechniek"), "names escaped");
     assert!(html.contains("Studio &lt;Noord&gt; &quot;Design&quot;") && !html.contains("<Noord>"));
     assert!(html.contains("Camping De Zeven Linden"));

@@ -228,12 +228,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         pool: crate::pipeline::BufferPool::default(),
         live: live.clone(),
     });
+    let web_settings = web::Settings::from_config(&config);
     let web_state = web::WebState(Arc::new(web::Inner {
         telemetry: telemetry.clone(),
-        ids: web::IdsCache::new(shared.clone(), live.clone()),
+        ids: web::IdsCache::new(
+            shared.clone(),
+            live.clone(),
+            tariffs.clone(),
+            web_settings.view(),
+            web_settings.zone.clone(),
+        )
+        .context("cannot start the dashboard's IDS reader")?,
         live: live.clone(),
         tariffs: tariffs.clone(),
-        settings: web::Settings::from_config(&config),
+        settings: web_settings,
     }));
     let (web_stop, web_stopped) = tokio::sync::watch::channel(false);
     let web_task = tokio::spawn(web::serve(listener, web::router(web_state, access), web_stopped));

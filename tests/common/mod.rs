@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 pub mod daemon;
-pub mod web;
 pub mod tmpfs;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

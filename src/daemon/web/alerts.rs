@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// Bytes read per step backwards.
@@ -17,25 +18,32 @@ const BLOCK: usize = 256 * 1024;
 /// `since` by more than this.
 const SLACK_SECONDS: i64 = 3600;
 
-/// One alert as logged.
+/// One alert as logged: what every alert has, and the line itself (a
+/// JSON object, checked), read in full only for the few shown in detail.
 #[derive(Debug, Clone)]
 pub struct LoggedAlert {
     /// Unix seconds of `emitted_at`.
     pub emitted_at: i64,
-    /// The whole record.
-    pub record: Map<String, Value>,
+    /// `type`: `ids_threshold`, or a fraud rule's.
+    pub kind: String,
+    /// The line as logged (valid JSON).
+    pub line: Box<str>,
 }
 
 impl LoggedAlert {
-    /// A text field of the record ("" when absent or not text).
-    pub fn text(&self, key: &str) -> &str {
-        self.record.get(key).and_then(Value::as_str).unwrap_or("")
+    /// The whole record.
+    pub fn record(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.line).unwrap_or_default()
     }
+}
 
-    /// `type`: `ids_threshold`, or a fraud rule's.
-    pub fn kind(&self) -> &str {
-        self.text("type")
-    }
+/// What is read of every line: the rest is skipped, not built.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    emitted_at: std::borrow::Cow<'a, str>,
 }
 
 /// The alerts emitted at or after a time.
@@ -98,11 +106,29 @@ pub fn read_since(path: &Path, since: i64, max: usize) -> io::Result<Tail> {
     Ok(Tail { alerts: newest_first, truncated })
 }
 
-/// One line as an alert: a JSON object with an RFC 3339 `emitted_at`.
+/// One line as an alert: a JSON object with a `type` and an RFC 3339 `emitted_at`.
 fn parse(line: &[u8]) -> Option<LoggedAlert> {
-    let record: Map<String, Value> = serde_json::from_slice(line).ok()?;
-    let at: jiff::Timestamp = record.get("emitted_at")?.as_str()?.parse().ok()?;
-    Some(LoggedAlert { emitted_at: at.as_second(), record })
+    let text = std::str::from_utf8(line).ok()?;
+    let head: Head<'_> = serde_json::from_str(text).ok()?;
+    let at: jiff::Timestamp = head.emitted_at.parse().ok()?;
+    Some(LoggedAlert { emitted_at: at.as_second(), kind: head.kind.into_owned(), line: text.into() })
+}
+
+/// `{"since":…,"truncated":…,"alerts":[…]}` with the lines as logged.
+pub fn to_json(since: &str, tail: &Tail) -> String {
+    let mut out = String::with_capacity(64 + tail.alerts.iter().map(|a| a.line.len() + 1).sum::<usize>());
+    out.push_str("{\"since\":");
+    out.push_str(&Value::from(since).to_string());
+    out.push_str(if tail.truncated { ",\"truncated\":true" } else { ",\"truncated\":false" });
+    out.push_str(",\"alerts\":[");
+    for (i, a) in tail.alerts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&a.line);
+    }
+    out.push_str("]}");
+    out
 }
 
 #[cfg(test)]
@@ -136,13 +162,17 @@ mod tests {
         let tail = read_since(&path, since, 10_000).unwrap();
         assert_eq!(tail.alerts.len(), 1500);
         assert!(!tail.truncated);
-        assert_eq!(tail.alerts[0].text("customer_id"), "C0");
-        assert_eq!(tail.alerts[1499].text("customer_id"), "C1499");
-        assert_eq!(tail.alerts[1].kind(), "velocity_calls");
+        assert_eq!(tail.alerts[0].record()["customer_id"], "C0");
+        assert_eq!(tail.alerts[1499].record()["customer_id"], "C1499");
+        assert_eq!(tail.alerts[1].kind, "velocity_calls");
         let capped = read_since(&path, since, 100).unwrap();
         assert!(capped.truncated);
         assert_eq!(capped.alerts.len(), 100);
-        assert_eq!(capped.alerts[99].text("customer_id"), "C1499");
+        assert_eq!(capped.alerts[99].record()["customer_id"], "C1499");
+        let json: Value = serde_json::from_str(&to_json("2026-11-24T00:00:00Z", &capped)).unwrap();
+        assert_eq!(json["alerts"].as_array().unwrap().len(), 100);
+        assert_eq!(json["truncated"], true);
+        assert_eq!(json["alerts"][0]["customer_id"], "C1400");
         let all = read_since(&path, 0, 10_000).unwrap();
         assert_eq!(all.alerts.len(), 3500);
         assert!(read_since(&dir.path().join("none"), 0, 10).unwrap().alerts.is_empty());

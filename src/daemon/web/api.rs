@@ -9,11 +9,10 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::alerts::{self, Tail};
-use super::ids::{self, DayRow};
 use super::page::{self, PageData};
 use super::WebState;
 
@@ -84,77 +83,18 @@ pub struct DayQuery {
     day: Option<String>,
 }
 
-/// One customer in `/api/ids`; money as exact decimal strings.
-#[derive(Debug, Serialize)]
-struct IdsRow {
-    customer_id: String,
-    name: String,
-    currency: String,
-    spend: String,
-    baseline: String,
-    range: String,
-    threshold: String,
-    level: u32,
-    calls: u64,
-    warm_up: bool,
-    abroad: String,
-    top_countries: Vec<CountryAmount>,
-}
-
-/// Spend to one country.
-#[derive(Debug, Serialize)]
-struct CountryAmount {
-    country: String,
-    spend: String,
-}
-
-/// Today in the configured zone.
-fn today(s: &WebState) -> i64 {
-    crate::timefmt::DayMapper::new(s.settings.zone.clone()).day_of(crate::config::now().as_second())
-}
-
 /// `GET /api/ids?day=`: every customer's spend, baseline, threshold and
-/// level on the day, by spend (largest first).
+/// level on the day, by spend (largest first); computed once per IDS read.
 pub async fn api_ids(State(s): State<WebState>, Query(q): Query<DayQuery>) -> Result<Response, ApiError> {
     let day = match &q.day {
-        None => today(&s),
-        Some(d) => crate::timefmt::parse_day(d)
-            .ok_or_else(|| ApiError::BadRequest(format!("day {d:?} is not a date such as 2026-11-24")))?,
+        None => None,
+        Some(d) => Some(
+            crate::timefmt::parse_day(d)
+                .ok_or_else(|| ApiError::BadRequest(format!("day {d:?} is not a date such as 2026-11-24")))?,
+        ),
     };
-    let data = s.ids.get().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let tariff = s.tariffs.load_full();
-    let set = &s.settings;
-    let decimals = set.decimals;
-    let rows = ids::day_rows(&data, &tariff, day, set.window_days, decimals, &set.home_country);
-    let units = |u: i64| crate::money::format_units(i128::from(u), decimals);
-    let customers: Vec<IdsRow> = rows
-        .into_iter()
-        .map(|r: DayRow| IdsRow {
-            spend: units(r.spend),
-            baseline: units(r.baseline),
-            range: units(r.range),
-            threshold: units(r.threshold),
-            abroad: units(r.abroad),
-            top_countries: r
-                .top_countries
-                .iter()
-                .map(|(c, u)| CountryAmount { country: c.clone(), spend: units(*u) })
-                .collect(),
-            customer_id: r.id,
-            name: r.name,
-            currency: r.currency,
-            level: r.level,
-            calls: r.calls,
-            warm_up: r.warm_up,
-        })
-        .collect();
-    Ok(Json(json!({
-        "day": crate::timefmt::format_day(day),
-        "window_days": set.window_days,
-        "as_of": rfc3339(data.read_at),
-        "customers": customers,
-    }))
-    .into_response())
+    let view = s.ids.view(day).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], view.json.clone()).into_response())
 }
 
 /// `?since=RFC3339`.
@@ -185,40 +125,23 @@ pub async fn api_alerts(State(s): State<WebState>, Query(q): Query<SinceQuery>) 
             .as_second(),
     };
     let tail = alerts_since(&s, since).await?;
-    let records: Vec<&serde_json::Map<String, serde_json::Value>> = tail.alerts.iter().map(|a| &a.record).collect();
-    Ok(Json(json!({ "since": rfc3339(since), "truncated": tail.truncated, "alerts": records })).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], alerts::to_json(&rfc3339(since), &tail)).into_response())
 }
 
 /// `GET /`: the dashboard.
 pub async fn dashboard(State(s): State<WebState>) -> Response {
     let now = crate::config::now().as_second();
-    let today = today(&s);
     let set = &s.settings;
-    let (ids, alerts) = tokio::join!(s.ids.get(), alerts_since(&s, now - 86_400));
-    let tariff = s.tariffs.load_full();
-    let month_from = ids::month_from(today, set.window_days);
-    let (day, read_at, abroad_today, abroad_month) = match &ids {
-        Ok(data) => (
-            Ok(ids::day_rows(data, &tariff, today, set.window_days, set.decimals, &set.home_country)),
-            Some(data.read_at),
-            ids::abroad_rows(data, &tariff, today, today, set.decimals, &set.home_country),
-            ids::abroad_rows(data, &tariff, month_from, today, set.decimals, &set.home_country),
-        ),
-        Err(e) => (Err(e.to_string()), None, Vec::new(), Vec::new()),
-    };
+    let (view, alerts) = tokio::join!(s.ids.view(None), alerts_since(&s, now - 86_400));
     let tariff_state = s.live.tariff();
     let html = page::render(&PageData {
         now,
         zone: &set.zone,
-        today,
+        today: s.ids.today(),
         refresh: set.refresh_seconds,
         decimals: set.decimals,
         ids_enabled: set.ids_enabled,
-        day,
-        ids_read_at: read_at,
-        abroad_today,
-        abroad_month,
-        month_from,
+        view: view.as_deref().map_err(|e| e.to_string()),
         alerts: alerts.map_err(|e| e.to_string()),
         live: &s.live,
         tariff: &tariff_state,

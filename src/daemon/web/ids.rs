@@ -1,33 +1,48 @@
 //! The IDS state as the dashboard sees it: a cached read of every
 //! customer's days from the ledger, and the views computed from it.
 //!
+//! Each read also computes today's [`DayView`] on the same blocking
+//! thread, so a request for today finds it ready; views of other days are
+//! computed when first asked and kept (a few).
+//!
 //! Reading is a redb read transaction (MVCC: the rating workers' commits
-//! never wait for it) on a blocking thread; it takes no lock a worker needs
-//! (only the ledger's reopen lock in read mode, as every worker call does).
-//! Decoding 10,000 customers' days costs milliseconds to tens of them, so
-//! the read is cached and refreshed by one task at a time, at most once a
-//! [`MIN_GAP`], and a request waits for a refresh at most [`REFRESH_WAIT`]:
-//! while files are being rated the figures may be a second or so old (the
-//! page says as of when), never slow.
+//! never wait for it) on a thread of its own, at a lower CPU priority than
+//! rating and requests; it takes no lock a worker needs (only the ledger's
+//! reopen lock in read mode, as every worker call does). What a read
+//! replaces is freed on that thread too, at its next read, never by a
+//! request that happened to hold it last.
+//! Decoding 10,000 customers' days costs a few hundred milliseconds, so the
+//! read is cached and refreshed in the background by one task at a time, at
+//! most once a [`MIN_GAP`]. A request is answered from the cache at once
+//! while the cache is younger than [`STALE_MAX`] (the refresh it starts
+//! serves the next request); only after a quiet spell does a request wait
+//! for a fresh read. So while files are being rated the figures are a few
+//! seconds old at most (the page and the API say as of when), never slow.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rust_decimal::Decimal;
+use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use super::live::Live;
-use crate::ids::{CustomerDays, WARM_UP_DAYS};
+use super::view::{self, DayView, ViewKey, ViewSettings};
+use crate::ids::CustomerDays;
 use crate::state::StateError;
 use crate::tariff::Tariff;
 
-/// Shortest time between two reads of the ledger.
-pub const MIN_GAP: Duration = Duration::from_secs(1);
-/// Longest a request waits for a refresh when an older read is at hand.
-pub const REFRESH_WAIT: Duration = Duration::from_millis(30);
-/// Longest a request waits for the first read of all.
-const FIRST_WAIT: Duration = Duration::from_secs(10);
+/// Shortest time between two reads of the ledger: while files are being
+/// rated, what the dashboard shows is at most this much older than the
+/// ledger (plus one read).
+pub const MIN_GAP: Duration = Duration::from_secs(2);
+/// Views kept (today's, and days asked for through `/api/ids?day=`).
+const VIEWS: usize = 4;
+/// Oldest read a request is answered from without waiting for a newer one.
+pub const STALE_MAX: Duration = Duration::from_secs(10);
+/// Longest a request waits for a read.
+const READ_WAIT: Duration = Duration::from_secs(10);
 
 /// Where the IDS days come from: the daemon's ledger.
 pub trait IdsSource: Send + Sync + 'static {
@@ -36,13 +51,15 @@ pub trait IdsSource: Send + Sync + 'static {
 }
 
 /// One read of the IDS state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IdsData {
     /// [`Live::generation`] when the read began: files committed after it
     /// may be missing.
     pub generation: u64,
-    /// Unix seconds of the read.
+    /// Unix seconds of the read (as "now" says: `CDR_RATER_NOW` in tests).
     pub read_at: i64,
+    /// When the read began, by the monotonic clock.
+    pub taken: Instant,
     /// Customer id to its days.
     pub customers: Vec<(String, CustomerDays)>,
 }
@@ -58,18 +75,37 @@ struct Published {
     finished: u64,
 }
 
-/// The IDS state cache: one per listener.
+/// The IDS state cache: one per listener. Its refresher thread ends when
+/// the cache is dropped.
 pub struct IdsCache {
+    /// What the refresher shares.
+    core: Arc<Core>,
+    /// Wakes the refresher.
+    wake: mpsc::Sender<()>,
+}
+
+/// The cache's state, shared with its refresher thread.
+struct Core {
     /// The ledger.
     source: Arc<dyn IdsSource>,
+    /// The tables in force: customers' names, ranges and currencies.
+    tariffs: Arc<ArcSwap<Tariff>>,
+    /// What views depend on.
+    settings: ViewSettings,
+    /// Zone of "today".
+    zone: jiff::tz::TimeZone,
     /// The generation to compare with.
     live: Arc<Live>,
+    /// Views computed, newest first.
+    views: Mutex<Vec<Arc<DayView>>>,
     /// The latest read, to requests.
     published: watch::Sender<Published>,
-    /// A read is in progress.
+    /// A read is asked for or in progress.
     refreshing: AtomicBool,
-    /// When the latest read began.
+    /// When the latest read was asked for.
     last_start: Mutex<Option<Instant>>,
+    /// Reads and views replaced, freed by the refresher at its next read.
+    retired: Mutex<Vec<Box<dyn Any + Send + Sync>>>,
 }
 
 /// The IDS state cannot be read now.
@@ -78,35 +114,82 @@ pub struct IdsCache {
 pub struct Unavailable(pub String);
 
 impl IdsCache {
-    /// A cache over `source`, empty until first asked.
-    pub fn new(source: Arc<dyn IdsSource>, live: Arc<Live>) -> Arc<IdsCache> {
-        Arc::new(IdsCache {
+    /// A cache over `source`, empty until first asked; views name
+    /// customers from `tariffs` and take "today" in `zone`.
+    pub fn new(
+        source: Arc<dyn IdsSource>,
+        live: Arc<Live>,
+        tariffs: Arc<ArcSwap<Tariff>>,
+        settings: ViewSettings,
+        zone: jiff::tz::TimeZone,
+    ) -> std::io::Result<Arc<IdsCache>> {
+        let core = Arc::new(Core {
             source,
+            tariffs,
+            settings,
+            zone,
             live,
+            views: Mutex::new(Vec::new()),
             published: watch::Sender::new(Published::default()),
             refreshing: AtomicBool::new(false),
             last_start: Mutex::new(None),
-        })
+            retired: Mutex::new(Vec::new()),
+        });
+        let (wake, woken) = mpsc::channel();
+        let shared = core.clone();
+        std::thread::Builder::new().name("web-ids".into()).spawn(move || refresher(&shared, &woken))?;
+        Ok(Arc::new(IdsCache { core, wake }))
     }
 
-    /// The IDS state, fresh when it can be had within [`REFRESH_WAIT`].
-    pub async fn get(self: &Arc<Self>) -> Result<Arc<IdsData>, Unavailable> {
-        let want = self.live.generation.load(Ordering::Acquire);
+    /// Today in the configured zone.
+    pub fn today(&self) -> i64 {
+        self.core.today()
+    }
+
+    /// The view of `day` (today when `None`) from the freshest read at hand
+    /// (see [`IdsCache::get`]).
+    pub async fn view(&self, day: Option<i64>) -> Result<Arc<DayView>, Unavailable> {
+        let data = self.get().await?;
+        let tariff = self.core.tariffs.load_full();
+        let day = day.unwrap_or_else(|| self.today());
+        let key = ViewKey { generation: data.generation, digest: tariff.digest.clone(), day };
+        if let Some(v) = self.core.cached(&key) {
+            return Ok(v);
+        }
+        let settings = self.core.settings.clone();
+        let v = tokio::task::spawn_blocking(move || Arc::new(view::compute(&data, &tariff, day, &settings)))
+            .await
+            .map_err(|e| Unavailable(format!("computing the view failed: {e}")))?;
+        self.core.keep(v.clone());
+        Ok(v)
+    }
+
+    /// The IDS state: the cached read when it is current, or when it is
+    /// younger than [`STALE_MAX`] or a newer one is on its way (then a
+    /// refresh is asked for); else a fresh read.
+    pub async fn get(&self) -> Result<Arc<IdsData>, Unavailable> {
+        let core = &self.core;
+        let want = core.live.generation.load(Ordering::Acquire);
         let (current, finished) = {
-            let p = self.published.borrow();
+            let p = core.published.borrow();
             (p.data.clone(), p.finished)
         };
         if let Some(d) = &current {
-            let recent =
-                self.last_start.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|t| t.elapsed() < MIN_GAP);
-            if d.generation >= want || recent {
+            if d.generation >= want {
+                return Ok(d.clone());
+            }
+            if d.taken.elapsed() < STALE_MAX || core.refreshing.load(Ordering::Acquire) {
+                let recent =
+                    core.last_start.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|t| t.elapsed() < MIN_GAP);
+                if !recent {
+                    self.kick();
+                }
                 return Ok(d.clone());
             }
         }
-        let mut rx = self.published.subscribe();
+        let mut rx = core.published.subscribe();
         self.kick();
-        let wait = if current.is_some() { REFRESH_WAIT } else { FIRST_WAIT };
-        let _ = tokio::time::timeout(wait, rx.wait_for(|p| p.finished > finished)).await;
+        let _ = tokio::time::timeout(READ_WAIT, rx.wait_for(|p| p.finished > finished)).await;
         let p = rx.borrow();
         match (&p.data, &p.error) {
             (Some(d), _) => Ok(d.clone()),
@@ -115,216 +198,90 @@ impl IdsCache {
         }
     }
 
-    /// Starts a read unless one is running.
-    fn kick(self: &Arc<Self>) {
-        if self.refreshing.swap(true, Ordering::AcqRel) {
+    /// Asks the refresher for a read unless one is asked for already.
+    fn kick(&self) {
+        if self.core.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
-        *self.last_start.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        let me = self.clone();
-        tokio::spawn(async move {
-            let generation = me.live.generation.load(Ordering::Acquire);
-            let source = me.source.clone();
-            let read = tokio::task::spawn_blocking(move || source.customer_days()).await;
+        *self.core.last_start.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        if self.wake.send(()).is_err() {
+            self.core.refreshing.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Core {
+    fn today(&self) -> i64 {
+        crate::timefmt::DayMapper::new(self.zone.clone()).day_of(crate::config::now().as_second())
+    }
+
+    /// The view computed for `key`, if kept.
+    fn cached(&self, key: &ViewKey) -> Option<Arc<DayView>> {
+        self.views.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|v| v.key == *key).cloned()
+    }
+
+    /// Keeps a view; the oldest past [`VIEWS`] is retired.
+    fn keep(&self, v: Arc<DayView>) {
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        views.retain(|x| x.key != v.key);
+        views.insert(0, v);
+        let keep = views.len().min(VIEWS);
+        let old: Vec<Arc<DayView>> = views.split_off(keep);
+        drop(views);
+        self.retire(old);
+    }
+
+    /// Hands something replaced to the refresher to free.
+    fn retire(&self, old: impl Any + Send + Sync) {
+        self.retired.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(old));
+    }
+}
+
+/// The refresher thread: one read (and today's view) per wake-up.
+fn refresher(core: &Core, woken: &mpsc::Receiver<()>) {
+    lower_priority();
+    while woken.recv().is_ok() {
+        // What the previous read replaced: no request holds it any more.
+        let retired = std::mem::take(&mut *core.retired.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(retired);
+        let generation = core.live.generation.load(Ordering::Acquire);
+        let taken = Instant::now();
+        let (tariff, day) = (core.tariffs.load_full(), core.today());
+        let read = core.source.customer_days().map(|customers| {
             let read_at = crate::config::now().as_second();
-            me.published.send_modify(|p| {
-                match read {
-                    Ok(Ok(customers)) => {
-                        p.data = Some(Arc::new(IdsData { generation, read_at, customers }));
-                        p.error = None;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "dashboard: cannot read the IDS state");
-                        p.error = Some(e.to_string());
-                    }
-                    Err(e) => p.error = Some(format!("reading the IDS state failed: {e}")),
+            let data = Arc::new(IdsData { generation, read_at, taken, customers });
+            // Today's view with the read: requests for it find it ready.
+            let today = Arc::new(view::compute(&data, &tariff, day, &core.settings));
+            (data, today)
+        });
+        let mut replaced = None;
+        core.published.send_modify(|p| {
+            match read {
+                Ok((data, today)) => {
+                    core.keep(today);
+                    replaced = p.data.replace(data);
+                    p.error = None;
                 }
-                p.finished += 1;
-            });
-            me.refreshing.store(false, Ordering::Release);
-        });
-    }
-}
-
-/// Money in integer units of `10^-decimals`, shown with its currency.
-pub type Units = i64;
-
-/// A customer as the tariff in force knows it.
-#[derive(Debug, Clone)]
-pub struct Known<'t> {
-    /// Display name (from `customers.csv`: untrusted text).
-    pub name: &'t str,
-    /// Currency of the customer's plan.
-    pub currency: &'t str,
-    /// IDS range in units (`None`: IDS off for the customer).
-    pub range: Option<Units>,
-}
-
-/// The customer `id` in `tariff`, if it is there.
-pub fn known<'t>(tariff: &'t Tariff, id: &str, decimals: u32) -> Option<Known<'t>> {
-    let c = &tariff.customers[tariff.customer_by_id(id.as_bytes())? as usize];
-    let currency = tariff.plans.get(c.plan as usize).map_or("", |p| p.levels.currency.as_str());
-    let scale = Decimal::from(10i64.pow(decimals));
-    // As the rating job rounds it, so the threshold shown is the one judged.
-    let range = c.ids_range.map(|r| {
-        let r = (r * scale).round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-        i64::try_from(r.mantissa() / 10i128.pow(r.scale())).unwrap_or(i64::MAX)
-    });
-    Some(Known { name: &c.name, currency, range })
-}
-
-/// One customer's day against their IDS range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayRow {
-    /// Customer id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Currency of every amount of the row.
-    pub currency: String,
-    /// Spend of the day.
-    pub spend: Units,
-    /// Mean of the days before, rounded.
-    pub baseline: Units,
-    /// The IDS range (0 when IDS is off for the customer).
-    pub range: Units,
-    /// `baseline + range`: where level 1 fires.
-    pub threshold: Units,
-    /// Highest level raised that day (0: none).
-    pub level: u32,
-    /// Rated calls of the day.
-    pub calls: u64,
-    /// The baseline covers fewer than 7 days.
-    pub warm_up: bool,
-    /// Spend abroad that day (every country but home and internal).
-    pub abroad: Units,
-    /// Spend abroad by country, largest first (top 3).
-    pub top_countries: Vec<(String, Units)>,
-}
-
-/// Every customer the state and the tariff both know, on `day`, by spend
-/// (largest first, then id).
-pub fn day_rows(data: &IdsData, tariff: &Tariff, day: i64, window: u32, decimals: u32, home: &str) -> Vec<DayRow> {
-    let mut rows = Vec::new();
-    for (id, cd) in &data.customers {
-        let Some(k) = known(tariff, id, decimals) else { continue };
-        let range = k.range.unwrap_or(0);
-        let base = cd.baseline(day, window);
-        let state = cd.days.get(&day).cloned().unwrap_or_default();
-        let baseline = base.rounded();
-        let abroad = countries_abroad(std::iter::once(&state.countries), home);
-        rows.push(DayRow {
-            id: id.clone(),
-            name: k.name.to_string(),
-            currency: k.currency.to_string(),
-            spend: state.units,
-            baseline,
-            range,
-            threshold: baseline.saturating_add(range),
-            level: state.level,
-            calls: state.calls,
-            warm_up: base.n < WARM_UP_DAYS,
-            abroad: abroad.iter().map(|c| c.1).sum(),
-            top_countries: abroad.into_iter().take(3).collect(),
-        });
-    }
-    rows.sort_by(|a, b| b.spend.cmp(&a.spend).then_with(|| a.id.cmp(&b.id)));
-    rows
-}
-
-/// One customer's spend abroad over some days.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AbroadRow {
-    /// Customer id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Currency of the amounts.
-    pub currency: String,
-    /// Spend abroad over the days.
-    pub total: Units,
-    /// Spend by country, largest first (every country).
-    pub countries: Vec<(String, Units)>,
-}
-
-/// Who spent most abroad on the days `from..=to` (customer days, as stored),
-/// largest first; customers with nothing abroad are left out.
-pub fn abroad_rows(data: &IdsData, tariff: &Tariff, from: i64, to: i64, decimals: u32, home: &str) -> Vec<AbroadRow> {
-    let mut rows = Vec::new();
-    for (id, cd) in &data.customers {
-        let countries = countries_abroad(cd.days.range(from..=to).map(|(_, d)| &d.countries), home);
-        let total: Units = countries.iter().map(|c| c.1).sum();
-        if total == 0 {
-            continue;
-        }
-        let Some(k) = known(tariff, id, decimals) else { continue };
-        rows.push(AbroadRow {
-            id: id.clone(),
-            name: k.name.to_string(),
-            currency: k.currency.to_string(),
-            total,
-            countries,
-        });
-    }
-    rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.id.cmp(&b.id)));
-    rows
-}
-
-/// Sums spend per foreign country (not `home`, not internal `--`) over
-/// days' country maps; largest first, then by code.
-fn countries_abroad<'a>(
-    days: impl Iterator<Item = &'a std::collections::BTreeMap<crate::ids::Country, i64>>,
-    home: &str,
-) -> Vec<(String, Units)> {
-    let mut sum: std::collections::BTreeMap<&str, Units> = std::collections::BTreeMap::new();
-    for countries in days {
-        for (c, u) in countries {
-            let code = c.as_str();
-            if code != home && code != "--" {
-                *sum.entry(code).or_default() += u;
+                Err(e) => {
+                    tracing::warn!(error = %e, "dashboard: cannot read the IDS state");
+                    p.error = Some(e.to_string());
+                }
             }
-        }
+            p.finished += 1;
+        });
+        core.retire(replaced);
+        core.refreshing.store(false, Ordering::Release);
     }
-    let mut v: Vec<(String, Units)> = sum.into_iter().filter(|c| c.1 != 0).map(|(c, u)| (c.to_string(), u)).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v
 }
 
-/// The first day of "this month" the state holds exactly: the 1st, or the
-/// oldest day the rating job keeps (it prunes days older than two IDS
-/// windows before today) when that is later.
-pub fn month_from(today: i64, window: u32) -> i64 {
-    let (y, m, _) = crate::timefmt::civil_from_days(today);
-    let first = crate::timefmt::days_from_civil(y as i32, m as u8, 1);
-    first.max(today - 2 * i64::from(window))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::{Country, DayState};
-
-    #[test]
-    fn abroad_leaves_out_home_and_internal_calls_and_sums_days() {
-        let day = |pairs: &[(&[u8; 2], i64)]| DayState {
-            units: pairs.iter().map(|p| p.1).sum(),
-            calls: 1,
-            countries: pairs.iter().map(|(c, u)| (Country(**c), *u)).collect(),
-            level: 0,
-        };
-        let mut cd = CustomerDays { first_day: Some(10), ..CustomerDays::default() };
-        cd.days.insert(10, day(&[(b"NL", 500), (b"DE", 100), (b"--", 0)]));
-        cd.days.insert(11, day(&[(b"DE", 50), (b"XX", 300)]));
-        let got = countries_abroad(cd.days.values().map(|d| &d.countries), "NL");
-        assert_eq!(got, vec![("XX".to_string(), 300), ("DE".to_string(), 150)]);
-        let one = countries_abroad(cd.days.range(11..=11).map(|(_, d)| &d.countries), "NL");
-        assert_eq!(one, vec![("XX".to_string(), 300), ("DE".to_string(), 50)]);
-    }
-
-    #[test]
-    fn the_month_starts_on_the_first_unless_older_days_were_pruned() {
-        let day = crate::timefmt::days_from_civil(2026, 11, 24);
-        assert_eq!(month_from(day, 28), crate::timefmt::days_from_civil(2026, 11, 1));
-        assert_eq!(month_from(day, 7), day - 14);
+/// Puts the calling thread below the rating workers and the request
+/// handlers in the CPU scheduler's eyes: its reads may take longer under
+/// load, the rest does not wait for them.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority reads its integer arguments only; on Linux,
+    // PRIO_PROCESS with `who = 0` names the calling thread alone.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }

@@ -26,6 +26,7 @@ mod ids;
 pub mod live;
 mod page;
 mod svg;
+mod view;
 
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ use tokio::sync::{watch, Semaphore};
 pub use auth::{Access, AccessError};
 pub use ids::{IdsCache, IdsSource};
 pub use live::{Live, Outcome, TariffInfo};
+pub use view::ViewSettings;
 
 use crate::config::Config;
 use crate::tariff::Tariff;
@@ -89,6 +91,18 @@ pub struct Settings {
     pub ids_enabled: bool,
     /// Seconds between the page's reloads.
     pub refresh_seconds: u32,
+}
+
+impl Settings {
+    /// What the IDS views depend on.
+    pub fn view(&self) -> ViewSettings {
+        let h = self.home_country.as_bytes();
+        ViewSettings {
+            window_days: self.window_days,
+            decimals: self.decimals,
+            home: [h.first().copied().unwrap_or(b'?'), h.get(1).copied().unwrap_or(b'?')],
+        }
+    }
 }
 
 impl Settings {

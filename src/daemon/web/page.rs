@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use super::alerts::Tail;
-use super::ids::{AbroadRow, DayRow};
 use super::live::{Live, TariffState};
 use super::svg::{self, clip, Bar, Esc};
+use super::view::{AbroadRow, DayRow, DayView};
 
 /// Rows of the spend chart and table.
 const TOP_SPEND: usize = 15;
@@ -33,16 +33,8 @@ pub struct PageData<'a> {
     pub decimals: u32,
     /// Whether IDS is on.
     pub ids_enabled: bool,
-    /// Today's rows by spend; `Err`: why the IDS state is unavailable.
-    pub day: Result<Vec<DayRow>, String>,
-    /// Unix seconds of the IDS read the rows come from.
-    pub ids_read_at: Option<i64>,
-    /// Who spent most abroad today.
-    pub abroad_today: Vec<AbroadRow>,
-    /// Who spent most abroad this month, from `month_from`.
-    pub abroad_month: Vec<AbroadRow>,
-    /// First day counted as "this month".
-    pub month_from: i64,
+    /// Today's view of the IDS state; `Err`: why it is unavailable.
+    pub view: Result<&'a DayView, String>,
     /// Alerts of the last 24 hours; `Err`: why the log cannot be read.
     pub alerts: Result<Tail, String>,
     /// Intake figures.
@@ -114,7 +106,7 @@ pub fn render(d: &PageData<'_>) -> String {
         r#"<footer>cdr-rater {} · intake figures since the daemon started ({}) · IDS state read {} · JSON: <code>/api/ids?day=</code> <code>/api/alerts?since=</code> <code>/healthz</code> <code>/metrics</code></footer></main></body></html>"#,
         Esc(env!("CARGO_PKG_VERSION")),
         Esc(&local(d.live.started_at, d.zone)),
-        Esc(&d.ids_read_at.map_or_else(|| "-".into(), |t| local(t, d.zone)))
+        Esc(&d.view.as_ref().map_or_else(|_| "-".into(), |v| local(v.read_at, d.zone)))
     );
     h
 }
@@ -125,7 +117,7 @@ fn kpi(h: &mut String, class: &str, value: &str, what: &str) {
 
 fn kpis(h: &mut String, d: &PageData<'_>) {
     h.push_str(r#"<section class="kpis">"#);
-    let rows = d.day.as_deref().unwrap_or(&[]);
+    let rows: &[DayRow] = d.view.as_ref().map_or(&[], |v| &v.rows);
     let over = rows.iter().filter(|r| r.level > 0).count();
     let active = rows.iter().filter(|r| r.calls > 0).count();
     let mut spend: BTreeMap<&str, i64> = BTreeMap::new();
@@ -148,12 +140,12 @@ fn kpis(h: &mut String, d: &PageData<'_>) {
 fn spend(h: &mut String, d: &PageData<'_>) {
     h.push_str(r#"<section class="card wide"><h2>Today's customers by spend against their threshold</h2>"#);
     h.push_str(r#"<p class="sub">Threshold = baseline (mean day) + IDS range; an alert fires above it. Top customers by spend today.</p>"#);
-    let rows = match &d.day {
+    let rows = match &d.view {
         Err(e) => {
             let _ = write!(h, r#"<p class="err">{}</p></section>"#, Esc(e));
             return;
         }
-        Ok(rows) => rows,
+        Ok(v) => &v.rows,
     };
     let top: Vec<&DayRow> = rows.iter().filter(|r| r.spend > 0).take(TOP_SPEND).collect();
     if top.is_empty() {
@@ -232,16 +224,21 @@ fn trim_amount(s: &str) -> &str {
     }
 }
 
+/// A text field of an alert ("" when absent or not text).
+fn text<'r>(r: &'r serde_json::Map<String, serde_json::Value>, key: &str) -> &'r str {
+    r.get(key).and_then(serde_json::Value::as_str).unwrap_or("")
+}
+
 /// What an alert says beyond its type and customer, as one line.
-fn alert_detail(a: &super::alerts::LoggedAlert) -> String {
-    let r = &a.record;
+fn alert_detail(r: &serde_json::Map<String, serde_json::Value>) -> String {
     if let Some(level) = r.get("level").and_then(|v| v.as_u64()) {
-        let crossed = if a.text("level_threshold").is_empty() { a.text("threshold") } else { a.text("level_threshold") };
+        let crossed =
+            if text(r, "level_threshold").is_empty() { text(r, "threshold") } else { text(r, "level_threshold") };
         return format!(
             "level {level}: spend {} above {} {}",
-            trim_amount(a.text("spend")),
+            trim_amount(text(r, "spend")),
             trim_amount(crossed),
-            a.text("currency")
+            text(r, "currency")
         );
     }
     match r.get("rule") {
@@ -274,9 +271,9 @@ fn alerts(h: &mut String, d: &PageData<'_>) {
     let start = d.now - 23 * 3600 - d.now.rem_euclid(3600);
     let mut slots: Vec<BTreeMap<&str, u64>> = vec![BTreeMap::new(); 24];
     for a in &tail.alerts {
-        *by_type.entry(a.kind()).or_default() += 1;
+        *by_type.entry(a.kind.as_str()).or_default() += 1;
         let slot = usize::try_from((a.emitted_at - start).div_euclid(3600)).unwrap_or(0).min(23);
-        *slots[slot].entry(a.kind()).or_default() += 1;
+        *slots[slot].entry(a.kind.as_str()).or_default() += 1;
     }
     let columns: Vec<Vec<(&'static str, u64)>> =
         slots.iter().map(|s| s.iter().map(|(k, n)| (svg::series_colour(k), *n)).collect()).collect();
@@ -299,17 +296,18 @@ fn alerts(h: &mut String, d: &PageData<'_>) {
     if !tail.alerts.is_empty() {
         h.push_str(r#"<table><tr><th>emitted</th><th>type</th><th>customer</th><th>day</th><th>what</th><th>trigger call</th></tr>"#);
         for a in tail.alerts.iter().rev().take(ALERT_ROWS) {
+            let r = a.record();
             let _ = write!(
                 h,
                 r#"<tr><td class="n">{}</td><td><span class="tag" style="background:{}">{}</span></td><td>{} <span class="id">{}</span></td><td>{}</td><td>{}</td><td class="id">{}</td></tr>"#,
                 Esc(&local(a.emitted_at, d.zone)),
-                svg::series_colour(a.kind()),
-                Esc(a.kind()),
-                Esc(&clip(a.text("customer_name"), 60)),
-                Esc(a.text("customer_id")),
-                Esc(a.text("day")),
-                Esc(&clip(&alert_detail(a), 140)),
-                Esc(&clip(a.text("trigger_call_id"), 40))
+                svg::series_colour(&a.kind),
+                Esc(&a.kind),
+                Esc(&clip(text(&r, "customer_name"), 60)),
+                Esc(text(&r, "customer_id")),
+                Esc(text(&r, "day")),
+                Esc(&clip(&alert_detail(&r), 140)),
+                Esc(&clip(text(&r, "trigger_call_id"), 40))
             );
         }
         h.push_str("</table>");
@@ -334,7 +332,13 @@ fn country_colours(lists: [&[AbroadRow]; 2]) -> BTreeMap<String, &'static str> {
 }
 
 /// One "calls abroad" chart with its legend and table.
-fn abroad_block(h: &mut String, title: &str, rows: &[AbroadRow], decimals: u32, colours: &BTreeMap<String, &'static str>) {
+fn abroad_block(
+    h: &mut String,
+    title: &str,
+    rows: &[AbroadRow],
+    decimals: u32,
+    colours: &BTreeMap<String, &'static str>,
+) {
     let colour = |c: &str| colours.get(c).copied().unwrap_or(svg::OTHER);
     let _ = write!(h, r#"<div><h2>{}</h2>"#, Esc(title));
     if rows.is_empty() {
@@ -396,14 +400,21 @@ fn abroad_block(h: &mut String, title: &str, rows: &[AbroadRow], decimals: u32, 
 
 fn abroad(h: &mut String, d: &PageData<'_>) {
     h.push_str(r#"<section class="card wide"><h2>Who calls abroad most</h2>"#);
+    let v = match &d.view {
+        Err(e) => {
+            let _ = write!(h, r#"<p class="err">{}</p></section>"#, Esc(e));
+            return;
+        }
+        Ok(v) => v,
+    };
     let _ = write!(
         h,
         r#"<p class="sub">Sell of calls to any country but home, per customer day as the IDS state keeps it; this month counts from {}.</p><div class="two">"#,
-        Esc(&crate::timefmt::format_day(d.month_from))
+        Esc(&crate::timefmt::format_day(v.month_from))
     );
-    let colours = country_colours([&d.abroad_today, &d.abroad_month]);
-    abroad_block(h, "Today", &d.abroad_today, d.decimals, &colours);
-    abroad_block(h, "This month", &d.abroad_month, d.decimals, &colours);
+    let colours = country_colours([&v.abroad_day, &v.abroad_month]);
+    abroad_block(h, "Today", &v.abroad_day, d.decimals, &colours);
+    abroad_block(h, "This month", &v.abroad_month, d.decimals, &colours);
     h.push_str("</div></section>");
 }
 
@@ -463,7 +474,9 @@ mod tests {
 
     #[test]
     fn amounts_keep_the_cents_and_every_digit_that_counts() {
-        for (text, shown) in [("12.3400", "12.34"), ("12.3456", "12.3456"), ("12.3000", "12.30"), ("120.0000", "120.00")] {
+        for (text, shown) in
+            [("12.3400", "12.34"), ("12.3456", "12.3456"), ("12.3000", "12.30"), ("120.0000", "120.00")]
+        {
             assert_eq!(trim_amount(text), shown);
         }
         assert_eq!(trim_amount("7"), "7");

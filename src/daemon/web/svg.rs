@@ -104,10 +104,7 @@ pub fn hbars(bars: &[Bar], width: u32) -> String {
     let x = |v: i64| label_w as f64 + area as f64 * (v.max(0) as f64 / max as f64);
     let height = ROW * bars.len() as u32 + 4;
     let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg class="chart" viewBox="0 0 {width} {height}" role="img">"#
-    );
+    let _ = write!(s, r#"<svg class="chart" viewBox="0 0 {width} {height}" role="img">"#);
     for (i, b) in bars.iter().enumerate() {
         let y = i as u32 * ROW + 2;
         let _ = write!(s, r#"<g><title>{}</title>"#, Esc(&b.title));
@@ -170,10 +167,7 @@ pub fn columns(slots: &[Vec<(&'static str, u64)>], labels: &[String], label_ever
         .unwrap_or(max);
     let y = |v: u64| 8.0 + f64::from(plot_h) * (1.0 - v as f64 / top as f64);
     let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg class="chart" viewBox="0 0 {width} {height}" role="img">"#
-    );
+    let _ = write!(s, r#"<svg class="chart" viewBox="0 0 {width} {height}" role="img">"#);
     for t in [0, top / 2, top] {
         let _ = write!(
             s,
@@ -230,13 +224,16 @@ mod tests {
     fn labels_are_clipped_and_escaped_in_charts() {
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("a\u{1b}b", 4), "ab");
-        let svg = hbars(&[Bar {
-            label: "<b>Evil & Co</b>".into(),
-            title: "\"t\"".into(),
-            segments: vec![(BAR, 50)],
-            marker: Some(100),
-            text: "50 / 100".into(),
-        }], NARROW);
+        let svg = hbars(
+            &[Bar {
+                label: "<b>Evil & Co</b>".into(),
+                title: "\"t\"".into(),
+                segments: vec![(BAR, 50)],
+                marker: Some(100),
+                text: "50 / 100".into(),
+            }],
+            NARROW,
+        );
         assert!(svg.contains("&lt;b&gt;Evil &amp; Co&lt;/b&gt;") && !svg.contains("<b>"), "{svg}");
         assert!(svg.contains(BAR) && svg.contains("&quot;t&quot;"));
     }
