@@ -354,7 +354,7 @@ fn screenshot(chromium: &Path, url: &str, dir: &Path) -> std::path::PathBuf {
             "--disable-sync",
             "--hide-scrollbars",
             "--force-device-scale-factor=1",
-            "--window-size=1360,2400",
+            "--window-size=1280,2640",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", png.display()))

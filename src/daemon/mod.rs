@@ -229,16 +229,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         live: live.clone(),
     });
     let web_settings = web::Settings::from_config(&config);
+    let web_ids = web::IdsCache::new(
+        shared.clone(),
+        live.clone(),
+        tariffs.clone(),
+        web_settings.view(),
+        web_settings.zone.clone(),
+    )
+    .context("cannot start the dashboard's IDS reader")?;
     let web_state = web::WebState(Arc::new(web::Inner {
         telemetry: telemetry.clone(),
-        ids: web::IdsCache::new(
-            shared.clone(),
-            live.clone(),
-            tariffs.clone(),
-            web_settings.view(),
-            web_settings.zone.clone(),
-        )
-        .context("cannot start the dashboard's IDS reader")?,
+        ids: web_ids.clone(),
         live: live.clone(),
         tariffs: tariffs.clone(),
         settings: web_settings,
@@ -393,6 +394,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // The listener last: /metrics and /healthz answer while the files in hand finish.
     let _ = web_stop.send(true);
     let _ = web_task.await;
+    tokio::task::spawn_blocking(move || web_ids.shutdown()).await?;
     tracing::info!("stopped");
     Ok(())
 }

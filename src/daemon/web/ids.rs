@@ -75,13 +75,15 @@ struct Published {
     finished: u64,
 }
 
-/// The IDS state cache: one per listener. Its refresher thread ends when
-/// the cache is dropped.
+/// The IDS state cache: one per listener. [`IdsCache::shutdown`] ends its
+/// refresher thread (which holds the ledger) before the daemon closes it.
 pub struct IdsCache {
     /// What the refresher shares.
     core: Arc<Core>,
-    /// Wakes the refresher.
-    wake: mpsc::Sender<()>,
+    /// Wakes the refresher; `None` once shut down.
+    wake: Mutex<Option<mpsc::Sender<()>>>,
+    /// The refresher thread, until joined.
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// The cache's state, shared with its refresher thread.
@@ -137,8 +139,17 @@ impl IdsCache {
         });
         let (wake, woken) = mpsc::channel();
         let shared = core.clone();
-        std::thread::Builder::new().name("web-ids".into()).spawn(move || refresher(&shared, &woken))?;
-        Ok(Arc::new(IdsCache { core, wake }))
+        let thread = std::thread::Builder::new().name("web-ids".into()).spawn(move || refresher(&shared, &woken))?;
+        Ok(Arc::new(IdsCache { core, wake: Mutex::new(Some(wake)), thread: Mutex::new(Some(thread)) }))
+    }
+
+    /// Stops the refresher (after the read in progress, if any) and waits
+    /// for it: it holds the ledger, which must close before the daemon exits.
+    pub fn shutdown(&self) {
+        self.wake.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
     }
 
     /// Today in the configured zone.
@@ -204,7 +215,8 @@ impl IdsCache {
             return;
         }
         *self.core.last_start.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        if self.wake.send(()).is_err() {
+        let sent = self.wake.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|w| w.send(()).is_ok());
+        if !sent {
             self.core.refreshing.store(false, Ordering::Release);
         }
     }
