@@ -1,23 +1,26 @@
 //! The IDS state as the dashboard sees it: a cached read of every
 //! customer's days from the ledger, and the views computed from it.
 //!
-//! Each read also computes today's [`DayView`] on the same blocking
-//! thread, so a request for today finds it ready; views of other days are
-//! computed when first asked and kept (a few).
+//! Decoding 10,000 customers' days (a month each) costs a few hundred
+//! milliseconds of CPU, so the read is cached and refreshed in the
+//! background, at most once a [`MIN_GAP`], by a thread of its own at a
+//! lower CPU priority than rating and requests. Each read also computes
+//! today's [`DayView`] there, so a request for today finds it ready; views
+//! of other days are computed when first asked, and a few are kept.
+//!
+//! A request is answered from the cache at once while the cache is
+//! younger than [`STALE_MAX`] or a newer read is on its way (the refresh it
+//! asks for serves the next request); only after a quiet spell does a
+//! request wait for a fresh read. So while files are being rated the
+//! figures are up to about [`MIN_GAP`] plus one read old (the page and the
+//! API say as of when), and answers stay fast: with 2 s between reads the
+//! tail latency under load doubled (see benches/dashboard.sh).
 //!
 //! Reading is a redb read transaction (MVCC: the rating workers' commits
-//! never wait for it) on a thread of its own, at a lower CPU priority than
-//! rating and requests; it takes no lock a worker needs (only the ledger's
+//! never wait for it); it takes no lock a worker needs (only the ledger's
 //! reopen lock in read mode, as every worker call does). What a read
-//! replaces is freed on that thread too, at its next read, never by a
+//! replaces is freed on the reader thread too, at its next read, never by a
 //! request that happened to hold it last.
-//! Decoding 10,000 customers' days costs a few hundred milliseconds, so the
-//! read is cached and refreshed in the background by one task at a time, at
-//! most once a [`MIN_GAP`]. A request is answered from the cache at once
-//! while the cache is younger than [`STALE_MAX`] (the refresh it starts
-//! serves the next request); only after a quiet spell does a request wait
-//! for a fresh read. So while files are being rated the figures are a few
-//! seconds old at most (the page and the API say as of when), never slow.
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,11 +39,11 @@ use crate::tariff::Tariff;
 /// Shortest time between two reads of the ledger: while files are being
 /// rated, what the dashboard shows is at most this much older than the
 /// ledger (plus one read).
-pub const MIN_GAP: Duration = Duration::from_secs(2);
+pub const MIN_GAP: Duration = Duration::from_secs(5);
 /// Views kept (today's, and days asked for through `/api/ids?day=`).
 const VIEWS: usize = 4;
 /// Oldest read a request is answered from without waiting for a newer one.
-pub const STALE_MAX: Duration = Duration::from_secs(10);
+pub const STALE_MAX: Duration = Duration::from_secs(20);
 /// Longest a request waits for a read.
 const READ_WAIT: Duration = Duration::from_secs(10);
 
