@@ -206,7 +206,8 @@ fn pages_and_api_show_customers_spend_and_alerts() {
     assert_eq!(list.len(), logged.lines().count());
     let velocity = r#"{"type":"velocity_calls","alert_id":"C03/2026-11-24/velocity_calls","customer_id":"C03","customer_name":"Tandartspraktijk Zonnehof","day":"2026-11-24","rule":{"calls_per_minute":30,"calls":31},"trigger_call_id":"v-31","emitted_at":"2026-11-24T19:59:00Z"}"#;
     fs::write(d.path("spool/alerts.jsonl"), format!("{logged}{velocity}\n")).unwrap();
-    let later = get(d.port, "/api/alerts?since=2026-11-24T19:00:00Z", None).json();
+    // An offset's `+` sent unencoded (a space once decoded) is taken as meant.
+    let later = get(d.port, "/api/alerts?since=2026-11-24T20:00:00+01:00", None).json();
     let later = later["alerts"].as_array().unwrap();
     assert!(later.iter().any(|a| a["type"] == "velocity_calls" && a["rule"]["calls"] == 31), "{later:?}");
     assert_eq!(get(d.port, "/api/alerts?since=yesterday", None).status, 400);

@@ -27,3 +27,24 @@ impl WebConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn the_token_file_is_relative_to_the_config_folder_and_unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etc/cdr-rater.toml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "[web]\ntoken_file = \"secrets/web.token\"\n").unwrap();
+        let c = crate::config::Config::load(Some(&path)).unwrap();
+        assert_eq!(c.web.token_file, Some(dir.path().join("etc/secrets/web.token")));
+        std::fs::write(&path, "[web]\ntoken_file = \"/run/keys/web.token\"\n").unwrap();
+        let c = crate::config::Config::load(Some(&path)).unwrap();
+        assert_eq!(c.web.token_file, Some(PathBuf::from("/run/keys/web.token")));
+        let e = crate::config::Config::parse("[web]\ntoken = \"x\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("token"), "{e}");
+        assert!(crate::config::Config::parse("", Path::new("c.toml")).unwrap().web.token_file.is_none());
+    }
+}

@@ -117,8 +117,10 @@ async fn alerts_since(s: &WebState, since: i64) -> Result<Tail, ApiError> {
 pub async fn api_alerts(State(s): State<WebState>, Query(q): Query<SinceQuery>) -> Result<Response, ApiError> {
     let since = match &q.since {
         None => crate::config::now().as_second() - 86_400,
+        // A `+` of an offset arrives as a space when the client did not encode it.
         Some(t) => t
             .parse::<jiff::Timestamp>()
+            .or_else(|e| t.replace(' ', "+").parse().map_err(|_| e))
             .map_err(|e| {
                 ApiError::BadRequest(format!("since {t:?} is not an RFC 3339 time such as 2026-11-24T00:00:00Z: {e}"))
             })?
