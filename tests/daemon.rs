@@ -99,7 +99,10 @@ fn duplicates_are_billed_once_and_reused_names_get_new_outputs() {
     d.drop_file("b.csv", &content);
     wait_for("b", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"b.csv".into()));
     assert_eq!(d.files_in("spool/rated"), ["a.rated.csv"]);
-    assert_eq!(d.metric("cdr_rater_files_total{result=\"duplicate\",source=\"default\"}"), 1.0);
+    // Counted just after the archive: the count may trail the file by a moment.
+    wait_for("the duplicate counted", Duration::from_secs(5), || {
+        d.metric("cdr_rater_files_total{result=\"duplicate\",source=\"default\"}") == 1.0
+    });
     assert!(d.log().contains("duplicate"), "{}", d.log());
 
     // A switch's daily Master.csv: same name, new content.
