@@ -99,7 +99,10 @@ fn duplicates_are_billed_once_and_reused_names_get_new_outputs() {
     d.drop_file("b.csv", &content);
     wait_for("b", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"b.csv".into()));
     assert_eq!(d.files_in("spool/rated"), ["a.rated.csv"]);
-    assert_eq!(d.metric("cdr_rater_files_total{result=\"duplicate\",source=\"default\"}"), 1.0);
+    // Counted just after the archive: the count may trail the file by a moment.
+    wait_for("the duplicate counted", Duration::from_secs(5), || {
+        d.metric("cdr_rater_files_total{result=\"duplicate\",source=\"default\"}") == 1.0
+    });
     assert!(d.log().contains("duplicate"), "{}", d.log());
 
     // A switch's daily Master.csv: same name, new content.
@@ -134,7 +137,10 @@ fn irregular_and_unreadable_files_go_to_failed_with_a_reason() {
     // The link was moved, not followed.
     assert!(fs::symlink_metadata(d.path("spool/failed/link.csv")).unwrap().file_type().is_symlink());
     wait_for("good", Duration::from_secs(20), || d.files_in("spool/archive").contains(&"good.csv".into()));
-    assert_eq!(d.metric("cdr_rater_files_total{result=\"failed\",source=\"default\"}"), 5.0);
+    // Counted just after the move to failed/: the last count may trail the file by a moment.
+    wait_for("five failed counted", Duration::from_secs(5), || {
+        d.metric("cdr_rater_files_total{result=\"failed\",source=\"default\"}") == 5.0
+    });
     assert_eq!(d.stop().0, Some(0));
 }
 

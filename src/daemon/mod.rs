@@ -5,7 +5,8 @@
 //! rescan timer ───┼─> intake (settling) ──┤   (rayon), verify, publish, ledger, archive
 //! signals ────────┤        ▲              └─< Finished (retry with backoff on errors)
 //! rates/ poll ────┴─> tariff reload (settled) ─> ArcSwap<Tariff> (one snapshot per file)
-//! /metrics listener (web) ─> telemetry::render
+//! web (axum): /metrics ─> telemetry::render; /, /api/*, /healthz ─> snapshots
+//!   (web::Live: intake and tables; the ledger's IDS days, cached; alerts.jsonl's end)
 //! ```
 //!
 //! - [`intake`]: which files in the drop folders are ready (renamed in, or
@@ -16,7 +17,7 @@
 //!   report back;
 //! - [`reload`]: noticing a change of `rates/` (however it is replaced) and
 //!   loading it once it is quiet;
-//! - [`web`]: the `/metrics` listener.
+//! - [`web`]: the HTTP listener: `/metrics`, the dashboard and its API.
 //!
 //! Several sources (`[[source]]`): one intake watches every drop folder;
 //! each file is rated with its source's format, zone, numbering and
@@ -158,9 +159,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // First: a dashboard open to the network is refused before anything starts.
+    let access = web::Access::from_config(&config).map_err(|e| crate::exit::Invalid(e.to_string()))?;
     let sources = sources(&config)?;
     let labels: Vec<String> = sources.iter().map(|s| s.label.clone()).collect();
     let telemetry = Arc::new(Telemetry::install(config.price_decimals, &labels)?);
+    let live = Arc::new(web::Live::new(&labels, crate::config::now().as_second()));
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
     let ledger =
         crate::state::open_for_daemon(&config.state, &config.spool).map_err(|e| crate::exit::Invalid(e.to_string()))?;
@@ -177,12 +181,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         digest: &tariff.digest,
         currencies: tariff.currencies,
     });
+    live.tariff_loaded(web::TariffInfo::of(&tariff, crate::config::now().as_second()), false);
     let tariffs = Arc::new(ArcSwap::from_pointee(tariff));
     let listener = tokio::net::TcpListener::bind(&config.metrics.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.metrics.listen))?;
-    tracing::info!(listen = %config.metrics.listen, "serving /metrics");
-    tokio::spawn(web::serve(listener, telemetry.clone()));
 
     // Watchers first, then the scan, so nothing dropped in between is missed.
     let (events_tx, mut events) = mpsc::unbounded_channel::<notify::Result<notify::Event>>();
@@ -207,11 +210,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for name in crate::spool::process::drop_orphans(&ledger, &spools)? {
         tracing::info!(file = %Untrusted(&name), "dropped the ledger entry of a file no longer claimed (nothing of it was published)");
     }
-    let mut claimed_in_flight = 0usize;
+    // Per source: claimed files handed to the workers and not finished.
+    let mut claimed_in_flight = vec![0usize; sources.len()];
     for (i, s) in sources.iter().enumerate() {
         for claimed in s.spool.leftover_claims()? {
             work_tx.send(Work::Claimed(i, claimed))?;
-            claimed_in_flight += 1;
+            claimed_in_flight[i] += 1;
         }
     }
     // Two workers: while one waits on fsyncs, the other rates.
@@ -222,7 +226,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ids: ids.clone(),
         snapshot: std::sync::Mutex::new(()),
         pool: crate::pipeline::BufferPool::default(),
+        live: live.clone(),
     });
+    let web_settings = web::Settings::from_config(&config);
+    let web_ids = web::IdsCache::new(
+        shared.clone(),
+        live.clone(),
+        tariffs.clone(),
+        web_settings.view(),
+        web_settings.zone.clone(),
+    )
+    .context("cannot start the dashboard's IDS reader")?;
+    let web_state = web::WebState(Arc::new(web::Inner {
+        telemetry: telemetry.clone(),
+        ids: web_ids.clone(),
+        live: live.clone(),
+        tariffs: tariffs.clone(),
+        settings: web_settings,
+    }));
+    let (web_stop, web_stopped) = tokio::sync::watch::channel(false);
+    let web_task = tokio::spawn(web::serve(listener, web::router(web_state, access), web_stopped));
+    tracing::info!(listen = %config.metrics.listen, "serving /metrics, the dashboard (/) and its API");
     let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
     let mut workers = Vec::new();
     for i in 0..WORKERS {
@@ -236,9 +260,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let settle = Duration::from_millis(config.settle_ms);
     let reload_settle = Duration::from_millis(config.reload_settle_ms);
-    // Claimed files waiting to be tried again, and the failures of each.
+    // Claimed files waiting to be tried again, and the source and failures of each.
     let mut waiting: HashMap<PathBuf, Waiting> = HashMap::new();
-    let mut failures: HashMap<PathBuf, u32> = HashMap::new();
+    let mut failures: HashMap<PathBuf, (usize, u32)> = HashMap::new();
     let mut intake = Shell { intake: Intake::new(settle), sources: &sources, work: &work_tx };
     intake.rescan(false)?;
     let mut tick = tokio::time::interval(TICK);
@@ -271,13 +295,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             Some(finished) = done.recv() => {
                 let i = finished.source;
                 if finished.was_claimed {
-                    claimed_in_flight -= 1;
+                    claimed_in_flight[i] -= 1;
                 }
                 if let Some((claimed, why)) = finished.again {
                     let wait = match why {
                         Again::Busy => RETRY_BUSY,
                         Again::Error => {
-                            let n = failures.entry(claimed.clone()).or_default();
+                            let n = &mut failures.entry(claimed.clone()).or_insert((i, 0)).1;
                             *n += 1;
                             backoff(*n - 1)
                         }
@@ -297,7 +321,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 for claimed in due {
                     if let Some(w) = waiting.remove(&claimed) {
                         work_tx.send(Work::Claimed(w.source, claimed)).context("the workers stopped")?;
-                        claimed_in_flight += 1;
+                        claimed_in_flight[w.source] += 1;
                     }
                 }
                 failures.retain(|p, _| waiting.contains_key(p) || p.exists());
@@ -317,9 +341,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 }
                 if reload_at.is_some_and(|at| Instant::now() >= at) {
                     reload_at = None;
-                    reload::reload(&config, &tariffs).await;
+                    reload::reload(&config, &tariffs, &live).await;
                 }
-                telemetry::emit(&Event::Backlog(intake.intake.backlog() + claimed_in_flight + waiting.len()));
+                let mut backlog = intake.intake.backlog_by_source(sources.len());
+                let mut stuck = vec![0usize; sources.len()];
+                for (b, c) in backlog.iter_mut().zip(&claimed_in_flight) {
+                    *b += c;
+                }
+                for w in waiting.values() {
+                    backlog[w.source] += 1;
+                }
+                for (source, _) in failures.values() {
+                    stuck[*source] += 1;
+                }
+                live.set_queues(&backlog, &stuck);
+                telemetry::emit(&Event::Backlog(
+                    intake.intake.backlog() + claimed_in_flight.iter().sum::<usize>() + waiting.len(),
+                ));
                 telemetry::emit(&Event::WaitingOnError(failures.len()));
                 if let Some(every) = watchdog {
                     if last_ping.elapsed() >= every {
@@ -334,7 +372,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             _ = sighup.recv() => {
                 tracing::info!("SIGHUP: reloading tariff tables");
                 rates_seen = RatesFingerprint::of(&config.rates);
-                reload::reload(&config, &tariffs).await;
+                reload::reload(&config, &tariffs, &live).await;
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -353,6 +391,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(ids) = ids {
         tokio::task::spawn_blocking(move || ids.alerts.wait_for_hooks()).await?;
     }
+    // The listener last: /metrics and /healthz answer while the files in hand finish.
+    let _ = web_stop.send(true);
+    let _ = web_task.await;
+    tokio::task::spawn_blocking(move || web_ids.shutdown()).await?;
     tracing::info!("stopped");
     Ok(())
 }

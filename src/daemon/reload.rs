@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use super::web::{Live, TariffInfo};
 use crate::config::Config;
 use crate::tariff::{self, Tariff};
 use crate::telemetry::{self, Event};
@@ -46,7 +47,9 @@ impl RatesFingerprint {
     }
 }
 
-pub(super) async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>) {
+/// Loads `rates/` and puts it in force, or refuses it (the old tables stay);
+/// tells the metrics, the log and the dashboard ([`Live`]).
+pub(super) async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>, live: &Live) {
     let (dir, home, zone) = (config.rates.clone(), config.numbering.home_country.clone(), config.time_zone());
     let loaded = tokio::task::spawn_blocking(move || tariff::load(&dir, &home, &zone)).await;
     match loaded {
@@ -60,12 +63,17 @@ pub(super) async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>) {
                 digest: &t.digest,
                 currencies: t.currencies,
             });
+            live.tariff_loaded(TariffInfo::of(&t, crate::config::now().as_second()), true);
             tariffs.store(Arc::new(t));
         }
         Ok(Err(errors)) => {
             let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
             telemetry::emit(&Event::TariffRefused { errors: &text.join("\n") });
+            live.tariff_refused(crate::config::now().as_second());
         }
-        Err(e) => telemetry::emit(&Event::TariffRefused { errors: &e.to_string() }),
+        Err(e) => {
+            telemetry::emit(&Event::TariffRefused { errors: &e.to_string() });
+            live.tariff_refused(crate::config::now().as_second());
+        }
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
+use super::web::Outcome;
 use super::Source;
 use crate::config::Config;
 use crate::job::{FileRater, IdsSettings, Locks};
@@ -60,6 +61,15 @@ pub(super) struct Shared {
     pub(super) snapshot: std::sync::Mutex<()>,
     /// Output buffers, reused from file to file.
     pub(super) pool: crate::pipeline::BufferPool,
+    /// What the dashboard shows of the files done.
+    pub(super) live: std::sync::Arc<super::web::Live>,
+}
+
+/// The dashboard reads the IDS days from the workers' ledger.
+impl super::web::IdsSource for Shared {
+    fn customer_days(&self) -> Result<Vec<(String, crate::ids::CustomerDays)>, crate::state::StateError> {
+        crate::state::Ledger::all_customer_days(&self.ledger)
+    }
 }
 
 pub(super) fn worker_loop(
@@ -134,14 +144,19 @@ pub(super) fn worker_loop(
                 .unwrap_or_default();
             match processors[i].process(&claimed) {
                 // Counted by `process`, before the input is archived.
-                Ok(FileOutcome::Rated { .. }) => snapshot_due = true,
+                Ok(FileOutcome::Rated { totals, .. }) => {
+                    snapshot_due = true;
+                    shared.live.file_rated(i, &totals, crate::config::now().as_second());
+                }
                 Ok(FileOutcome::Duplicate { of }) => {
+                    shared.live.file_outcome(i, Outcome::Duplicate);
                     telemetry::emit(&Event::FileDuplicate { source, name: &name, of: &of })
                 }
                 Ok(FileOutcome::Archived) => {
                     tracing::info!(source, file = %Untrusted(&name), "finished an interrupted file")
                 }
                 Ok(FileOutcome::Failed { reason }) => {
+                    shared.live.file_outcome(i, Outcome::Failed);
                     telemetry::emit(&Event::FileFailed { source, name: &name, reason: &reason })
                 }
                 Ok(FileOutcome::Abandoned) => {
@@ -155,6 +170,7 @@ pub(super) fn worker_loop(
                     tracing::warn!(source, file = %Untrusted(&name), "claimed file is gone (moved away?)")
                 }
                 Err(e) => {
+                    shared.live.file_outcome(i, Outcome::Error);
                     telemetry::emit(&Event::FileError { source, name: &name, error: &e.to_string() });
                     again = Some((claimed, Again::Error));
                 }

@@ -48,11 +48,16 @@ impl Daemon {
     }
 
     pub fn start(&mut self) {
+        // The test calls are on 2026-11-24: keep that day current whatever the clock says.
+        self.start_at("2026-11-24T20:00:00Z");
+    }
+
+    /// Starts the daemon with "now" fixed at `now` (RFC 3339).
+    pub fn start_at(&mut self, now: &str) {
         let log = fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_cdr-rater"))
             .current_dir(self.root.path())
-            // The test calls are on 2026-11-24: keep that day current whatever the clock says.
-            .env("CDR_RATER_NOW", "2026-11-24T20:00:00Z")
+            .env("CDR_RATER_NOW", now)
             .args(["run", "--allow-root", "--config", "cdr-rater.toml"])
             .stdout(Stdio::null())
             .stderr(log)

@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod tmpfs;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

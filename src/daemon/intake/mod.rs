@@ -205,6 +205,17 @@ impl Intake {
         self.pending.len()
     }
 
+    /// [`Intake::backlog`] per source, for sources `0..sources`.
+    pub fn backlog_by_source(&self, sources: usize) -> Vec<usize> {
+        let mut n = vec![0; sources];
+        for p in self.pending.values() {
+            if let Some(c) = n.get_mut(p.source) {
+                *c += 1;
+            }
+        }
+        n
+    }
+
     /// Whether events on this path are of no interest (hidden, `.tmp`,
     /// `.part`, or a name that is not UTF-8): the shell need not stat it.
     pub fn ignores(path: &Path) -> bool {
