@@ -359,3 +359,25 @@ fn lookup_at_shows_the_periods_and_their_prices() {
     assert!(text.contains("wholesale@2026-12-15.csv"), "{text}");
     assert!(text.contains("sell          0.0500 EUR"), "{text}");
 }
+
+#[test]
+fn talk_time_starts_at_the_answer_time() {
+    let dir = tables();
+    // Rung at 18:58, answered at 19:00:30, 60 s of talk: all offpeak
+    // (0.03 × 1 min); without the answer it would start at 18:58 (standard).
+    // An empty answer_time means "not recorded": the start is used.
+    let text = "call_id,start_time,answer_time,account,caller,callee,billsec
+answered,2026-12-01T18:58:00+01:00,2026-12-01T19:00:30+01:00,C1,0201110000,0201234567,60
+unrecorded,2026-12-01T18:58:00+01:00,,C1,0201110000,0201234567,60
+";
+    std::fs::write(dir.path().join("calls.csv"), text).unwrap();
+    let out = cdr_rater(dir.path(), &["rate", "--rates", "rates", "--out", "out", "calls.csv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let [rated, _, _] = outputs(&dir.path().join("out"), "calls");
+    let answered = row(&rated, "answered");
+    assert_eq!((answered[SELL].as_str(), answered[PERIOD].as_str()), ("0.0300", "offpeak"));
+    // The call's start time (and its day) stay the start, not the answer.
+    assert_eq!(answered[1], "2026-12-01T18:58:00+01:00");
+    let unrecorded = row(&rated, "unrecorded");
+    assert_eq!((unrecorded[SELL].as_str(), unrecorded[PERIOD].as_str()), ("0.0600", "standard"));
+}
