@@ -191,6 +191,8 @@ pub struct Tally {
     pub totals: Totals,
     /// Sell per customer and customer day (customers with an IDS range only).
     pub spend: crate::ids::SpendAgg,
+    /// Every rated call, compact, for the fraud rules (when they are on).
+    pub fraud: crate::fraud::CallLog,
 }
 
 impl Tally {
@@ -201,8 +203,10 @@ impl Tally {
         t
     }
 
-    /// Adds another chunk's or file's tally.
+    /// Adds the tally of the next chunk (or part of the file), in input order.
     pub fn add(&mut self, o: &Tally) {
+        // Its rated rows follow the ones counted so far.
+        self.fraud.append(&o.fraud, self.totals.rated);
         self.totals.add(&o.totals);
         self.spend.merge(&o.spend);
     }

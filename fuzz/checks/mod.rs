@@ -389,6 +389,7 @@ pub fn rate_with(
         chunk_bytes,
         cancel: None,
         ids: false,
+        fraud: None,
         pool: None,
     };
     let mut sink = MemorySink::default();

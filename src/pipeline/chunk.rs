@@ -50,6 +50,7 @@ impl BufferPool {
         }
         out.tally.totals = Totals::default();
         out.tally.spend.clear();
+        out.tally.fraud.clear();
         out
     }
 
@@ -170,6 +171,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     let default_zone = tariff.zones.len();
     let t = &mut out.tally.totals;
     let spend = &mut out.tally.spend;
+    let fraud_calls = &mut out.tally.fraud;
     let [rated, unrated, rejected] = &mut out.files;
     while let Some(rec) = scanner.next_record(&mut fields) {
         t.rows += 1;
@@ -222,6 +224,9 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                             let country = p.destination.map_or(*b"--", |d| tariff.hot(d).country);
                             spend.add(p.customer, day, p.sell as i64, country);
                         }
+                    }
+                    if let Some(rules) = job.fraud {
+                        fraud_calls.note(rules, tariff, &call, &p, t.rated - 1);
                     }
                 }
                 Err(reason) => {

@@ -21,6 +21,7 @@ pub use ids_rebuild::RatedFile;
 pub use rebuild::{hash_streaming, rebuild, Clock, RebuildError, RebuildPlan, Summary};
 pub use redb_ledger::{OpenError, RedbLedger, ORPHAN_OWNER};
 
+use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
 
 /// The identity of an input: a 128-bit hash of its bytes.
@@ -150,8 +151,31 @@ pub trait Ledger: Send + Sync {
     /// Marks an input done with its totals and stores the customers' IDS
     /// days it changed, in one durable commit: spend is counted exactly when
     /// the file is.
-    fn finish(&self, key: &ContentKey, record: &FileRecord, ids: Vec<(String, CustomerDays)>)
-        -> Result<(), StateError>;
+    fn finish(
+        &self,
+        key: &ContentKey,
+        record: &FileRecord,
+        ids: Vec<(String, CustomerDays)>,
+    ) -> Result<(), StateError> {
+        self.finish_with(key, record, ids, Vec::new())
+    }
+
+    /// [`Ledger::finish`] with the customers' fraud states too (an empty
+    /// state removes the customer's), in the same commit: a rule's state
+    /// and its "fired" marks count exactly when the file does.
+    fn finish_with(
+        &self,
+        key: &ContentKey,
+        record: &FileRecord,
+        ids: Vec<(String, CustomerDays)>,
+        fraud: Vec<(String, CustomerState)>,
+    ) -> Result<(), StateError>;
+
+    /// The fraud state of one customer (empty when unknown).
+    fn fraud_state(&self, customer: &str) -> Result<CustomerState, StateError>;
+
+    /// The fraud state of every customer that has one.
+    fn all_fraud_states(&self) -> Result<Vec<(String, CustomerState)>, StateError>;
 
     /// The IDS days of one customer (empty when unknown).
     fn customer_days(&self, customer: &str) -> Result<CustomerDays, StateError>;

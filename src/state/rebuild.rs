@@ -142,7 +142,7 @@ pub fn rebuild(plan: &RebuildPlan<'_>) -> Result<Summary, RebuildError> {
         OpenError::Locked(p) => RebuildError::Locked(p),
         e => RebuildError::Open(e),
     })?;
-    ledger.restore(&records, &reserved, &ids)?;
+    ledger.restore(&records, &reserved, &ids, &[])?;
     super::write_ids_snapshot(&plan.state_dir, &ledger)?;
     Ok(summary)
 }

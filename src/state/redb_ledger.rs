@@ -19,6 +19,7 @@ use std::sync::{Mutex, RwLock};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::{ContentKey, FileRecord, Ledger, Phase, StateError};
+use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
 
 /// Content key -> JSON of [`FileRecord`].
@@ -27,6 +28,8 @@ const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
 const STEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("stems");
 /// Customer id -> JSON of [`CustomerDays`] (IDS spend).
 const IDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ids");
+/// Customer id -> [`CustomerState::encode`] (fraud rules' windows and marks).
+const FRAUD: TableDefinition<&str, &[u8]> = TableDefinition::new("fraud");
 
 /// Owner of a stem reserved by `state rebuild` for outputs whose input is
 /// unknown (no archived input matched them).
@@ -73,6 +76,9 @@ pub struct RedbLedger {
     /// Customers' IDS days as last committed: every file reads them, so they
     /// are decoded once, not per file. Updated only after a commit succeeds.
     ids_cache: Mutex<HashMap<String, CustomerDays>>,
+    /// Customers' fraud states as last committed, like `ids_cache` (cleared
+    /// with it).
+    fraud_cache: Mutex<HashMap<String, CustomerState>>,
 }
 
 impl std::fmt::Debug for RedbLedger {
@@ -101,6 +107,7 @@ fn open_db(path: &Path, create: bool) -> Result<Database, OpenError> {
             txn.open_table(FILES)?;
             txn.open_table(STEMS)?;
             txn.open_table(IDS)?;
+            txn.open_table(FRAUD)?;
         }
         txn.commit()?;
         Ok(db)
@@ -151,6 +158,7 @@ impl RedbLedger {
             broken: AtomicBool::new(false),
             cache_stale: AtomicBool::new(false),
             ids_cache: Mutex::new(HashMap::new()),
+            fraud_cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -189,13 +197,16 @@ impl RedbLedger {
         Ok(())
     }
 
-    /// The IDS cache, emptied first when it may be stale.
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CustomerDays>> {
-        let mut cache = self.ids_cache.lock().unwrap_or_else(|e| e.into_inner());
+    /// The caches (IDS, fraud), emptied first when they may be stale.
+    /// Always taken in this order, together.
+    fn cache(&self) -> Caches<'_> {
+        let mut ids = self.ids_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fraud = self.fraud_cache.lock().unwrap_or_else(|e| e.into_inner());
         if self.cache_stale.swap(false, Ordering::AcqRel) {
-            cache.clear();
+            ids.clear();
+            fraud.clear();
         }
-        cache
+        Caches { ids, fraud }
     }
 
     /// How many inputs the ledger records.
@@ -206,12 +217,13 @@ impl RedbLedger {
     /// Writes what `state rebuild` recovered into an empty ledger, in one
     /// durable commit: the inputs' records, the stems they own plus stems
     /// reserved for outputs of unknown inputs (owned by [`ORPHAN_OWNER`]),
-    /// and the customers' IDS days.
+    /// the customers' IDS days and their fraud states.
     pub fn restore(
         &self,
         records: &[(ContentKey, FileRecord)],
         reserved: &[String],
         ids: &[(String, CustomerDays)],
+        fraud: &[(String, CustomerState)],
     ) -> Result<(), StateError> {
         let mut cache = self.cache();
         let result = self.with_db(|db| {
@@ -233,12 +245,29 @@ impl RedbLedger {
                     let json = serde_json::to_vec(days).unwrap_or_default();
                     table.insert(customer.as_str(), json.as_slice())?;
                 }
+                let mut table = txn.open_table(FRAUD)?;
+                for (customer, state) in fraud.iter().filter(|(_, s)| !s.is_empty()) {
+                    table.insert(customer.as_str(), state.encode().as_slice())?;
+                }
             }
             txn.commit()?;
             Ok(())
         });
         cache.clear();
         result
+    }
+}
+
+/// The two caches, locked.
+struct Caches<'a> {
+    ids: std::sync::MutexGuard<'a, HashMap<String, CustomerDays>>,
+    fraud: std::sync::MutexGuard<'a, HashMap<String, CustomerState>>,
+}
+
+impl Caches<'_> {
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.fraud.clear();
     }
 }
 
@@ -249,6 +278,11 @@ fn encode(r: &FileRecord) -> Vec<u8> {
 /// A record that does not decode: reported like redb's own corruption.
 fn corrupt(e: serde_json::Error) -> redb::Error {
     redb::Error::Corrupted(format!("a ledger record does not decode: {e}"))
+}
+
+/// A fraud state that does not decode, likewise.
+fn corrupt_fraud(e: crate::fraud::StateDecodeError) -> redb::Error {
+    redb::Error::Corrupted(format!("a fraud state does not decode: {e}"))
 }
 
 impl Ledger for RedbLedger {
@@ -307,11 +341,12 @@ impl Ledger for RedbLedger {
         })
     }
 
-    fn finish(
+    fn finish_with(
         &self,
         key: &ContentKey,
         record: &FileRecord,
         ids: Vec<(String, CustomerDays)>,
+        fraud: Vec<(String, CustomerState)>,
     ) -> Result<(), StateError> {
         let mut done = record.clone();
         done.phase = Phase::Done;
@@ -330,13 +365,24 @@ impl Ledger for RedbLedger {
                 for (customer, json) in &encoded {
                     table.insert(*customer, json.as_slice())?;
                 }
+                let mut table = txn.open_table(FRAUD)?;
+                let mut bytes = Vec::new();
+                for (customer, state) in &fraud {
+                    if state.is_empty() {
+                        table.remove(customer.as_str())?;
+                    } else {
+                        state.encode_into(&mut bytes);
+                        table.insert(customer.as_str(), bytes.as_slice())?;
+                    }
+                }
             }
             txn.commit()?;
             Ok(())
         });
         match result {
             Ok(()) => {
-                cache.extend(ids);
+                cache.ids.extend(ids);
+                cache.fraud.extend(fraud);
                 Ok(())
             }
             Err(e) => {
@@ -347,9 +393,40 @@ impl Ledger for RedbLedger {
         }
     }
 
+    fn fraud_state(&self, customer: &str) -> Result<CustomerState, StateError> {
+        let mut cache = self.cache();
+        if let Some(state) = cache.fraud.get(customer) {
+            return Ok(state.clone());
+        }
+        let state: CustomerState = self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(FRAUD)?;
+            let value = table.get(customer)?;
+            match value {
+                Some(v) => CustomerState::decode(v.value()).map_err(corrupt_fraud),
+                None => Ok(CustomerState::default()),
+            }
+        })?;
+        cache.fraud.insert(customer.to_string(), state.clone());
+        Ok(state)
+    }
+
+    fn all_fraud_states(&self) -> Result<Vec<(String, CustomerState)>, StateError> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(FRAUD)?;
+            let mut out = Vec::new();
+            for item in table.iter()? {
+                let (k, v) = item?;
+                out.push((k.value().to_string(), CustomerState::decode(v.value()).map_err(corrupt_fraud)?));
+            }
+            Ok(out)
+        })
+    }
+
     fn customer_days(&self, customer: &str) -> Result<CustomerDays, StateError> {
         let mut cache = self.cache();
-        if let Some(days) = cache.get(customer) {
+        if let Some(days) = cache.ids.get(customer) {
             return Ok(days.clone());
         }
         let days: CustomerDays = self.with_db(|db| {
@@ -361,7 +438,7 @@ impl Ledger for RedbLedger {
                 None => Ok(CustomerDays::default()),
             }
         })?;
-        cache.insert(customer.to_string(), days.clone());
+        cache.ids.insert(customer.to_string(), days.clone());
         Ok(days)
     }
 
