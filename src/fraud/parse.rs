@@ -114,7 +114,10 @@ impl Problems<'_> {
     }
 }
 
-/// Parses `fraud.toml`; `None` with the problems when any.
+/// Parses `fraud.toml`: the rules as far as they are valid (a key with a
+/// problem is left out) and every problem; `None` only for a TOML syntax
+/// error. Rules with problems are never used, but their list files and
+/// customers can still be checked, so every problem is reported at once.
 pub fn parse_rules(text: &str) -> (Option<RawRules>, Vec<Problem>) {
     let lines = Lines::new(text);
     let (doc, errors) = DeTable::parse_recoverable(text);
@@ -172,9 +175,8 @@ pub fn parse_rules(text: &str) -> (Option<RawRules>, Vec<Problem>) {
     for (id, line, over) in &rules.customers {
         check_night(over, &format!("[customer.{id}]"), Some(*line), &mut p);
     }
-    let ok = p.list.is_empty();
     p.list.sort_by_key(|p| p.line);
-    (ok.then_some(rules), p.list)
+    (Some(rules), p.list)
 }
 
 /// An unknown key, with the closest known one when there is one.
@@ -383,6 +385,7 @@ mod tests {
                     [customer.C0007]\ncalls_per_minute = 300\nmax_cost = false\n";
         let (rules, problems) = parse_rules(text);
         assert!(problems.is_empty(), "{problems:?}");
+        assert!(parse_rules("[velocity\n").0.is_none());
         let rules = rules.unwrap();
         assert_eq!(rules.defaults.calls_per_minute, Setting::Set(30));
         assert_eq!(rules.defaults.max_cost, Setting::Set(Decimal::new(2000, 2)));

@@ -7,6 +7,7 @@
 //! The interface is small on purpose: a shared PostgreSQL backend for
 //! several daemons is planned next to the embedded [`redb`] one.
 
+mod fraud_rebuild;
 mod guard;
 mod ids_rebuild;
 mod rebuild;
