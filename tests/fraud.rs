@@ -398,3 +398,150 @@ fn state_rebuild_restores_the_windows_and_the_fired_rules() {
         ]
     );
 }
+
+mod properties {
+    //! The rules' results do not depend on the chunking, the threads or
+    //! how the calls are split into files (per file in processing order).
+
+    use std::collections::BTreeSet;
+    use std::sync::OnceLock;
+
+    use cdr_rater::formats::{Format, FormatName};
+    use cdr_rater::fraud::local::LocalClock;
+    use cdr_rater::fraud::{judge_customer, Context, CustomerState, FraudRules, Rule, Scratch};
+    use cdr_rater::numbers::Numbering;
+    use cdr_rater::pipeline::{rate, Input, Job, MemorySink, RowLimits, Tally};
+    use cdr_rater::rating::Rater;
+    use cdr_rater::tariff::Tariff;
+    use proptest::prelude::*;
+
+    /// The fixture's tariff and rules, loaded once.
+    fn tables() -> &'static (Tariff, FraudRules) {
+        static T: OnceLock<(Tariff, FraudRules)> = OnceLock::new();
+        T.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            super::setup(dir.path());
+            let rates = dir.path().join("rates");
+            let (t, _) = cdr_rater::tariff::load(&rates, "NL").unwrap();
+            let rules = cdr_rater::fraud::load(&rates, &t).unwrap().rules.unwrap();
+            (t, rules)
+        })
+    }
+
+    fn numbering() -> &'static Numbering {
+        static N: OnceLock<Numbering> = OnceLock::new();
+        N.get_or_init(Numbering::default)
+    }
+
+    /// 2026-11-24T20:00:00Z.
+    const NOW: i64 = 1_796_155_200;
+
+    fn tally(input: &[u8], threads: usize, chunk_bytes: usize) -> Tally {
+        let (tariff, rules) = tables();
+        let mut limits = RowLimits::lines(1000);
+        limits.now = NOW;
+        let job = Job {
+            name: "prop.csv".into(),
+            format: Format::plain(FormatName::Generic).unwrap(),
+            rater: Rater { tariff, numbering: numbering(), decimals: 4, default_customer: None },
+            timezone: jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap(),
+            limits,
+            chunk_bytes,
+            cancel: None,
+            ids: true,
+            fraud: Some(rules),
+            pool: None,
+        };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let mut sink = MemorySink::default();
+        pool.install(|| rate(Input::Slice(input.to_vec()), &job, &mut sink, None)).expect("rates")
+    }
+
+    /// Judges files one after the other, each customer's state carried on;
+    /// returns (customer, rule, day, file, row of the trigger).
+    fn judge(files: &[Tally]) -> Vec<(u32, Rule, i64, usize, u64)> {
+        let (tariff, rules) = tables();
+        let mut states: Vec<CustomerState> = vec![CustomerState::default(); tariff.customers.len()];
+        let mut clocks: Vec<LocalClock> = tariff
+            .customers
+            .iter()
+            .map(|c| {
+                let zone = c.zone.map_or_else(
+                    || jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap(),
+                    |z| tariff.zones[usize::from(z)].clone(),
+                );
+                LocalClock::new(zone)
+            })
+            .collect();
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        for (f, t) in files.iter().enumerate() {
+            let mut grouped = Vec::new();
+            t.fraud.group_into(tariff.customers.len(), &mut grouped);
+            for group in grouped.chunk_by(|a, b| a.customer == b.customer) {
+                let c = group[0].customer as usize;
+                let mut cx = Context {
+                    profile: rules.profile(c as u32),
+                    clock: &mut clocks[c],
+                    now: NOW,
+                    latest_start: i64::MAX,
+                    home_country: *b"NL",
+                    decimals: 4,
+                };
+                for x in judge_customer(&mut cx, &mut states[c], group, &mut scratch) {
+                    out.push((c as u32, x.rule, x.day, f, group[x.call].row));
+                }
+            }
+        }
+        out
+    }
+
+    fn row() -> impl Strategy<Value = String> {
+        let customer = prop_oneof![Just("A"), Just("B"), Just("Z")];
+        let to = prop_oneof![
+            Just("0201234568"),
+            Just("+442071234567"),
+            Just("+4930123456"),
+            Just("+12125551234"),
+            Just("+881612345678"),
+            Just("201"),
+        ];
+        // From 2026-11-23T22:00Z: bursts of a few minutes, or a night and a day.
+        let at = prop_oneof![0i64..300, 0i64..64_000];
+        (customer, at, to, prop_oneof![Just(0u32), 1u32..400]).prop_map(|(c, t, to, secs)| {
+            let at = jiff::Timestamp::from_second(1_795_993_200 + t).unwrap();
+            format!("x,{at},{c},0201234567,{to},{secs}\n")
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn alerts_do_not_depend_on_chunks_threads_or_file_split(
+            rows in proptest::collection::vec(row(), 1..150),
+            chunk in 1usize..2000,
+            cuts in proptest::collection::vec(0usize..150, 0..4),
+        ) {
+            let rows: Vec<String> = rows.iter().enumerate().map(|(i, r)| r.replacen("x,", &format!("c{i},"), 1)).collect();
+            let whole = format!("{}{}", super::HEADER, rows.concat());
+            let one = tally(whole.as_bytes(), 1, 512 * 1024);
+            let many = tally(whole.as_bytes(), 4, chunk);
+            prop_assert_eq!(&one.fraud, &many.fraud);
+            let single = judge(&[one]);
+            prop_assert_eq!(&single, &judge(&[many]));
+            // The same rows in consecutive files.
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(rows.len())).collect();
+            cuts.extend([0, rows.len()]);
+            cuts.sort();
+            cuts.dedup();
+            let files: Vec<Tally> = cuts
+                .windows(2)
+                .map(|w| tally(format!("{}{}", super::HEADER, rows[w[0]..w[1]].concat()).as_bytes(), 2, chunk))
+                .collect();
+            let split = judge(&files);
+            let fired = |v: &[(u32, Rule, i64, usize, u64)]| v.iter().map(|x| (x.0, x.1, x.2)).collect::<BTreeSet<_>>();
+            prop_assert_eq!(fired(&single), fired(&split));
+        }
+    }
+}

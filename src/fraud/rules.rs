@@ -73,8 +73,9 @@ pub struct FraudRules {
     pub profiles: Vec<Profile>,
     /// Profile index of each customer of the tariff they were built with.
     profile_of: Vec<u16>,
-    /// One trie per list file; its values index [`FraudRules::entries`].
-    lists: Vec<PrefixTrie>,
+    /// One trie per list file (its values index [`FraudRules::entries`])
+    /// and the range of the entries that are its rows.
+    lists: Vec<(PrefixTrie, std::ops::Range<usize>)>,
     /// The rows of every list, back to back.
     pub entries: Vec<HighRiskEntry>,
     /// XXH3-128 of `fraud.toml` and each list file read (path, length,
@@ -108,10 +109,16 @@ impl FraudRules {
     pub fn high_risk(&self, customer: u32, number: &[u8]) -> u16 {
         match self.profile(customer).high_risk {
             Some(list) => self.lists[usize::from(list)]
+                .0
                 .longest_match(number)
                 .map_or(super::NO_HIGH_RISK, |(entry, _)| entry as u16),
             None => super::NO_HIGH_RISK,
         }
+    }
+
+    /// The rows of list `list` (a [`Profile::high_risk`]).
+    pub fn list_entries(&self, list: u16) -> &[HighRiskEntry] {
+        self.lists.get(usize::from(list)).map_or(&[], |(_, rows)| &self.entries[rows.clone()])
     }
 
     /// Customers with an override.
@@ -200,11 +207,12 @@ pub(super) fn resolve(
     let mut tries = Vec::with_capacity(lists.len());
     for (file, list) in lists {
         let mut trie = PrefixTrie::new();
+        let first = entries.len();
         for (prefix, reason, _) in list {
             trie.insert(prefix.as_bytes(), entries.len() as u32);
             entries.push(HighRiskEntry { prefix: prefix.clone(), reason: reason.clone(), file: file.clone() });
         }
-        tries.push(trie);
+        tries.push((trie, first..entries.len()));
     }
     (Some(FraudRules { profiles, profile_of, lists: tries, entries, digest }), problems)
 }
