@@ -15,10 +15,10 @@ use arc_swap::ArcSwap;
 
 use crate::fraud::local::LocalClock;
 use crate::fraud::{
-    judge_customer, AlertContext, CallLog, Context, CustomerState, FraudAlert, FraudRules, FraudTables, RatedCall,
-    Scratch,
+    judge_customer, AlertContext, BatchWriter, CallLog, Context, CustomerState, FraudAlert, FraudRules, FraudTables,
+    RatedCall, Scratch, Units,
 };
-use crate::state::{Ledger, StateError};
+use crate::state::{FraudCommit, Ledger, StateError};
 use crate::tariff::Tariff;
 use crate::totals::RowLimits;
 
@@ -34,7 +34,7 @@ pub enum JudgeError {
         /// The rated output.
         path: PathBuf,
         /// Why.
-        source: csv::Error,
+        source: std::io::Error,
     },
 }
 
@@ -67,11 +67,20 @@ pub fn prepare(calls: &CallLog, tariff: &Tariff) -> Vec<RatedCall> {
 
 /// What judging a file gives.
 #[derive(Debug, Default)]
-pub struct Judged {
+pub struct Judged<'t> {
     /// The customers' new states, to commit with the file.
-    pub states: Vec<(String, CustomerState)>,
+    pub states: Vec<(&'t str, CustomerState)>,
+    /// Their changes, encoded as one log entry of the store.
+    pub log: Vec<u8>,
     /// The alerts, in order of customer, then processing.
     pub alerts: Vec<FraudAlert>,
+}
+
+impl Judged<'_> {
+    /// What the ledger commits with the file (the states are moved out).
+    pub fn commit(&mut self) -> FraudCommit<'_> {
+        FraudCommit { states: std::mem::take(&mut self.states), log: &self.log }
+    }
 }
 
 /// Judges one file's calls.
@@ -90,23 +99,31 @@ pub struct FileJudge<'a> {
     pub decimals: u32,
 }
 
-impl FileJudge<'_> {
+impl<'a> FileJudge<'a> {
     /// Judges `calls` (from [`prepare`]) of file `file`, whose rated output
-    /// is `rated`: each customer's state read, judged and returned with
+    /// is `rated`: the customers' states read, judged and returned with
     /// the alerts. Call it inside the ledger section.
-    pub fn judge(&self, calls: &[RatedCall], file: &str, rated: &Path) -> Result<Judged, JudgeError> {
+    pub fn judge(&self, calls: &[RatedCall], file: &str, rated: &Path) -> Result<Judged<'a>, JudgeError> {
         let tariff = self.tariff;
+        let groups: Vec<&[RatedCall]> = calls.chunk_by(|a, b| a.customer == b.customer).collect();
+        let ids: Vec<&str> = groups.iter().map(|g| tariff.customers[g[0].customer as usize].id.as_str()).collect();
+        let states = self.ledger.fraud_states(&ids)?;
+        let mut log = BatchWriter::default();
+        // About what a customer's entry takes: no regrowing on the way.
+        log.bytes.reserve(ids.iter().map(|id| id.len() + 12).sum::<usize>() + calls.len() * 4);
+        log.start();
         let mut clocks: Vec<Option<LocalClock>> = vec![None; tariff.zones.len() + 1];
         let home = <[u8; 2]>::try_from(tariff.home_country.as_bytes()).unwrap_or(*b"--");
         let mut scratch = Scratch::default();
         let mut judged = Judged::default();
+        judged.states.reserve(calls.len().min(tariff.customers.len()));
+        let units: Vec<Units> = self.rules.profiles.iter().map(|p| Units::of(p, self.decimals)).collect();
         // (customer, firing, trigger call) of every rule that fired.
         let mut fired = Vec::new();
-        for group in calls.chunk_by(|a, b| a.customer == b.customer) {
+        for (group, mut state) in groups.into_iter().zip(states) {
             let c = group[0].customer;
             let customer = &tariff.customers[c as usize];
-            let profile = self.rules.profile(c);
-            let mut state = self.ledger.fraud_state(&customer.id)?;
+            let (profile, profile_units) = (self.rules.profile(c), units[self.rules.profile_index(c)]);
             let slot = customer.zone.map_or(tariff.zones.len(), usize::from);
             let zone = || customer.zone.map_or_else(|| self.timezone.clone(), |z| tariff.zones[usize::from(z)].clone());
             let clock = clocks[slot].get_or_insert_with(|| LocalClock::new(zone()));
@@ -116,19 +133,21 @@ impl FileJudge<'_> {
                 now: self.limits.now,
                 latest_start: self.limits.latest_start,
                 home_country: home,
-                decimals: self.decimals,
+                units: profile_units,
             };
             let today = cx.clock.day(self.limits.now);
-            for f in judge_customer(&mut cx, &mut state, group, &mut scratch) {
+            log.customer(&customer.id);
+            for f in judge_customer(&mut cx, &mut state, group, &mut scratch, &mut log) {
                 let trigger = group[f.call];
                 fired.push((c, today, f, trigger));
             }
-            judged.states.push((customer.id.clone(), state));
+            judged.states.push((customer.id.as_str(), state));
         }
+        judged.log = log.bytes;
         if fired.is_empty() {
             return Ok(judged);
         }
-        let mut rows: Vec<u64> = fired.iter().map(|f| f.3.row).collect();
+        let mut rows: Vec<u64> = fired.iter().map(|f| f.3.at).collect();
         rows.sort_unstable();
         rows.dedup();
         let ids = call_ids(rated, &rows)?;
@@ -144,34 +163,70 @@ impl FileJudge<'_> {
                 today,
                 decimals: self.decimals,
             };
-            let id = rows.binary_search(&trigger.row).ok().map(|i| ids[i].clone()).unwrap_or_default();
+            let id = rows.binary_search(&trigger.at).ok().map(|i| ids[i].clone()).unwrap_or_default();
             judged.alerts.push(FraudAlert::of(&firing, &trigger, self.rules, &cx, id));
         }
         Ok(judged)
     }
 }
 
-/// The call ids of the rated rows `rows` (sorted; 0 = the first data row)
-/// of a published rated output, read back through its named column.
+/// The call ids of the rated rows starting at byte offsets `rows` (after
+/// the header) of a published rated output, each read where it starts: the
+/// id is the row's first field (CSV-quoted when it has to be).
 fn call_ids(rated: &Path, rows: &[u64]) -> Result<Vec<String>, JudgeError> {
+    use std::os::unix::fs::FileExt;
     let err = |source| JudgeError::Rated { path: rated.to_path_buf(), source };
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(rated).map_err(err)?;
+    let file = std::fs::File::open(rated).map_err(err)?;
+    let header = crate::rows::RATED_HEADER.len() as u64;
     let mut out = Vec::with_capacity(rows.len());
-    let mut record = csv::ByteRecord::new();
-    let mut row = 0u64;
-    let mut wanted = rows.iter().peekable();
-    while let Some(&&next) = wanted.peek() {
-        if !reader.read_byte_record(&mut record).map_err(err)? {
-            break;
-        }
-        if row == next {
-            let id = record.get(crate::rows::rated::CALL_ID).unwrap_or_default();
-            out.push(String::from_utf8_lossy(id).into_owned());
-            wanted.next();
-        }
-        row += 1;
+    let mut buf = vec![0u8; 512];
+    for &at in rows {
+        let id = loop {
+            let n = file.read_at(&mut buf, header + at).map_err(err)?;
+            match first_field(&buf[..n]) {
+                Some(id) => break id,
+                // The field runs past what was read: read more (a row ends
+                // within the file, so this stops).
+                None if n == buf.len() => buf.resize(buf.len() * 2, 0),
+                None => break Vec::new(),
+            }
+        };
+        out.push(String::from_utf8_lossy(&id).into_owned());
     }
-    // Rows past the end (cannot happen for our own output) name no call.
-    out.resize(rows.len(), String::new());
     Ok(out)
+}
+
+/// The first CSV field of `row`, unquoted; `None` when it does not end in `row`.
+fn first_field(row: &[u8]) -> Option<Vec<u8>> {
+    let Some(rest) = row.strip_prefix(b"\"") else {
+        let end = memchr::memchr3(b',', b'\n', b'\r', row)?;
+        return Some(row[..end].to_vec());
+    };
+    let mut field = Vec::new();
+    let mut i = 0;
+    loop {
+        match rest.get(i)? {
+            b'"' if rest.get(i + 1) == Some(&b'"') => {
+                field.push(b'"');
+                i += 2;
+            }
+            b'"' => return Some(field),
+            &b => {
+                field.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_first_field_of_a_row_unquoted() {
+        assert_eq!(super::first_field(b"c1,2026-11-24T10:00:00Z,A\n"), Some(b"c1".to_vec()));
+        assert_eq!(super::first_field(b"\"a,\"\"b\"\"\",x"), Some(b"a,\"b\"".to_vec()));
+        assert_eq!(super::first_field(b"\"a\nb\",x"), Some(b"a\nb".to_vec()));
+        assert_eq!(super::first_field(b"\"unfinished"), None);
+        assert_eq!(super::first_field(b"no-end"), None);
+    }
 }

@@ -247,7 +247,7 @@ impl FileRater<'_> {
             }
             None => (Vec::new(), Vec::new()),
         };
-        let judged = match (rules, &fraud_calls) {
+        let mut judged = match (rules, &fraud_calls) {
             (Some(rules), Some(calls)) => {
                 let judge = crate::fraud_job::FileJudge {
                     rules,
@@ -278,7 +278,7 @@ impl FileRater<'_> {
             sell,
             ..record
         };
-        self.ledger.finish_with(&key, &done, ids_days, judged.states)?;
+        self.ledger.finish_with(&key, &done, ids_days, judged.commit())?;
         Ok(Rated::Done { totals: Box::new(totals), tariff: done.tariff })
     }
 

@@ -203,10 +203,18 @@ impl Tally {
         t
     }
 
+    /// [`Tally::add`] of a tally no longer needed: its calls are moved, not
+    /// copied, when these have none yet (a file's first part).
+    pub fn absorb(&mut self, o: Tally) {
+        self.totals.add(&o.totals);
+        self.spend.merge(&o.spend);
+        self.fraud.append_owned(o.fraud);
+    }
+
     /// Adds the tally of the next chunk (or part of the file), in input order.
     pub fn add(&mut self, o: &Tally) {
-        // Its rated rows follow the ones counted so far.
-        self.fraud.append(&o.fraud, self.totals.rated);
+        // Its rated rows follow the ones so far.
+        self.fraud.append(&o.fraud);
         self.totals.add(&o.totals);
         self.spend.merge(&o.spend);
     }

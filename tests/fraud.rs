@@ -408,7 +408,7 @@ mod properties {
 
     use cdr_rater::formats::{Format, FormatName};
     use cdr_rater::fraud::local::LocalClock;
-    use cdr_rater::fraud::{judge_customer, Context, CustomerState, FraudRules, Rule, Scratch};
+    use cdr_rater::fraud::{judge_customer, Context, CustomerState, FraudRules, Rule, Scratch, Units};
     use cdr_rater::numbers::Numbering;
     use cdr_rater::pipeline::{rate, Input, Job, MemorySink, RowLimits, Tally};
     use cdr_rater::rating::Rater;
@@ -474,6 +474,7 @@ mod properties {
             })
             .collect();
         let mut scratch = Scratch::default();
+        let mut log = cdr_rater::fraud::BatchWriter::default();
         let mut out = Vec::new();
         for (f, t) in files.iter().enumerate() {
             let mut grouped = Vec::new();
@@ -486,10 +487,10 @@ mod properties {
                     now: NOW,
                     latest_start: i64::MAX,
                     home_country: *b"NL",
-                    decimals: 4,
+                    units: Units::of(rules.profile(c as u32), 4),
                 };
-                for x in judge_customer(&mut cx, &mut states[c], group, &mut scratch) {
-                    out.push((c as u32, x.rule, x.day, f, group[x.call].row));
+                for x in judge_customer(&mut cx, &mut states[c], group, &mut scratch, &mut log) {
+                    out.push((c as u32, x.rule, x.day, f, group[x.call].at));
                 }
             }
         }

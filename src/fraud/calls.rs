@@ -23,9 +23,11 @@ pub struct RatedCall {
     pub start: i64,
     /// Sell, in units of `10^-price_decimals` of the customer's currency.
     pub sell: i64,
-    /// Index of its row in the file's rated output (0 = first data row):
-    /// orders calls of one start second and finds the call's id.
-    pub row: u64,
+    /// Byte offset of its row in the file's rated output, after the header
+    /// (0 = the first data row): it orders calls of one start second as
+    /// their lines, and finds the call's id for an alert without reading
+    /// the output again.
+    pub at: u64,
     /// Customer index in the tariff.
     pub customer: u32,
     /// Entry of the high-risk lists its number hits when answered, or
@@ -38,14 +40,16 @@ pub struct RatedCall {
 /// The rated calls of a chunk or a file, in input order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallLog {
-    /// The calls; `row` counts rated rows from the chunk's (or file's) first.
+    /// The calls; `at` counts from the chunk's (or file's) first rated row.
     pub calls: Vec<RatedCall>,
+    /// Bytes of rated rows the chunk (or file) wrote.
+    pub rated_bytes: u64,
 }
 
 impl CallLog {
-    /// Notes one rated call whose row is the `row`-th rated row of the chunk.
+    /// Notes one rated call whose row starts `at` bytes into the chunk's rated rows.
     #[inline]
-    pub fn note(&mut self, rules: &FraudRules, tariff: &Tariff, call: &Call<'_>, priced: &Priced, row: u64) {
+    pub fn note(&mut self, rules: &FraudRules, tariff: &Tariff, call: &Call<'_>, priced: &Priced, at: u64) {
         let high_risk = match call.number {
             Number::E164(n) if call.billsec > 0 => rules.high_risk(priced.customer, n.as_bytes()),
             _ => super::NO_HIGH_RISK,
@@ -53,22 +57,38 @@ impl CallLog {
         self.calls.push(RatedCall {
             start: call.start.epoch_seconds(),
             sell: priced.sell as i64,
-            row,
+            at,
             customer: priced.customer,
             high_risk,
             country: priced.destination.map_or(*b"--", |d| tariff.hot(d).country),
         });
     }
 
-    /// Appends the calls of the next chunk, whose rows follow the
-    /// `rows_before` rated rows already written.
-    pub fn append(&mut self, next: &CallLog, rows_before: u64) {
-        self.calls.extend(next.calls.iter().map(|c| RatedCall { row: c.row + rows_before, ..*c }));
+    /// Appends the calls of the next chunk (its rated rows follow these).
+    pub fn append(&mut self, next: &CallLog) {
+        let before = self.rated_bytes;
+        self.calls.extend(next.calls.iter().map(|c| RatedCall { at: c.at + before, ..*c }));
+        self.rated_bytes += next.rated_bytes;
+    }
+
+    /// [`CallLog::append`], moving `next`'s calls when this log has none.
+    pub fn append_owned(&mut self, mut next: CallLog) {
+        if !self.calls.is_empty() {
+            return self.append(&next);
+        }
+        if self.rated_bytes > 0 {
+            for c in &mut next.calls {
+                c.at += self.rated_bytes;
+            }
+        }
+        self.calls = next.calls;
+        self.rated_bytes += next.rated_bytes;
     }
 
     /// Empties the log, keeping its memory.
     pub fn clear(&mut self) {
         self.calls.clear();
+        self.rated_bytes = 0;
     }
 
     /// The calls sorted by (customer, start, row) into `out`: the
@@ -95,8 +115,8 @@ impl CallLog {
             *slot += 1;
         }
         for group in out.chunk_by_mut(|a, b| a.customer == b.customer) {
-            if !group.is_sorted_by_key(|c| (c.start, c.row)) {
-                group.sort_unstable_by_key(|c| (c.start, c.row));
+            if !group.is_sorted_by_key(|c| (c.start, c.at)) {
+                group.sort_unstable_by_key(|c| (c.start, c.at));
             }
         }
     }
@@ -106,20 +126,22 @@ impl CallLog {
 mod tests {
     use super::*;
 
-    fn call(customer: u32, start: i64, row: u64) -> RatedCall {
-        RatedCall { start, sell: 0, row, customer, high_risk: NO_HIGH_RISK, country: *b"NL" }
+    fn call(customer: u32, start: i64, at: u64) -> RatedCall {
+        RatedCall { start, sell: 0, at, customer, high_risk: NO_HIGH_RISK, country: *b"NL" }
     }
 
     #[test]
     fn chunks_append_with_their_row_offsets_and_group_in_processing_order() {
         let mut file = CallLog::default();
-        let first = CallLog { calls: vec![call(1, 50, 0), call(0, 10, 1)] };
-        let second = CallLog { calls: vec![call(1, 40, 0), call(1, 50, 1), call(0, 10, 2)] };
-        file.append(&first, 0);
-        file.append(&second, 2);
+        // Rows of 10 bytes: the second chunk's rows start after the first's 20 bytes.
+        let first = CallLog { calls: vec![call(1, 50, 0), call(0, 10, 10)], rated_bytes: 20 };
+        let second = CallLog { calls: vec![call(1, 40, 0), call(1, 50, 10), call(0, 10, 20)], rated_bytes: 30 };
+        file.append(&first);
+        file.append(&second);
+        assert_eq!(file.rated_bytes, 50);
         let mut grouped = Vec::new();
         file.group_into(2, &mut grouped);
-        let order: Vec<(u32, i64, u64)> = grouped.iter().map(|c| (c.customer, c.start, c.row)).collect();
-        assert_eq!(order, [(0, 10, 1), (0, 10, 4), (1, 40, 2), (1, 50, 0), (1, 50, 3)]);
+        let order: Vec<(u32, i64, u64)> = grouped.iter().map(|c| (c.customer, c.start, c.at)).collect();
+        assert_eq!(order, [(0, 10, 10), (0, 10, 40), (1, 40, 20), (1, 50, 0), (1, 50, 30)]);
     }
 }

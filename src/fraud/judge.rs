@@ -17,10 +17,11 @@
 use rust_decimal::Decimal;
 
 use super::calls::{RatedCall, NO_HIGH_RISK};
+use super::delta::{drop_range, merge_into, BatchWriter};
 use super::local::LocalClock;
 use super::rules::Profile;
 use super::state::CustomerState;
-use super::windows::{calls_over, countries_over, merge_sorted, Sliding};
+use super::windows::{calls_over, countries_over, Cursor, Sliding};
 use super::{Rule, CALL_WINDOW, COUNTRY_WINDOW, JUDGED_DAYS_BACK};
 
 /// What the judgement of one customer needs besides the calls and state.
@@ -36,8 +37,28 @@ pub struct Context<'a> {
     pub latest_start: i64,
     /// The home country: every other destination is foreign (`XX` too).
     pub home_country: [u8; 2],
-    /// Decimals of the money units.
-    pub decimals: u32,
+    /// The profile's money limits in units ([`Units::of`], once per file).
+    pub units: Units,
+}
+
+/// A profile's money limits in units of `10^-decimals`, rounded down: for
+/// whole units `u`, `u > amount` exactly when `u > floor(amount)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Units {
+    /// `max_cost`.
+    pub cost: Option<i128>,
+    /// The night's `international_spend`.
+    pub night: Option<i128>,
+}
+
+impl Units {
+    /// The limits of `profile` at `decimals`.
+    pub fn of(profile: &Profile, decimals: u32) -> Units {
+        Units {
+            cost: profile.max_cost.map(|c| units_floor(c, decimals)),
+            night: profile.night.as_ref().map(|n| units_floor(n.spend, decimals)),
+        }
+    }
 }
 
 /// A rule that fired.
@@ -107,10 +128,14 @@ pub struct Scratch {
     merged: Vec<i64>,
     merged_foreign: Vec<(i64, [u8; 2])>,
     sliding: Sliding,
+    calls_cursor: Cursor,
+    countries_cursor: Cursor,
+    /// The file's calls kept for the state (and the log).
+    added: Vec<i64>,
+    added_foreign: Vec<(i64, [u8; 2])>,
 }
 
-/// `amount` in units of `10^-decimals`, rounded down: for whole units
-/// `u`, `u > amount` exactly when `u > floor(amount)`.
+/// `amount` in units of `10^-decimals`, rounded down.
 fn units_floor(amount: Decimal, decimals: u32) -> i128 {
     match amount.checked_mul(Decimal::from(10i64.pow(decimals))) {
         Some(v) => {
@@ -122,21 +147,25 @@ fn units_floor(amount: Decimal, decimals: u32) -> i128 {
 }
 
 /// Judges `calls` (one customer's, in processing order) against `state`,
-/// which is updated for the next file. Returns the firings in order.
+/// which is updated for the next file; the change is written to `log` (the
+/// customer's entry, after the caller's [`BatchWriter::customer`]).
+/// Returns the rules that fired, in order.
 pub fn judge_customer(
     cx: &mut Context<'_>,
     state: &mut CustomerState,
     calls: &[RatedCall],
     scratch: &mut Scratch,
+    log: &mut BatchWriter,
 ) -> Vec<Firing> {
     let p = cx.profile;
     let today = cx.clock.day(cx.now);
     let cutoff = today - JUDGED_DAYS_BACK;
-    let cost_limit = p.max_cost.map(|c| units_floor(c, cx.decimals));
-    let night_limit = p.night.as_ref().map(|n| units_floor(n.spend, cx.decimals));
+    let (cost_limit, night_limit) = (cx.units.cost, cx.units.night);
     scratch.starts.clear();
     scratch.foreign.clear();
     scratch.sliding.reset();
+    scratch.calls_cursor = Cursor::default();
+    scratch.countries_cursor = Cursor::default();
     let mut fired = Vec::new();
     for (i, c) in calls.iter().enumerate() {
         let future = c.start > cx.latest_start;
@@ -163,6 +192,7 @@ pub fn judge_customer(
                         limit,
                         cx.clock,
                         |d| open(state, d, Rule::VelocityCalls),
+                        &mut scratch.calls_cursor,
                         &mut scratch.merged,
                     );
                     for o in over {
@@ -182,6 +212,7 @@ pub fn judge_customer(
                     cx.clock,
                     |d| judged && open(state, d, Rule::VelocityCountries),
                     &mut scratch.sliding,
+                    &mut scratch.countries_cursor,
                     &mut scratch.merged_foreign,
                 );
                 for (o, countries) in over {
@@ -212,36 +243,106 @@ pub fn judge_customer(
             }
         }
     }
-    keep(cx, state, scratch, cutoff);
+    keep(cx, state, scratch, cutoff, &fired, log);
     fired
 }
 
-/// The state to carry on: the file's calls merged in; what no later
-/// judgement can look at dropped (days before `cutoff`; times of a day whose
-/// window rule fired, but for its first window's width, which the day
-/// before's windows still reach; a rule that is off keeps nothing).
-fn keep(cx: &mut Context<'_>, state: &mut CustomerState, scratch: &Scratch, cutoff: i64) {
+/// The state to carry on, and the change made to it (written to `log`; the
+/// store applies it again with the same functions): the file's calls
+/// merged in; what no later judgement can look at dropped (days before
+/// `cutoff`; times of a day whose window rule fired, but for its first
+/// window's width, which the day before's windows still reach; a rule that
+/// is off keeps nothing).
+///
+/// Work in proportion to the file's calls, not to the state: the state
+/// was pruned when it was committed, so only the new calls are filtered,
+/// the days that fired in this file cut out, and the days that aged past
+/// `cutoff` cut off the front (times are sorted, days follow them).
+fn keep(
+    cx: &mut Context<'_>,
+    state: &mut CustomerState,
+    scratch: &mut Scratch,
+    cutoff: i64,
+    fired: &[Firing],
+    log: &mut BatchWriter,
+) {
     let p = cx.profile;
-    state.days.retain(|&d, m| d >= cutoff && (m.fired != 0 || m.night_units != 0));
+    if state.days.first_key_value().is_some_and(|(&d, _)| d < cutoff) {
+        state.days = state.days.split_off(&cutoff);
+    }
+    log.days(&state.days);
     let clock = &mut *cx.clock;
-    let mut needed = |t: i64, width: i64, rule: Rule, state: &CustomerState| {
-        let day = clock.day(t);
-        day >= cutoff && (!state.fired(day, rule) || clock.day(t - width + 1) != day)
-    };
-    let starts = if p.calls_per_minute.is_some() {
-        let all = merge_sorted(&state.starts, &scratch.starts, |x| *x);
-        all.into_iter().filter(|&t| needed(t, CALL_WINDOW, Rule::VelocityCalls, state)).collect()
+    let days = &state.days;
+    let has_fired = |rule: Rule| move |d: i64| days.get(&d).is_some_and(|m| m.fired & rule.bit() != 0);
+    if p.calls_per_minute.is_some() {
+        let fired_on = has_fired(Rule::VelocityCalls);
+        let added = &mut scratch.added;
+        added.clear();
+        added.extend(scratch.starts.iter().copied().filter(|&t| needed(clock, t, CALL_WINDOW, cutoff, fired_on)));
+        merge_into(&mut state.starts, added, |x| *x);
+        let dropped = prune(&mut state.starts, |x| *x, clock, cutoff, CALL_WINDOW, fired, Rule::VelocityCalls);
+        log.edit_starts(added, &dropped);
     } else {
-        Vec::new()
-    };
-    let foreign = if p.countries_per_hour.is_some() {
-        let all = merge_sorted(&state.foreign, &scratch.foreign, |x| x.0);
-        all.into_iter().filter(|x| needed(x.0, COUNTRY_WINDOW, Rule::VelocityCountries, state)).collect()
+        state.starts = Vec::new();
+        log.clear();
+    }
+    let days = &state.days;
+    let has_fired = |rule: Rule| move |d: i64| days.get(&d).is_some_and(|m| m.fired & rule.bit() != 0);
+    if p.countries_per_hour.is_some() {
+        let fired_on = has_fired(Rule::VelocityCountries);
+        let added = &mut scratch.added_foreign;
+        added.clear();
+        added.extend(scratch.foreign.iter().copied().filter(|x| needed(clock, x.0, COUNTRY_WINDOW, cutoff, fired_on)));
+        merge_into(&mut state.foreign, added, |x| x.0);
+        let dropped = prune(&mut state.foreign, |x| x.0, clock, cutoff, COUNTRY_WINDOW, fired, Rule::VelocityCountries);
+        log.edit_foreign(added, &dropped);
     } else {
-        Vec::new()
-    };
-    state.starts = starts;
-    state.foreign = foreign;
+        state.foreign = Vec::new();
+        log.clear();
+    }
+}
+
+/// Cuts the times before day `cutoff` off the front of sorted `times`, and
+/// of each day `rule` fired for in `fired` all but its first `width`;
+/// returns the ranges of times dropped (by value, in order, as
+/// [`super::Delta::apply`] drops them again).
+fn prune<T>(
+    times: &mut Vec<T>,
+    key: impl Fn(&T) -> i64 + Copy,
+    clock: &mut LocalClock,
+    cutoff: i64,
+    width: i64,
+    fired: &[Firing],
+    rule: Rule,
+) -> Vec<(i64, i64)> {
+    let mut dropped = Vec::new();
+    let value_at = |times: &Vec<T>, i: usize| times.get(i).map_or(i64::MAX, key);
+    if times.first().is_some_and(|x| clock.day(key(x)) < cutoff) {
+        let old = times.partition_point(|x| clock.day(key(x)) < cutoff);
+        dropped.push((i64::MIN, value_at(times, old)));
+    }
+    if let Some(&(from, until)) = dropped.last() {
+        drop_range(times, from, until, key);
+    }
+    for f in fired.iter().filter(|f| f.rule == rule) {
+        let from = times.partition_point(|x| clock.day(key(x)) < f.day);
+        let to = times.partition_point(|x| clock.day(key(x)) <= f.day);
+        let head = from + times[from..to].partition_point(|x| clock.day(key(x) - width + 1) != f.day);
+        if head < to {
+            let range = (key(&times[head]), value_at(times, to));
+            drop_range(times, range.0, range.1, key);
+            dropped.push(range);
+        }
+    }
+    dropped
+}
+
+/// Whether a call at `t` may still be counted by a window to judge: its day
+/// is judged and its window rule has not fired that day, or it is within
+/// the first `width` of its day (the day before's windows reach into it).
+fn needed(clock: &mut LocalClock, t: i64, width: i64, cutoff: i64, fired: impl Fn(i64) -> bool) -> bool {
+    let day = clock.day(t);
+    day >= cutoff && (!fired(day) || clock.day(t - width + 1) != day)
 }
 
 #[cfg(test)]

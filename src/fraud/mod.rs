@@ -23,6 +23,7 @@
 
 pub mod alert;
 pub mod calls;
+pub mod delta;
 pub mod judge;
 mod load;
 pub mod local;
@@ -33,7 +34,8 @@ pub mod windows;
 
 pub use alert::{AlertContext, FraudAlert, RuleFigures};
 pub use calls::{CallLog, RatedCall, NO_HIGH_RISK};
-pub use judge::{judge_customer, Context, Figures, Firing, Scratch};
+pub use delta::{BatchWriter, Change, Delta};
+pub use judge::{judge_customer, Context, Figures, Firing, Scratch, Units};
 pub use load::{load, parse, FRAUD_FILE};
 pub use rules::{FraudRules, FraudTables, HighRiskEntry, Night, Profile};
 pub use state::{CustomerState, DayMarks, StateDecodeError};

@@ -98,8 +98,13 @@ impl FraudRules {
     /// The limits of customer `customer` (an index of the tariff).
     #[inline]
     pub fn profile(&self, customer: u32) -> &Profile {
-        let p = self.profile_of.get(customer as usize).copied().unwrap_or(0);
-        &self.profiles[usize::from(p)]
+        &self.profiles[self.profile_index(customer)]
+    }
+
+    /// The index in [`FraudRules::profiles`] of customer `customer`'s limits.
+    #[inline]
+    pub fn profile_index(&self, customer: u32) -> usize {
+        usize::from(self.profile_of.get(customer as usize).copied().unwrap_or(0))
     }
 
     /// The high-risk entry (index into [`FraudRules::entries`]) whose prefix

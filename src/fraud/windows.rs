@@ -51,9 +51,57 @@ pub fn slot_country(i: usize) -> [u8; 2] {
     }
 }
 
+/// Where the neighbourhood `(t - W, t + W)` of the last arrival lies in the
+/// known calls and in the file's: moved forward arrival by arrival (a
+/// customer's calls of a file arrive in time order), so finding it costs a
+/// few steps from where it was, not a search of the whole state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cursor {
+    /// First known call at or after `t - W + 1`.
+    lo: usize,
+    /// First known call after `t`.
+    hi: usize,
+    /// First known call at or after `t + W`.
+    far: usize,
+    /// First arrived call at or after `t - W + 1`.
+    new_lo: usize,
+}
+
+impl Cursor {
+    /// Moves to the arrival `t` (never before the last one).
+    fn to<T>(&mut self, old: &[T], new: &[T], key: impl Fn(&T) -> i64, t: i64, width: i64) {
+        self.new_lo = gallop(new, self.new_lo, |x| key(x) < t - width + 1);
+        if old.last().is_none_or(|x| key(x) < t - width + 1) {
+            // Every known call is before the window (calls arriving in time
+            // order): one look at the last.
+            (self.lo, self.hi, self.far) = (old.len(), old.len(), old.len());
+            return;
+        }
+        self.lo = gallop(old, self.lo, |x| key(x) < t - width + 1);
+        self.hi = gallop(old, self.hi.max(self.lo), |x| key(x) <= t);
+        self.far = gallop(old, self.far.max(self.hi), |x| key(x) < t + width);
+    }
+}
+
+/// The first index at or after `from` where `before` fails, `before` holding
+/// for a prefix of `v` that reaches `from`: steps of 1, 2, 4, ... then a
+/// binary search in the last step, so a short move reads a few neighbours.
+fn gallop<T>(v: &[T], from: usize, before: impl Fn(&T) -> bool) -> usize {
+    let (mut lo, mut step) = (from, 1);
+    let mut hi = from;
+    while hi < v.len() && before(&v[hi]) {
+        lo = hi + 1;
+        hi = from + step;
+        step *= 2;
+    }
+    let hi = hi.min(v.len());
+    lo + v[lo..hi].partition_point(before)
+}
+
 /// After the arrival of `new.last()` at `t`: the first window of each
 /// `active` day that holds more than `limit` calls (at most two days: a
-/// window is shorter than a day).
+/// window is shorter than a day). `cursor` follows the arrivals.
+#[allow(clippy::too_many_arguments)]
 pub fn calls_over(
     old: &[i64],
     new: &[i64],
@@ -61,15 +109,13 @@ pub fn calls_over(
     limit: u32,
     clock: &mut LocalClock,
     mut active: impl FnMut(i64) -> bool,
+    cursor: &mut Cursor,
     merged: &mut Vec<i64>,
 ) -> Vec<Over> {
     let Some(&t) = new.last() else { return Vec::new() };
     let mut out = Vec::new();
-    let lo = t - width + 1;
-    let old_lo = old.partition_point(|&x| x < lo);
-    let old_hi = old.partition_point(|&x| x <= t);
-    let old_far = old.partition_point(|&x| x < t + width);
-    let new_lo = new.partition_point(|&x| x < lo);
+    cursor.to(old, new, |x| *x, t, width);
+    let Cursor { lo: old_lo, hi: old_hi, far: old_far, new_lo } = *cursor;
     let limit = limit as usize;
     if old_far == old_hi {
         // Every window holds its calls up to `t`: the earliest candidate of
@@ -125,6 +171,8 @@ pub struct Sliding {
     counts: Vec<u32>,
     /// Slots with a call.
     distinct: u32,
+    /// Slots that had a call since the last reset (zeroed by the next).
+    touched: Vec<u16>,
     /// The window is `old[old_lo..old_hi]` and `new[new_lo..new_hi]`.
     old_lo: usize,
     /// See `old_lo`.
@@ -133,26 +181,43 @@ pub struct Sliding {
     new_lo: usize,
     /// See `old_lo`.
     new_hi: usize,
+    /// Per-slot counts for the window-by-window count of a late call;
+    /// all 0 between uses.
+    spare: Vec<u32>,
 }
 
 impl Default for Sliding {
     fn default() -> Self {
-        Sliding { counts: vec![0; COUNTRY_SLOTS], distinct: 0, old_lo: 0, old_hi: 0, new_lo: 0, new_hi: 0 }
+        Sliding {
+            counts: vec![0; COUNTRY_SLOTS],
+            distinct: 0,
+            touched: Vec::new(),
+            old_lo: 0,
+            old_hi: 0,
+            new_lo: 0,
+            new_hi: 0,
+            spare: vec![0; COUNTRY_SLOTS],
+        }
     }
 }
 
 impl Sliding {
-    /// Empties it for another customer.
+    /// Empties it for another customer (only the slots it used).
     pub fn reset(&mut self) {
-        if self.distinct > 0 {
-            self.counts.fill(0);
+        for &i in &self.touched {
+            self.counts[usize::from(i)] = 0;
         }
+        self.touched.clear();
         (self.distinct, self.old_lo, self.old_hi, self.new_lo, self.new_hi) = (0, 0, 0, 0, 0);
     }
 
     fn add(&mut self, c: [u8; 2]) {
-        let slot = &mut self.counts[country_slot(c)];
-        self.distinct += u32::from(*slot == 0);
+        let i = country_slot(c);
+        let slot = &mut self.counts[i];
+        if *slot == 0 {
+            self.distinct += 1;
+            self.touched.push(i as u16);
+        }
         *slot += 1;
     }
 
@@ -166,6 +231,19 @@ impl Sliding {
     /// smaller than before); returns its distinct countries.
     pub fn advance(&mut self, old: &[(i64, [u8; 2])], new: &[(i64, [u8; 2])], width: i64) -> u32 {
         let Some(&(t, _)) = new.last() else { return self.distinct };
+        // Known calls before the window are skipped, not added and removed:
+        // the work follows the file's calls, not the state's.
+        let first = match old.last() {
+            Some(last) if last.0 > t - width => gallop(old, self.old_hi, |x| x.0 <= t - width),
+            _ => old.len(),
+        };
+        if self.old_hi < first {
+            while self.old_lo < self.old_hi {
+                self.remove(old[self.old_lo].1);
+                self.old_lo += 1;
+            }
+            (self.old_lo, self.old_hi) = (first, first);
+        }
         while self.old_hi < old.len() && old[self.old_hi].0 <= t {
             self.add(old[self.old_hi].1);
             self.old_hi += 1;
@@ -188,7 +266,7 @@ impl Sliding {
 
 /// After the arrival of the foreign call `new.last()` at `t`: the first
 /// window of each `active` day that holds more than `limit` distinct
-/// countries, with those countries (sorted).
+/// countries, with those countries (sorted). `cursor` follows the arrivals.
 #[allow(clippy::too_many_arguments)]
 pub fn countries_over(
     old: &[(i64, [u8; 2])],
@@ -198,16 +276,14 @@ pub fn countries_over(
     clock: &mut LocalClock,
     mut active: impl FnMut(i64) -> bool,
     sliding: &mut Sliding,
+    cursor: &mut Cursor,
     merged: &mut Vec<(i64, [u8; 2])>,
 ) -> Vec<(Over, Vec<[u8; 2]>)> {
     let Some(&(t, _)) = new.last() else { return Vec::new() };
     let in_window = sliding.advance(old, new, width);
     let mut out = Vec::new();
-    let lo = t - width + 1;
-    let old_lo = old.partition_point(|x| x.0 < lo);
-    let old_hi = old.partition_point(|x| x.0 <= t);
-    let old_far = old.partition_point(|x| x.0 < t + width);
-    let new_lo = new.partition_point(|x| x.0 < lo);
+    cursor.to(old, new, |x| x.0, t, width);
+    let Cursor { lo: old_lo, hi: old_hi, far: old_far, new_lo } = *cursor;
     merged.clear();
     if old_far == old_hi {
         let s1 = old.get(old_lo).filter(|_| old_lo < old_hi).map_or(new[new_lo].0, |o| o.0.min(new[new_lo].0));
@@ -232,8 +308,9 @@ pub fn countries_over(
         return out;
     }
     merge(&old[old_lo..old_far], &new[new_lo..], merged, |x| x.0);
-    // A second sliding count over the neighbourhood, window by window.
-    let mut counts = vec![0u32; COUNTRY_SLOTS];
+    // A second sliding count over the neighbourhood, window by window (its
+    // slots set back to 0 at the end).
+    let counts = &mut sliding.spare;
     let (mut j, mut live) = (0usize, 0u32);
     for i in 0..merged.len() {
         let s = merged[i].0;
@@ -262,6 +339,9 @@ pub fn countries_over(
             }
         }
     }
+    for x in merged.iter() {
+        counts[country_slot(x.1)] = 0;
+    }
     out
 }
 
@@ -288,11 +368,4 @@ fn merge<T: Copy>(a: &[T], b: &[T], out: &mut Vec<T>, key: impl Fn(&T) -> i64) {
     }
     out.extend_from_slice(&a[i..]);
     out.extend_from_slice(&b[j..]);
-}
-
-/// Merges two sorted slices (public for the state update).
-pub fn merge_sorted<T: Copy>(a: &[T], b: &[T], key: impl Fn(&T) -> i64) -> Vec<T> {
-    let mut out = Vec::new();
-    merge(a, b, &mut out, key);
-    out
 }

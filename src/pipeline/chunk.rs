@@ -144,7 +144,7 @@ pub(super) fn run_batches(
         drop(to_writer);
         match writer.join() {
             Ok(Ok(t)) => {
-                totals.add(&t);
+                totals.absorb(t);
                 result
             }
             Ok(Err(e)) => Err(e),
@@ -208,6 +208,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                     let c = usize::from(p.currency) & (MAX_CURRENCIES - 1);
                     t.buy[c] += i128::from(p.buy);
                     t.sell[c] += i128::from(p.sell);
+                    let row_at = rated.len() as u64;
                     state.rated.write(rated, &call, &p, &rec);
                     let mut start = call.start.epoch_seconds();
                     if let Some(flag) = limits.flag(start) {
@@ -226,7 +227,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                         }
                     }
                     if let Some(rules) = job.fraud {
-                        fraud_calls.note(rules, tariff, &call, &p, t.rated - 1);
+                        fraud_calls.note(rules, tariff, &call, &p, row_at);
                     }
                 }
                 Err(reason) => {
@@ -238,4 +239,5 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
         }
     }
     spend.flush();
+    fraud_calls.rated_bytes = rated.len() as u64;
 }

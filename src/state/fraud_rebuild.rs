@@ -82,11 +82,12 @@ impl<'a> FraudRebuild<'a> {
                 &[a, b] => [a, b],
                 _ => *b"--",
             };
-            let row = self.calls.calls.len() as u64;
+            // Calls of one second in the order read.
+            let at = self.calls.calls.len() as u64;
             self.calls.calls.push(RatedCall {
                 start,
                 sell: parse_written_units(fields.get(rec.raw, SELL), plan.decimals),
-                row,
+                at,
                 customer,
                 high_risk: crate::fraud::NO_HIGH_RISK,
                 country,
@@ -112,6 +113,8 @@ impl<'a> FraudRebuild<'a> {
         let now = if self.now == i64::MIN { self.plan_now() } else { self.now };
         let home = <[u8; 2]>::try_from(tariff.home_country.as_bytes()).unwrap_or(*b"--");
         let mut scratch = Scratch::default();
+        // The changes are not logged: the rebuild writes whole states.
+        let mut log = crate::fraud::BatchWriter::default();
         let mut by_customer: BTreeMap<u32, &[RatedCall]> = BTreeMap::new();
         for group in grouped.chunk_by(|a, b| a.customer == b.customer) {
             by_customer.insert(group[0].customer, group);
@@ -129,10 +132,11 @@ impl<'a> FraudRebuild<'a> {
                 now,
                 latest_start: i64::MAX,
                 home_country: home,
-                decimals: self.plan.decimals,
+                units: crate::fraud::Units::of(self.rules.profile(c), self.plan.decimals),
             };
             let calls = by_customer.get(&c).copied().unwrap_or_default();
-            self.unlogged += judge_customer(&mut cx, &mut state, calls, &mut scratch).len();
+            log.start();
+            self.unlogged += judge_customer(&mut cx, &mut state, calls, &mut scratch, &mut log).len();
             if !state.is_empty() {
                 out.push((customer.id.clone(), state));
             }

@@ -8,6 +8,7 @@
 //! several daemons is planned next to the embedded [`redb`] one.
 
 mod fraud_rebuild;
+mod fraud_store;
 mod guard;
 mod ids_rebuild;
 mod rebuild;
@@ -17,6 +18,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use fraud_store::{FraudCommit, CHECKPOINT_EVERY};
 pub use guard::{earlier_work, open_for_daemon, GuardError, LEDGER_FILE};
 pub use ids_rebuild::RatedFile;
 pub use rebuild::{hash_streaming, rebuild, Clock, RebuildError, RebuildPlan, Summary};
@@ -158,22 +160,25 @@ pub trait Ledger: Send + Sync {
         record: &FileRecord,
         ids: Vec<(String, CustomerDays)>,
     ) -> Result<(), StateError> {
-        self.finish_with(key, record, ids, Vec::new())
+        self.finish_with(key, record, ids, FraudCommit::default())
     }
 
-    /// [`Ledger::finish`] with the customers' fraud states too (an empty
-    /// state removes the customer's), in the same commit: a rule's state
-    /// and its "fired" marks count exactly when the file does.
+    /// [`Ledger::finish`] with the customers' fraud state changes too, in
+    /// the same commit: a rule's windows and its "fired" marks count
+    /// exactly when the file does.
     fn finish_with(
         &self,
         key: &ContentKey,
         record: &FileRecord,
         ids: Vec<(String, CustomerDays)>,
-        fraud: Vec<(String, CustomerState)>,
+        fraud: FraudCommit<'_>,
     ) -> Result<(), StateError>;
 
-    /// The fraud state of one customer (empty when unknown).
-    fn fraud_state(&self, customer: &str) -> Result<CustomerState, StateError>;
+    /// The committed fraud states of customers (empty when unknown), in
+    /// order, handed over for a judgement whose [`Ledger::finish_with`]
+    /// gives them back (callers serialise judgement and commit, as for IDS
+    /// days).
+    fn fraud_states(&self, customers: &[&str]) -> Result<Vec<CustomerState>, StateError>;
 
     /// The fraud state of every customer that has one.
     fn all_fraud_states(&self) -> Result<Vec<(String, CustomerState)>, StateError>;

@@ -18,6 +18,7 @@ use std::sync::{Mutex, RwLock};
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+use super::fraud_store::{FraudCommit, FraudStates, FRAUD, FRAUD_LOG};
 use super::{ContentKey, FileRecord, Ledger, Phase, StateError};
 use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
@@ -28,8 +29,6 @@ const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
 const STEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("stems");
 /// Customer id -> JSON of [`CustomerDays`] (IDS spend).
 const IDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ids");
-/// Customer id -> [`CustomerState::encode`] (fraud rules' windows and marks).
-const FRAUD: TableDefinition<&str, &[u8]> = TableDefinition::new("fraud");
 
 /// Owner of a stem reserved by `state rebuild` for outputs whose input is
 /// unknown (no archived input matched them).
@@ -76,9 +75,9 @@ pub struct RedbLedger {
     /// Customers' IDS days as last committed: every file reads them, so they
     /// are decoded once, not per file. Updated only after a commit succeeds.
     ids_cache: Mutex<HashMap<String, CustomerDays>>,
-    /// Customers' fraud states as last committed, like `ids_cache` (cleared
-    /// with it).
-    fraud_cache: Mutex<HashMap<String, CustomerState>>,
+    /// Customers' fraud states as last committed (`fraud_store`): read
+    /// from the file once, then kept; cleared with `ids_cache`.
+    fraud_cache: Mutex<FraudStates>,
 }
 
 impl std::fmt::Debug for RedbLedger {
@@ -108,6 +107,7 @@ fn open_db(path: &Path, create: bool) -> Result<Database, OpenError> {
             txn.open_table(STEMS)?;
             txn.open_table(IDS)?;
             txn.open_table(FRAUD)?;
+            txn.open_table(FRAUD_LOG)?;
         }
         txn.commit()?;
         Ok(db)
@@ -158,7 +158,7 @@ impl RedbLedger {
             broken: AtomicBool::new(false),
             cache_stale: AtomicBool::new(false),
             ids_cache: Mutex::new(HashMap::new()),
-            fraud_cache: Mutex::new(HashMap::new()),
+            fraud_cache: Mutex::new(FraudStates::default()),
         })
     }
 
@@ -249,6 +249,7 @@ impl RedbLedger {
                 for (customer, state) in fraud.iter().filter(|(_, s)| !s.is_empty()) {
                     table.insert(customer.as_str(), state.encode().as_slice())?;
                 }
+                txn.open_table(FRAUD_LOG)?.retain(|_, _| false)?;
             }
             txn.commit()?;
             Ok(())
@@ -261,7 +262,7 @@ impl RedbLedger {
 /// The two caches, locked.
 struct Caches<'a> {
     ids: std::sync::MutexGuard<'a, HashMap<String, CustomerDays>>,
-    fraud: std::sync::MutexGuard<'a, HashMap<String, CustomerState>>,
+    fraud: std::sync::MutexGuard<'a, FraudStates>,
 }
 
 impl Caches<'_> {
@@ -278,11 +279,6 @@ fn encode(r: &FileRecord) -> Vec<u8> {
 /// A record that does not decode: reported like redb's own corruption.
 fn corrupt(e: serde_json::Error) -> redb::Error {
     redb::Error::Corrupted(format!("a ledger record does not decode: {e}"))
-}
-
-/// A fraud state that does not decode, likewise.
-fn corrupt_fraud(e: crate::fraud::StateDecodeError) -> redb::Error {
-    redb::Error::Corrupted(format!("a fraud state does not decode: {e}"))
 }
 
 impl Ledger for RedbLedger {
@@ -346,7 +342,7 @@ impl Ledger for RedbLedger {
         key: &ContentKey,
         record: &FileRecord,
         ids: Vec<(String, CustomerDays)>,
-        fraud: Vec<(String, CustomerState)>,
+        fraud: FraudCommit<'_>,
     ) -> Result<(), StateError> {
         let mut done = record.clone();
         done.phase = Phase::Done;
@@ -356,6 +352,7 @@ impl Ledger for RedbLedger {
             .map(|(c, days)| Ok((c.as_str(), serde_json::to_vec(days)?)))
             .collect::<Result<_, StateError>>()?;
         let mut cache = self.cache();
+        let Caches { ids: ids_cache, fraud: fraud_cache } = &mut cache;
         let result = self.with_db(|db| {
             let txn = db.begin_write()?;
             {
@@ -365,24 +362,15 @@ impl Ledger for RedbLedger {
                 for (customer, json) in &encoded {
                     table.insert(*customer, json.as_slice())?;
                 }
-                let mut table = txn.open_table(FRAUD)?;
-                let mut bytes = Vec::new();
-                for (customer, state) in &fraud {
-                    if state.is_empty() {
-                        table.remove(customer.as_str())?;
-                    } else {
-                        state.encode_into(&mut bytes);
-                        table.insert(customer.as_str(), bytes.as_slice())?;
-                    }
-                }
             }
+            fraud_cache.write(&txn, &fraud)?;
             txn.commit()?;
             Ok(())
         });
         match result {
             Ok(()) => {
-                cache.ids.extend(ids);
-                cache.fraud.extend(fraud);
+                ids_cache.extend(ids);
+                fraud_cache.committed(fraud);
                 Ok(())
             }
             Err(e) => {
@@ -393,35 +381,13 @@ impl Ledger for RedbLedger {
         }
     }
 
-    fn fraud_state(&self, customer: &str) -> Result<CustomerState, StateError> {
+    fn fraud_states(&self, customers: &[&str]) -> Result<Vec<CustomerState>, StateError> {
         let mut cache = self.cache();
-        if let Some(state) = cache.fraud.get(customer) {
-            return Ok(state.clone());
-        }
-        let state: CustomerState = self.with_db(|db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(FRAUD)?;
-            let value = table.get(customer)?;
-            match value {
-                Some(v) => CustomerState::decode(v.value()).map_err(corrupt_fraud),
-                None => Ok(CustomerState::default()),
-            }
-        })?;
-        cache.fraud.insert(customer.to_string(), state.clone());
-        Ok(state)
+        self.with_db(|db| cache.fraud.take(db, customers))
     }
 
     fn all_fraud_states(&self) -> Result<Vec<(String, CustomerState)>, StateError> {
-        self.with_db(|db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(FRAUD)?;
-            let mut out = Vec::new();
-            for item in table.iter()? {
-                let (k, v) = item?;
-                out.push((k.value().to_string(), CustomerState::decode(v.value()).map_err(corrupt_fraud)?));
-            }
-            Ok(out)
-        })
+        self.with_db(FraudStates::read_all)
     }
 
     fn customer_days(&self, customer: &str) -> Result<CustomerDays, StateError> {

@@ -13,8 +13,8 @@ use crate::fraud::rules::Night;
 const DAY0: i64 = 1_795_478_400;
 const D: i64 = DAY0 / 86_400;
 
-fn call(start: i64, row: u64) -> RatedCall {
-    RatedCall { start, sell: 0, row, customer: 0, high_risk: NO_HIGH_RISK, country: *b"NL" }
+fn call(start: i64, at: u64) -> RatedCall {
+    RatedCall { start, sell: 0, at, customer: 0, high_risk: NO_HIGH_RISK, country: *b"NL" }
 }
 
 fn to(country: &[u8; 2], start: i64, row: u64) -> RatedCall {
@@ -30,19 +30,28 @@ fn run(profile: &Profile, zone: &str, files: &[Vec<RatedCall>]) -> (Vec<Fired>, 
     let mut clock = LocalClock::new(jiff::tz::TimeZone::get(zone).unwrap());
     let mut state = CustomerState::default();
     let mut scratch = Scratch::default();
+    let mut log = crate::fraud::BatchWriter::default();
     let mut out = Vec::new();
+    // The state the logged changes rebuild, file by file, must be the state.
+    let mut replayed = CustomerState::default();
     for (f, calls) in files.iter().enumerate() {
+        log.start();
+        log.customer("x");
         let mut cx = Context {
             profile,
             clock: &mut clock,
             now: DAY0 + 2 * 86_400 - 1,
             latest_start: DAY0 + 3 * 86_400,
             home_country: *b"NL",
-            decimals: 4,
+            units: Units::of(profile, 4),
         };
-        for x in judge_customer(&mut cx, &mut state, calls, &mut scratch) {
+        for x in judge_customer(&mut cx, &mut state, calls, &mut scratch, &mut log) {
             out.push((x.rule, x.day - D, f, x.call, x.figures));
         }
+        for (_, delta) in crate::fraud::delta::decode_batch(&log.bytes).unwrap() {
+            delta.apply(&mut replayed);
+        }
+        assert_eq!(replayed, state, "the log of file {f} does not replay to the state");
     }
     (out, state)
 }
@@ -87,12 +96,12 @@ fn two_calls_in_the_same_second_the_earlier_line_is_the_trigger() {
     let t = DAY0 + 100;
     // In the file, row 9 comes first; processing order is t (row 0), then
     // t+5 by line: row 4, row 9. Row 4 makes [t, t+60) hold 2 > 1.
-    let log = crate::fraud::CallLog { calls: vec![call(t, 0), call(t + 5, 9), call(t + 5, 4)] };
+    let log = crate::fraud::CallLog { calls: vec![call(t, 0), call(t + 5, 9), call(t + 5, 4)], rated_bytes: 10 };
     let mut grouped = Vec::new();
     log.group_into(1, &mut grouped);
     let (got, _) = run(&p, "UTC", &[grouped.clone()]);
     assert_eq!(got.len(), 1);
-    assert_eq!(grouped[got[0].3].row, 4);
+    assert_eq!(grouped[got[0].3].at, 4);
 }
 
 #[test]
@@ -190,7 +199,7 @@ fn night_spend_sums_international_calls_inside_the_window_per_day() {
         sold(b"CU", local(1, 23, 0), 1_000_000, 6), // fired already
     ];
     let mut sorted = calls;
-    sorted.sort_by_key(|c| (c.start, c.row));
+    sorted.sort_by_key(|c| (c.start, c.at));
     let (got, state) = run(&p, "Europe/Amsterdam", &[sorted]);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!((got[0].0, got[0].1), (Rule::NightSpend, 1));
