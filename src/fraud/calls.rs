@@ -47,15 +47,16 @@ pub struct CallLog {
 }
 
 impl CallLog {
-    /// Notes one rated call whose row starts `at` bytes into the chunk's rated rows.
+    /// Notes one rated call starting at `start` (unix seconds, as written),
+    /// whose row starts `at` bytes into the chunk's rated rows.
     #[inline]
-    pub fn note(&mut self, rules: &FraudRules, tariff: &Tariff, call: &Call<'_>, priced: &Priced, at: u64) {
+    pub fn note(&mut self, rules: &FraudRules, tariff: &Tariff, call: &Call<'_>, priced: &Priced, start: i64, at: u64) {
         let high_risk = match call.number {
             Number::E164(n) if call.billsec > 0 => rules.high_risk(priced.customer, n.as_bytes()),
             _ => super::NO_HIGH_RISK,
         };
         self.calls.push(RatedCall {
-            start: call.start.epoch_seconds(),
+            start,
             sell: priced.sell as i64,
             at,
             customer: priced.customer,

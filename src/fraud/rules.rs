@@ -76,6 +76,9 @@ pub struct FraudRules {
     /// One trie per list file (its values index [`FraudRules::entries`])
     /// and the range of the entries that are its rows.
     lists: Vec<(PrefixTrie, std::ops::Range<usize>)>,
+    /// Bit `d` set when some listed prefix starts with digit `d`: most
+    /// numbers (the home country's) skip the trie.
+    first_digits: u16,
     /// The rows of every list, back to back.
     pub entries: Vec<HighRiskEntry>,
     /// XXH3-128 of `fraud.toml` and each list file read (path, length,
@@ -112,6 +115,10 @@ impl FraudRules {
     /// [`super::NO_HIGH_RISK`]. Hot path: a trie walk, no allocation.
     #[inline]
     pub fn high_risk(&self, customer: u32, number: &[u8]) -> u16 {
+        let first = number.first().map_or(0, |d| d.wrapping_sub(b'0'));
+        if first > 9 || self.first_digits & (1 << first) == 0 {
+            return super::NO_HIGH_RISK;
+        }
         match self.profile(customer).high_risk {
             Some(list) => self.lists[usize::from(list)]
                 .0
@@ -219,7 +226,8 @@ pub(super) fn resolve(
         }
         tries.push((trie, first..entries.len()));
     }
-    (Some(FraudRules { profiles, profile_of, lists: tries, entries, digest }), problems)
+    let first_digits = entries.iter().fold(0u16, |m, e| m | 1 << (e.prefix.as_bytes()[0] - b'0'));
+    (Some(FraudRules { profiles, profile_of, lists: tries, first_digits, entries, digest }), problems)
 }
 
 /// The defaults with a customer's override on top.

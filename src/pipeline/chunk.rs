@@ -210,7 +210,8 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                     t.sell[c] += i128::from(p.sell);
                     let row_at = rated.len() as u64;
                     state.rated.write(rated, &call, &p, &rec);
-                    let mut start = call.start.epoch_seconds();
+                    let call_start = call.start.epoch_seconds();
+                    let mut start = call_start;
                     if let Some(flag) = limits.flag(start) {
                         t.by_flag[flag as usize] += 1;
                         if flag == Flag::StartInFuture {
@@ -227,7 +228,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                         }
                     }
                     if let Some(rules) = job.fraud {
-                        fraud_calls.note(rules, tariff, &call, &p, row_at);
+                        fraud_calls.note(rules, tariff, &call, &p, call_start, row_at);
                     }
                 }
                 Err(reason) => {
