@@ -227,7 +227,7 @@ impl FileRater<'_> {
             files.publish().map_err(FileError::Write)?;
             Ok::<_, FileError>(tally)
         })();
-        let tally = match result {
+        let mut tally = match result {
             Ok(t) => t,
             Err(FileError::Cancelled) => return Ok(Rated::Cancelled),
             Err(e @ (FileError::Read(_) | FileError::Format(_))) => return Ok(Rated::Unreadable(e.to_string())),
@@ -236,7 +236,7 @@ impl FileRater<'_> {
             }
         };
         let totals = tally.totals;
-        let fraud_calls = rules.map(|_| crate::fraud_job::prepare(&tally.fraud, &tariff));
+        let fraud_calls = rules.map(|_| crate::fraud_job::prepare(std::mem::take(&mut tally.fraud), &tariff));
         // Reading the customers' days, adding this file and committing is one
         // step across workers: no update of a customer's spend is lost.
         let _section = self.locks.commit();
