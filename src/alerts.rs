@@ -1,7 +1,8 @@
-//! IDS alert sinks: the JSON-lines alert log (appended and fsynced before the
-//! file that raised the alerts is marked done), a warning log line, a
-//! metric, and an optional command hook that never blocks rating: runs are
-//! queued and delivered by at most [`MAX_HOOK_RUNS`] processes at once.
+//! Alert sinks (IDS and fraud rules alike): the JSON-lines alert log
+//! (appended and fsynced before the file that raised the alerts is marked
+//! done), a warning log line, a metric, and an optional command hook that
+//! never blocks rating: runs are queued and delivered by at most
+//! [`MAX_HOOK_RUNS`] processes at once.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, OpenOptions};
@@ -11,8 +12,44 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::fraud::FraudAlert;
 use crate::ids::Alert;
 use crate::telemetry::Untrusted;
+
+/// A line of the alert log: an IDS alert or a fraud rule's. A file's
+/// alerts of both kinds are appended together, all or nothing.
+#[derive(Debug, Clone, Copy)]
+pub enum Logged<'a> {
+    /// An IDS level crossed.
+    Ids(&'a Alert),
+    /// A fraud rule fired.
+    Fraud(&'a FraudAlert),
+}
+
+impl serde::Serialize for Logged<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Logged::Ids(a) => a.serialize(s),
+            Logged::Fraud(a) => a.serialize(s),
+        }
+    }
+}
+
+impl Logged<'_> {
+    /// Its `alert_id`.
+    pub fn alert_id(&self) -> &str {
+        match self {
+            Logged::Ids(a) => &a.alert_id,
+            Logged::Fraud(a) => &a.alert_id,
+        }
+    }
+}
+
+/// What every alert line has: its id.
+#[derive(serde::Deserialize)]
+struct AlertId {
+    alert_id: String,
+}
 
 /// Where alerts go. Clones share one hook queue, so every worker's alerts
 /// count toward one limit of hook processes.
@@ -74,7 +111,7 @@ impl AlertLog {
             if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
                 break;
             }
-            if let Ok(a) = serde_json::from_slice::<Alert>(&line) {
+            if let Ok(a) = serde_json::from_slice::<AlertId>(&line) {
                 ids.insert(a.alert_id);
             }
         }
@@ -87,7 +124,7 @@ impl AlertLog {
     /// the caller to retry. A torn tail left by a crash is cut off first.
     /// Appenders (threads or processes) are serialised by an exclusive
     /// `flock`, so the length noted is still the end when it is restored.
-    pub fn append(&self, alerts: &[Alert]) -> io::Result<()> {
+    pub fn append<A: serde::Serialize>(&self, alerts: &[A]) -> io::Result<()> {
         if alerts.is_empty() {
             return Ok(());
         }
@@ -121,18 +158,39 @@ impl AlertLog {
         Ok(())
     }
 
+    /// Logs a file's alerts, IDS then fraud, in one all-or-nothing append,
+    /// and announces each. On a `redo` (the file's commit did not happen,
+    /// its alerts may have) the alerts already in the log are left out.
+    pub fn log_file_alerts(&self, ids: &[Alert], fraud: &[FraudAlert], redo: bool) -> io::Result<()> {
+        let logged = if redo { self.logged_ids()? } else { HashSet::new() };
+        let fresh: Vec<Logged<'_>> = ids
+            .iter()
+            .map(Logged::Ids)
+            .chain(fraud.iter().map(Logged::Fraud))
+            .filter(|a| !logged.contains(a.alert_id()))
+            .collect();
+        self.append(&fresh)?;
+        for a in fresh {
+            self.announce(a);
+        }
+        Ok(())
+    }
+
     /// Tells the operator: a warning, a metric, and the hook in the
     /// background (queued; see [`wait_for_hooks`]). Never blocks.
-    pub fn announce(&self, alert: &Alert) {
-        crate::telemetry::emit(&crate::telemetry::Event::IdsAlert { alert });
+    pub fn announce(&self, alert: Logged<'_>) {
+        match alert {
+            Logged::Ids(alert) => crate::telemetry::emit(&crate::telemetry::Event::IdsAlert { alert }),
+            Logged::Fraud(alert) => crate::telemetry::emit(&crate::telemetry::Event::FraudAlert { alert }),
+        }
         if let Some((program, args)) = self.hook.split_first() {
-            let mut json = serde_json::to_string(alert).unwrap_or_default();
+            let mut json = serde_json::to_string(&alert).unwrap_or_default();
             json.push('\n');
             self.hooks.push(HookRun {
                 program: program.clone(),
                 args: args.to_vec(),
                 json,
-                alert_id: alert.alert_id.clone(),
+                alert_id: alert.alert_id().to_string(),
                 timeout: self.hook_timeout,
             });
         }

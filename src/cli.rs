@@ -202,6 +202,10 @@ pub enum GenerateWhat {
         /// the rest leave it empty and call from a numbers.csv block.
         #[arg(long, value_name = "PERCENT", default_value_t = 85, value_parser = clap::value_parser!(u64).range(0..=100))]
         with_account: u64,
+        /// Days the start times spread over, from 2026-11-01 (the calls are
+        /// in start order, evenly spaced, each a random few seconds late).
+        #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+        days: u64,
     },
     /// A copy of a rates folder whose wholesale deck is grown to N prefixes.
     Deck {

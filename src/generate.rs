@@ -62,11 +62,13 @@ pub struct Shape {
     /// column; the others leave it empty and call from a numbers.csv block
     /// (when the tables have none, every call has an account).
     pub with_account: u64,
+    /// Days the start times spread over, from 2026-11-01 (at least 1).
+    pub days: u64,
 }
 
 impl Default for Shape {
     fn default() -> Self {
-        Shape { spread: Spread::Zipf, with_account: 85 }
+        Shape { spread: Spread::Zipf, with_account: 85, days: 30 }
     }
 }
 
@@ -108,8 +110,8 @@ pub fn write_cdrs_shaped(tariff: &Tariff, rows: u64, seed: u64, shape: Shape, ou
         line.extend_from_slice(b"c");
         line.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
         line.push(b',');
-        // Calls spread over 30 days; a third with local times.
-        let t = (day0 * 86_400) as u64 + i * 30 * 86_400 / rows.max(1) + rng.below(60);
+        // Calls spread over the shape's days (30 by default); a third with local times.
+        let t = (day0 * 86_400) as u64 + i * shape.days.max(1) * 86_400 / rows.max(1) + rng.below(60);
         let (days, secs) = ((t / 86_400) as i64, t % 86_400);
         let (y, m, d) = crate::timefmt::civil_from_days(days);
         let local = rng.chance(33);
@@ -374,7 +376,7 @@ mod tests {
         owners.dedup();
         assert_eq!(owners.len(), 1_000);
         let plan = Numbering::default();
-        for r in rows(&t, 20_000, Shape { spread: Spread::Uniform, with_account: 50 }) {
+        for r in rows(&t, 20_000, Shape { spread: Spread::Uniform, with_account: 50, days: 30 }) {
             let found = if r[2].is_empty() {
                 let caller = plan.normalise_caller(r[3].as_bytes()).expect("caller normalises");
                 t.latest().customer_by_number(caller.as_bytes())
@@ -390,7 +392,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = generated_tables(dir.path(), 1_000, 50);
         for pct in [0u64, 30, 85, 100] {
-            let r = rows(&t, 20_000, Shape { spread: Spread::Zipf, with_account: pct });
+            let r = rows(&t, 20_000, Shape { spread: Spread::Zipf, with_account: pct, days: 30 });
             let with = r.iter().filter(|r| !r[2].is_empty()).count() as f64 / r.len() as f64 * 100.0;
             assert!((with - pct as f64).abs() < 1.5, "asked {pct}%, got {with:.2}%");
         }
@@ -403,7 +405,7 @@ mod tests {
         let plan = Numbering::default();
         let distinct = |spread| {
             let mut seen = hashbrown::HashSet::new();
-            for r in rows(&t, 30_000, Shape { spread, with_account: 85 }) {
+            for r in rows(&t, 30_000, Shape { spread, with_account: 85, days: 30 }) {
                 if let Ok(Number::E164(n)) = plan.normalise(r[4].as_bytes()) {
                     if let Some(d) = t.latest().deck.destination(n.as_bytes()) {
                         seen.insert(d);
@@ -424,7 +426,7 @@ mod tests {
                 .0;
         let (mut a, mut b) = (Vec::new(), Vec::new());
         write_cdrs(&t, 1_000, 5, &mut a).unwrap();
-        write_cdrs_shaped(&t, 1_000, 5, Shape { spread: Spread::Zipf, with_account: 85 }, &mut b).unwrap();
+        write_cdrs_shaped(&t, 1_000, 5, Shape { spread: Spread::Zipf, with_account: 85, days: 30 }, &mut b).unwrap();
         assert_eq!(a, b);
     }
 }

@@ -38,6 +38,9 @@ pub enum JobError {
     /// The ledger failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The file's calls could not be judged by the fraud rules.
+    #[error(transparent)]
+    Fraud(#[from] crate::fraud_job::JudgeError),
     /// The spool, an output or the alert log could not be read or written.
     #[error("cannot {what} {}: {source}", path.display())]
     Io {
@@ -101,6 +104,8 @@ pub struct FileRater<'a> {
     pub cancel: &'a AtomicBool,
     /// IDS, when on.
     pub ids: Option<IdsSettings>,
+    /// The fraud rules in force, swapped with the tariff (judged when IDS is on).
+    pub fraud: Option<&'a ArcSwap<crate::fraud::FraudTables>>,
 }
 
 /// An I/O failure of this job, with what was being done and to which file.
@@ -195,7 +200,8 @@ impl FileRater<'_> {
         tmp: &Path,
     ) -> Result<Rated, JobError> {
         let key = input.key;
-        let tariff = self.tariffs.load_full();
+        let (tariff, fraud) = crate::fraud_job::snapshot(self.tariffs, self.fraud);
+        let rules = fraud.as_ref().and_then(|f| f.rules.as_ref()).filter(|_| self.ids.is_some());
         let default_customer = self.default_customer.as_ref().and_then(|id| tariff.customer_by_id(id.as_bytes()));
         let limits = self.limits.rows(crate::config::now());
         let job = Job {
@@ -207,6 +213,7 @@ impl FileRater<'_> {
             chunk_bytes: pipeline::CHUNK_BYTES,
             cancel: Some(self.cancel),
             ids: self.ids.is_some(),
+            fraud: rules,
             pool: Some(self.pool),
         };
         let result = (|| {
@@ -220,7 +227,7 @@ impl FileRater<'_> {
             files.publish().map_err(FileError::Write)?;
             Ok::<_, FileError>(tally)
         })();
-        let tally = match result {
+        let mut tally = match result {
             Ok(t) => t,
             Err(FileError::Cancelled) => return Ok(Rated::Cancelled),
             Err(e @ (FileError::Read(_) | FileError::Format(_))) => return Ok(Rated::Unreadable(e.to_string())),
@@ -229,6 +236,7 @@ impl FileRater<'_> {
             }
         };
         let totals = tally.totals;
+        let fraud_calls = rules.map(|_| crate::fraud_job::prepare(std::mem::take(&mut tally.fraud), &tariff));
         // Reading the customers' days, adding this file and committing is one
         // step across workers: no update of a customer's spend is lost.
         let _section = self.locks.commit();
@@ -239,18 +247,26 @@ impl FileRater<'_> {
             }
             None => (Vec::new(), Vec::new()),
         };
-        if let Some(settings) = &self.ids {
-            let fresh: Vec<Alert> = if redo {
-                let logged =
-                    settings.alerts.logged_ids().map_err(|e| io_err("read the alert log", &settings.alerts.path, e))?;
-                alerts.into_iter().filter(|a| !logged.contains(&a.alert_id)).collect()
-            } else {
-                alerts
-            };
-            settings.alerts.append(&fresh).map_err(|e| io_err("append to the alert log", &settings.alerts.path, e))?;
-            for a in &fresh {
-                settings.alerts.announce(a);
+        let mut judged = match (rules, &fraud_calls) {
+            (Some(rules), Some(calls)) => {
+                let judge = crate::fraud_job::FileJudge {
+                    rules,
+                    tariff: &tariff,
+                    ledger: self.ledger,
+                    timezone: &self.timezone,
+                    limits: &limits,
+                    decimals: self.decimals,
+                };
+                let rated = outputs.output_path(crate::rows::Output::Rated, &record.stem);
+                judge.judge(calls, &record.name, &rated)?
             }
+            _ => crate::fraud_job::Judged::default(),
+        };
+        if let Some(settings) = &self.ids {
+            settings
+                .alerts
+                .log_file_alerts(&alerts, &judged.alerts, redo)
+                .map_err(|e| io_err("append to the alert log", &settings.alerts.path, e))?;
         }
         let (buy, sell) = totals.money_text(self.decimals);
         let done = FileRecord {
@@ -262,7 +278,7 @@ impl FileRater<'_> {
             sell,
             ..record
         };
-        self.ledger.finish(&key, &done, ids_days)?;
+        self.ledger.finish_with(&key, &done, ids_days, judged.commit())?;
         Ok(Rated::Done { totals: Box::new(totals), tariff: done.tariff })
     }
 

@@ -23,6 +23,8 @@ pub mod csvscan;
 pub mod daemon;
 pub mod exit;
 pub mod formats;
+pub mod fraud;
+pub mod fraud_job;
 pub mod generate;
 pub mod ids;
 pub mod input;

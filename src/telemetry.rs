@@ -20,6 +20,9 @@ const FILE_SECONDS_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 /// `type` label values of `cdr_rater_ids_alerts_total` (the alert kinds).
 const IDS_ALERT_TYPES: [&str; 1] = ["ids_threshold"];
 
+/// `type` label values of `cdr_rater_fraud_alerts_total`: the fraud rules.
+const FRAUD_ALERT_TYPES: [crate::fraud::Rule; 5] = crate::fraud::Rule::ALL;
+
 /// `level` label values of `cdr_rater_ids_alerts_total`. Each level doubles
 /// the excess, so level 4 is already eight ranges above the baseline: higher
 /// levels share `4+`, which keeps the label set fixed (of 40 possible).
@@ -138,6 +141,20 @@ pub enum Event<'a> {
         /// The alert as logged.
         alert: &'a crate::ids::Alert,
     },
+    /// A fraud rule fired.
+    FraudAlert {
+        /// The alert as logged.
+        alert: &'a crate::fraud::FraudAlert,
+    },
+    /// The fraud rules in force (at start and after each reload).
+    FraudRulesLoaded {
+        /// Digest of `fraud.toml` and its lists; `None` without `fraud.toml`.
+        digest: Option<&'a str>,
+        /// High-risk prefixes in the lists.
+        high_risk_prefixes: usize,
+        /// Customers with an override.
+        overrides: usize,
+    },
 }
 
 /// Money totals in units of `10^-decimals` per currency (metrics counters
@@ -192,6 +209,14 @@ impl Telemetry {
             for level in IDS_LEVEL_LABELS {
                 counter!("cdr_rater_ids_alerts_total", "type" => kind, "level" => level).absolute(0);
             }
+        }
+        describe_counter!(
+            "cdr_rater_fraud_alerts_total",
+            "Fraud rule alerts raised, by type: high_risk_destination, velocity_calls, velocity_countries, \
+             call_cost, night_spend."
+        );
+        for rule in FRAUD_ALERT_TYPES {
+            counter!("cdr_rater_fraud_alerts_total", "type" => rule.as_str()).absolute(0);
         }
         for source in sources {
             for result in ["rated", "duplicate", "failed", "error"] {
@@ -337,6 +362,26 @@ pub fn emit(event: &Event<'_>) {
                 "IDS alert: daily spend above the customer's range"
             );
         }
+        Event::FraudAlert { alert } => {
+            // The rule comes from the alert's own variant: a fixed label set.
+            counter!("cdr_rater_fraud_alerts_total", "type" => alert.figures.rule().as_str()).increment(1);
+            // Who and what, never the numbers called (those are in the alert log).
+            tracing::warn!(
+                customer = %Untrusted(&alert.customer_id),
+                day = %alert.day,
+                rule = alert.figures.rule().as_str(),
+                late = alert.late,
+                file = %Untrusted(&alert.file),
+                "fraud alert: {}",
+                alert.figures.rule().as_str()
+            );
+        }
+        Event::FraudRulesLoaded { digest, high_risk_prefixes, overrides } => match digest {
+            Some(digest) => {
+                tracing::info!(%digest, high_risk_prefixes, overrides, "fraud rules in force")
+            }
+            None => tracing::info!("no fraud rules (no fraud.toml in the tariff tables folder)"),
+        },
         Event::TariffRefused { errors } => {
             counter!("cdr_rater_tariff_reloads_total", "result" => "error").increment(1);
             // One log line: the errors' line breaks are escaped too.

@@ -195,6 +195,8 @@ pub struct Tally {
     pub totals: Totals,
     /// Sell per customer and customer day (customers with an IDS range only).
     pub spend: crate::ids::SpendAgg,
+    /// Every rated call, compact, for the fraud rules (when they are on).
+    pub fraud: crate::fraud::CallLog,
 }
 
 impl Tally {
@@ -205,8 +207,18 @@ impl Tally {
         t
     }
 
-    /// Adds another chunk's or file's tally.
+    /// [`Tally::add`] of a tally no longer needed: its calls are moved, not
+    /// copied, when these have none yet (a file's first part).
+    pub fn absorb(&mut self, o: Tally) {
+        self.totals.add(&o.totals);
+        self.spend.merge(&o.spend);
+        self.fraud.append_owned(o.fraud);
+    }
+
+    /// Adds the tally of the next chunk (or part of the file), in input order.
     pub fn add(&mut self, o: &Tally) {
+        // Its rated rows follow the ones so far.
+        self.fraud.append(&o.fraud);
         self.totals.add(&o.totals);
         self.spend.merge(&o.spend);
     }

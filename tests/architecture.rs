@@ -17,13 +17,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "core",
         &[
-            "money", "numbers", "csvscan", "timefmt", "tariff", "rating", "formats", "ids", "rows", "totals",
+            "money", "numbers", "csvscan", "timefmt", "tariff", "rating", "formats", "ids", "fraud", "rows", "totals",
             "suggest", "exit",
         ],
     ),
     ("settings", &["config"]),
     ("edges", &["input", "output", "state", "alerts", "telemetry"]),
-    ("engine", &["pipeline", "job", "spool", "generate"]),
+    ("engine", &["pipeline", "job", "fraud_job", "spool", "generate"]),
     ("face", &["daemon", "commands", "cli"]),
 ];
 

@@ -130,3 +130,8 @@ fn config() {
 fn e2e() {
     replay("e2e");
 }
+
+#[test]
+fn fraud_files() {
+    replay("fraud_files");
+}

@@ -13,6 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+mod fraud;
+pub use fraud::check_fraud_files;
+
 use cdr_rater::config::Config;
 use cdr_rater::csvscan::{self, Chunker, Fields, Scanner, MAX_FIELDS};
 use cdr_rater::formats::{custom, freeswitch, Format, FormatName, FormatOptions};
@@ -24,7 +27,7 @@ use cdr_rater::tariff::{self, Tariff};
 use cdr_rater::timefmt::{self, Stamp, ZoneCache};
 
 /// Every target, named as in `fuzz/Cargo.toml` and `fuzz/corpus/<target>/`.
-pub const TARGETS: [&str; 12] = [
+pub const TARGETS: [&str; 13] = [
     "csv_scan",
     "format_generic",
     "format_asterisk",
@@ -37,6 +40,7 @@ pub const TARGETS: [&str; 12] = [
     "tariff_files",
     "config",
     "e2e",
+    "fraud_files",
 ];
 
 /// Runs the check of `target` on one input.
@@ -54,6 +58,7 @@ pub fn run(target: &str, data: &[u8]) {
         "tariff_files" => check_tariff_files(data),
         "config" => check_config(data),
         "e2e" => check_e2e(data),
+        "fraud_files" => check_fraud_files(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }
@@ -390,6 +395,7 @@ pub fn rate_with(
         chunk_bytes,
         cancel: None,
         ids: false,
+        fraud: None,
         pool: None,
     };
     let mut sink = MemorySink::default();

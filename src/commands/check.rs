@@ -13,6 +13,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let (t, report) = match tariff::load(dir, &config.numbering.home_country, &config.time_zone()) {
         Ok(ok) => ok,
         Err(errors) => {
+            // The fraud rules' own problems too (those that need no customers).
+            let fraud = crate::fraud::parse(dir);
+            for e in errors.0.iter().chain(&fraud) {
+                println!("error: {e}");
+            }
+            let count = errors.0.len() + fraud.len();
+            return Err(Invalid(format!("{}: {count} error(s)", dir.display())).into());
+        }
+    };
+    let fraud = match crate::fraud::load(dir, &t) {
+        Ok(f) => f,
+        Err(errors) => {
             for e in &errors.0 {
                 println!("error: {e}");
             }
@@ -41,6 +53,23 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let ids_on = t.customers.iter().filter(|c| c.ids_range.is_some()).count();
     println!("  customers           {} ({ids_on} with IDS)", t.customers.len());
     println!("  number blocks       {}", latest.number_blocks().len());
+    match &fraud.rules {
+        Some(r) => {
+            let on: Vec<&str> = crate::fraud::Rule::ALL
+                .iter()
+                .filter(|rule| r.profiles.iter().any(|p| rule_on(p, **rule)))
+                .map(|rule| rule.as_str())
+                .collect();
+            println!(
+                "  fraud rules         {} ({} high-risk prefixes, {} customer override(s); digest {})",
+                if on.is_empty() { "none on".to_string() } else { on.join(", ") },
+                r.entries.len(),
+                r.overrides(),
+                r.digest
+            );
+        }
+        None => println!("  fraud rules         none (no {})", crate::fraud::FRAUD_FILE),
+    }
     println!("  warnings            {}", warnings.len());
     println!("  digest              {}", t.digest);
     print_versions(&t);
@@ -77,5 +106,17 @@ fn print_versions(t: &Tariff) {
             }
         }
         previous = Some(deck);
+    }
+}
+
+/// Whether `rule` is on in a profile.
+fn rule_on(p: &crate::fraud::Profile, rule: crate::fraud::Rule) -> bool {
+    use crate::fraud::Rule;
+    match rule {
+        Rule::HighRiskDestination => p.high_risk.is_some(),
+        Rule::VelocityCalls => p.calls_per_minute.is_some(),
+        Rule::VelocityCountries => p.countries_per_hour.is_some(),
+        Rule::CallCost => p.max_cost.is_some(),
+        Rule::NightSpend => p.night.is_some(),
     }
 }

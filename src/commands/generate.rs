@@ -13,13 +13,13 @@ use super::Invalid;
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     match args.what {
-        GenerateWhat::Cdrs { rows, seed, rates, out, spread, with_account } => {
+        GenerateWhat::Cdrs { rows, seed, rates, out, spread, with_account, days } => {
             let (t, _) = tariff::load(&rates, "NL", &jiff::tz::TimeZone::UTC).map_err(|e| Invalid(e.to_string()))?;
             let spread = match spread {
                 Spread::Zipf => generate::Spread::Zipf,
                 Spread::Uniform => generate::Spread::Uniform,
             };
-            let shape = generate::Shape { spread, with_account };
+            let shape = generate::Shape { spread, with_account, days };
             if out.as_os_str() == "-" {
                 generate::write_cdrs_shaped(&t, rows, seed, shape, &mut std::io::stdout().lock())?;
             } else {

@@ -94,8 +94,10 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     }
     rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.customer_id.cmp(&b.1.customer_id)));
     let rows: Vec<Row> = rows.into_iter().take(args.top).map(|r| r.1).collect();
+    let fraud = fraud_alerts(&config.alerts, &timefmt::format_day(day))?;
     if args.json {
-        println!("{}", serde_json::json!({ "day": timefmt::format_day(day), "customers": rows }));
+        let json = serde_json::json!({ "day": timefmt::format_day(day), "customers": rows, "fraud_alerts": fraud });
+        println!("{json}");
         return Ok(());
     }
     println!("IDS {} (baseline: mean of up to {} days before)", timefmt::format_day(day), config.ids.window_days);
@@ -121,5 +123,40 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
             if r.warm_up { "  (warm-up)" } else { "" }
         );
     }
+    println!();
+    if fraud.is_empty() {
+        println!("Fraud alerts {}: none", timefmt::format_day(day));
+    } else {
+        println!("Fraud alerts {} ({} in the alert log)", timefmt::format_day(day), fraud.len());
+        println!("{:<10} {:<28} {:<22} {:<16}  rule", "customer", "name", "type", "trigger call");
+    }
+    for a in &fraud {
+        let name: String = a.customer_name.chars().take(28).collect();
+        let call: String = a.trigger_call_id.chars().take(16).collect();
+        println!(
+            "{:<10} {:<28} {:<22} {:<16}  {}",
+            a.customer_id,
+            name,
+            a.figures.rule().as_str(),
+            call,
+            a.figures.summary()
+        );
+    }
     Ok(())
+}
+
+/// The fraud alerts of `day` in the alert log, in log order (lines of other
+/// kinds, and a torn last line, are passed over).
+fn fraud_alerts(log: &std::path::Path, day: &str) -> anyhow::Result<Vec<crate::fraud::FraudAlert>> {
+    let text = match std::fs::read_to_string(log) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read the alert log {}", log.display()))),
+    };
+    Ok(text
+        .lines()
+        .filter(|l| !l.contains("\"type\":\"ids_threshold\""))
+        .filter_map(|l| serde_json::from_str::<crate::fraud::FraudAlert>(l).ok())
+        .filter(|a| a.day == day)
+        .collect())
 }

@@ -69,6 +69,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
                 chunk_bytes: args.chunk_bytes.unwrap_or(pipeline::CHUNK_BYTES),
                 cancel: None,
                 ids: false,
+                fraud: None,
                 pool: Some(&buffers),
             };
             let size = match &input {
@@ -218,6 +219,10 @@ fn with_ids(
     let ledger = crate::state::open_for_daemon(&config.state, &config.spool).map_err(|e| Invalid(e.to_string()))?;
     let tmp = dirs.root.join(".tmp");
     std::fs::create_dir_all(&tmp)?;
+    // The fraud rules of the same tables, judged exactly as the daemon does.
+    let rates = super::rates_dir(config, args.rates.as_ref())?;
+    let fraud = crate::fraud::load(rates, &tariff).map_err(|e| Invalid(e.to_string()))?;
+    let fraud = arc_swap::ArcSwap::from_pointee(fraud);
     let tariffs = arc_swap::ArcSwap::from_pointee(tariff);
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let rater = FileRater {
@@ -233,6 +238,7 @@ fn with_ids(
         default_customer: args.customer.clone(),
         cancel: &cancel,
         ids: Some(settings),
+        fraud: Some(&fraud),
     };
     let mut failed = 0;
     for path in &args.files {

@@ -22,6 +22,7 @@ fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
         return Err(Invalid(message).into());
     }
     let tariff = load_tariff(&config, None)?;
+    let fraud = crate::fraud::load(&config.rates, &tariff).map_err(|e| Invalid(e.to_string()))?;
     let source_zones: HashMap<String, jiff::tz::TimeZone> = config
         .source
         .iter()
@@ -38,6 +39,7 @@ fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
         timezone: config.time_zone(),
         source_zones,
         ids: config.ids.enabled.then(|| (config.ids.window_days, config.alerts.clone())),
+        fraud: fraud.rules.as_ref(),
         limits: config.limits.clone(),
         // A fixed "now" rated every file at that instant; else each output
         // was rated when it was published.
@@ -72,5 +74,20 @@ fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
         summary.levels,
         config.alerts.display()
     );
+    if fraud.rules.is_some() && config.ids.enabled {
+        println!(
+            "  fraud rules: {} customer state(s) judged again from rated outputs; {} fired rule(s) from {}",
+            summary.fraud_customers,
+            summary.fraud_marks,
+            config.alerts.display()
+        );
+        if summary.fraud_unlogged > 0 {
+            println!(
+                "  warning: {} fraud rule(s) fire on the rated calls but are not in the alert log; \
+                 marked as fired (no alert is raised for them now)",
+                summary.fraud_unlogged
+            );
+        }
+    }
     Ok(())
 }

@@ -182,6 +182,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         currencies: tariff.currencies,
     });
     live.tariff_loaded(web::TariffInfo::of(&tariff, crate::config::now().as_second()), false);
+    let fraud = reload::fraud_rules(&config.rates, &tariff).map_err(|e| crate::exit::Invalid(e.to_string()))?;
+    let fraud = Arc::new(ArcSwap::from_pointee(fraud));
     let tariffs = Arc::new(ArcSwap::from_pointee(tariff));
     let listener = tokio::net::TcpListener::bind(&config.metrics.listen)
         .await
@@ -251,9 +253,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut workers = Vec::new();
     for i in 0..WORKERS {
         let (sources, tariffs, cancel, config) = (sources.clone(), tariffs.clone(), cancel.clone(), config.clone());
-        let (shared, work_rx, done_tx) = (shared.clone(), work_rx.clone(), done_tx.clone());
+        let (shared, work_rx, done_tx, fraud) = (shared.clone(), work_rx.clone(), done_tx.clone(), fraud.clone());
         workers.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
-            worker_loop(&config, &sources, &shared, &tariffs, &cancel, &work_rx, done_tx);
+            let tables = worker::Tables { tariffs: &tariffs, fraud: &fraud };
+            worker_loop(&config, &sources, &shared, tables, &cancel, &work_rx, done_tx);
         })?);
     }
     drop(done_tx);
@@ -341,7 +344,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 }
                 if reload_at.is_some_and(|at| Instant::now() >= at) {
                     reload_at = None;
-                    reload::reload(&config, &tariffs, &live).await;
+                    reload::reload(&config, &tariffs, &live, &fraud).await;
                 }
                 let mut backlog = intake.intake.backlog_by_source(sources.len());
                 let mut stuck = vec![0usize; sources.len()];
@@ -372,7 +375,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             _ = sighup.recv() => {
                 tracing::info!("SIGHUP: reloading tariff tables");
                 rates_seen = RatesFingerprint::of(&config.rates);
-                reload::reload(&config, &tariffs, &live).await;
+                reload::reload(&config, &tariffs, &live, &fraud).await;
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use super::web::{Live, TariffInfo};
 use crate::config::Config;
+use crate::fraud::FraudTables;
 use crate::tariff::{self, Tariff};
 use crate::telemetry::{self, Event};
 
@@ -47,13 +48,43 @@ impl RatesFingerprint {
     }
 }
 
-/// Loads `rates/` and puts it in force, or refuses it (the old tables stay);
-/// tells the metrics, the log and the dashboard ([`Live`]).
-pub(super) async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>, live: &Live) {
+/// The fraud rules of `rates` for `tariff` (none without `fraud.toml`),
+/// announced; every problem of its files when it is invalid.
+pub(super) fn fraud_rules(rates: &Path, tariff: &Tariff) -> Result<FraudTables, tariff::LoadErrors> {
+    let loaded = crate::fraud::load(rates, tariff)?;
+    announce(&loaded);
+    Ok(loaded)
+}
+
+fn announce(fraud: &FraudTables) {
+    let rules = fraud.rules.as_ref();
+    telemetry::emit(&Event::FraudRulesLoaded {
+        digest: rules.map(|r| r.digest.as_str()),
+        high_risk_prefixes: rules.map_or(0, |r| r.entries.len()),
+        overrides: rules.map_or(0, |r| r.overrides()),
+    });
+}
+
+/// Loads `rates/` again: the tariff, then the fraud rules against it; tells
+/// the metrics, the log and the dashboard ([`Live`]). A
+/// version with a problem in either is refused whole; else the rules are
+/// swapped in first and the tariff second (a file pairs them by the
+/// tariff's digest, see `fraud_job::snapshot`).
+pub(super) async fn reload(
+    config: &Config,
+    tariffs: &Arc<ArcSwap<Tariff>>,
+    live: &Live,
+    fraud: &Arc<ArcSwap<FraudTables>>,
+) {
     let (dir, home, zone) = (config.rates.clone(), config.numbering.home_country.clone(), config.time_zone());
-    let loaded = tokio::task::spawn_blocking(move || tariff::load(&dir, &home, &zone)).await;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let (t, report) = tariff::load(&dir, &home, &zone)?;
+        let rules = crate::fraud::load(&dir, &t)?;
+        Ok::<_, tariff::LoadErrors>((t, report, rules))
+    })
+    .await;
     match loaded {
-        Ok(Ok((t, report))) => {
+        Ok(Ok((t, report, rules))) => {
             for w in &report.warnings {
                 tracing::warn!(warning = %w, "tariff tables");
             }
@@ -63,6 +94,8 @@ pub(super) async fn reload(config: &Config, tariffs: &Arc<ArcSwap<Tariff>>, live
                 digest: &t.digest,
                 currencies: t.currencies,
             });
+            announce(&rules);
+            fraud.store(Arc::new(rules));
             live.tariff_loaded(TariffInfo::of(&t, crate::config::now().as_second()), true);
             tariffs.store(Arc::new(t));
         }

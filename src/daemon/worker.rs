@@ -49,6 +49,16 @@ pub(super) enum Again {
     Busy,
 }
 
+/// The tables in force, swapped whole on a reload: the tariff and the fraud
+/// rules resolved against it.
+#[derive(Clone, Copy)]
+pub(super) struct Tables<'a> {
+    /// The tariff.
+    pub(super) tariffs: &'a ArcSwap<Tariff>,
+    /// The fraud rules.
+    pub(super) fraud: &'a ArcSwap<crate::fraud::FraudTables>,
+}
+
 /// What every worker of the daemon shares: one per process.
 pub(super) struct Shared {
     /// The file ledger and IDS state.
@@ -76,7 +86,7 @@ pub(super) fn worker_loop(
     config: &Config,
     sources: &[Source],
     shared: &Shared,
-    tariffs: &ArcSwap<Tariff>,
+    tables: Tables<'_>,
     cancel: &AtomicBool,
     work: &std::sync::Mutex<std_mpsc::Receiver<Work>>,
     done: mpsc::UnboundedSender<Finished>,
@@ -90,7 +100,7 @@ pub(super) fn worker_loop(
                 ledger,
                 locks: &shared.locks,
                 pool: &shared.pool,
-                tariffs,
+                tariffs: tables.tariffs,
                 numbering: &s.numbering,
                 format: s.format.clone(),
                 timezone: s.timezone.clone(),
@@ -99,6 +109,7 @@ pub(super) fn worker_loop(
                 default_customer: s.customer.clone(),
                 cancel,
                 ids: shared.ids.clone(),
+                fraud: Some(tables.fraud),
             },
         })
         .collect();

@@ -51,6 +51,7 @@ impl BufferPool {
         }
         out.tally.totals = Totals::default();
         out.tally.spend.clear();
+        out.tally.fraud.clear();
         out
     }
 
@@ -144,7 +145,7 @@ pub(super) fn run_batches(
         drop(to_writer);
         match writer.join() {
             Ok(Ok(t)) => {
-                totals.add(&t);
+                totals.absorb(t);
                 result
             }
             Ok(Err(e)) => Err(e),
@@ -172,6 +173,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     let mut scratch = RateScratch::new(tariff, &job.timezone);
     let t = &mut out.tally.totals;
     let spend = &mut out.tally.spend;
+    let fraud_calls = &mut out.tally.fraud;
     let [rated, unrated, rejected] = &mut out.files;
     while let Some(rec) = scanner.next_record(&mut fields) {
         t.rows += 1;
@@ -211,8 +213,10 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                     let c = usize::from(p.currency) & (MAX_CURRENCIES - 1);
                     t.buy[c] += i128::from(p.buy);
                     t.sell[c] += i128::from(p.sell);
+                    let row_at = rated.len() as u64;
                     state.rated.write(rated, &call, &p, &rec);
-                    let mut start = call.start.epoch_seconds();
+                    let call_start = call.start.epoch_seconds();
+                    let mut start = call_start;
                     if let Some(flag) = limits.flag(start) {
                         t.by_flag[flag as usize] += 1;
                         if flag == Flag::StartInFuture {
@@ -228,6 +232,9 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                             spend.add(p.customer, day, p.sell as i64, country);
                         }
                     }
+                    if let Some(rules) = job.fraud {
+                        fraud_calls.note(rules, tariff, &call, &p, call_start, row_at);
+                    }
                 }
                 Err(reason) => {
                     t.unrated += 1;
@@ -238,4 +245,5 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
         }
     }
     spend.flush();
+    fraud_calls.rated_bytes = rated.len() as u64;
 }

@@ -103,6 +103,8 @@ pub struct Job<'t> {
     pub cancel: Option<&'t AtomicBool>,
     /// Add up spend per customer day for IDS.
     pub ids: bool,
+    /// The fraud rules in force: keep every rated call for them.
+    pub fraud: Option<&'t crate::fraud::FraudRules>,
     /// Output buffers to reuse. Keep one pool across files (a worker, a
     /// command rating many files) to skip fresh memory on every file;
     /// `None` uses a pool for this file only.

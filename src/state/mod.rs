@@ -7,6 +7,8 @@
 //! The interface is small on purpose: a shared PostgreSQL backend for
 //! several daemons is planned next to the embedded [`redb`] one.
 
+mod fraud_rebuild;
+mod fraud_store;
 mod guard;
 mod ids_rebuild;
 mod rebuild;
@@ -16,11 +18,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use fraud_store::{FraudCommit, CHECKPOINT_EVERY};
 pub use guard::{earlier_work, open_for_daemon, GuardError, LEDGER_FILE};
 pub use ids_rebuild::RatedFile;
 pub use rebuild::{hash_streaming, rebuild, Clock, RebuildError, RebuildPlan, Summary};
 pub use redb_ledger::{OpenError, RedbLedger, ORPHAN_OWNER};
 
+use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
 
 /// The identity of an input: a 128-bit hash of its bytes.
@@ -150,8 +154,34 @@ pub trait Ledger: Send + Sync {
     /// Marks an input done with its totals and stores the customers' IDS
     /// days it changed, in one durable commit: spend is counted exactly when
     /// the file is.
-    fn finish(&self, key: &ContentKey, record: &FileRecord, ids: Vec<(String, CustomerDays)>)
-        -> Result<(), StateError>;
+    fn finish(
+        &self,
+        key: &ContentKey,
+        record: &FileRecord,
+        ids: Vec<(String, CustomerDays)>,
+    ) -> Result<(), StateError> {
+        self.finish_with(key, record, ids, FraudCommit::default())
+    }
+
+    /// [`Ledger::finish`] with the customers' fraud state changes too, in
+    /// the same commit: a rule's windows and its "fired" marks count
+    /// exactly when the file does.
+    fn finish_with(
+        &self,
+        key: &ContentKey,
+        record: &FileRecord,
+        ids: Vec<(String, CustomerDays)>,
+        fraud: FraudCommit<'_>,
+    ) -> Result<(), StateError>;
+
+    /// The committed fraud states of customers (empty when unknown), in
+    /// order, handed over for a judgement whose [`Ledger::finish_with`]
+    /// gives them back (callers serialise judgement and commit, as for IDS
+    /// days).
+    fn fraud_states(&self, customers: &[&str]) -> Result<Vec<CustomerState>, StateError>;
+
+    /// The fraud state of every customer that has one.
+    fn all_fraud_states(&self) -> Result<Vec<(String, CustomerState)>, StateError>;
 
     /// The IDS days of one customer (empty when unknown).
     fn customer_days(&self, customer: &str) -> Result<CustomerDays, StateError>;

@@ -7,12 +7,15 @@
 //!   produced (its name's stem, or `.2`, `.3`, ... in archive order);
 //! - every output stem on disk is reserved, so no new input takes its name;
 //! - IDS days are summed again from the rated outputs, as the daemon sums
-//!   them, with the alert levels already logged.
+//!   them, with the alert levels already logged;
+//! - fraud states are judged again from the rated outputs of the judged
+//!   days, with the rules the alert log shows fired (`fraud_rebuild`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::fraud_rebuild::FraudRebuild;
 use super::ids_rebuild::{IdsRebuild, RatedFile};
 use super::{guard::LEDGER_FILE, ContentKey, FileRecord, OpenError, Phase, RedbLedger, StateError};
 use crate::money::format_units;
@@ -35,6 +38,8 @@ pub struct RebuildPlan<'a> {
     pub source_zones: HashMap<String, jiff::tz::TimeZone>,
     /// IDS window and alert log, when IDS is on.
     pub ids: Option<(u32, PathBuf)>,
+    /// The fraud rules of the tables (judged only with IDS on, like the daemon).
+    pub fraud: Option<&'a crate::fraud::FraudRules>,
     /// Row limits: which starts were flagged (future calls count on the
     /// day they were rated).
     pub limits: crate::config::Limits,
@@ -70,6 +75,13 @@ pub struct Summary {
     pub days: usize,
     /// Customer days whose alert level came from the alert log.
     pub levels: usize,
+    /// Customers whose fraud state was rebuilt.
+    pub fraud_customers: usize,
+    /// Fraud rules fired (customer, rule, day) restored from the alert log.
+    pub fraud_marks: usize,
+    /// Fraud rules the judgement found firing that the log does not show
+    /// (0 unless the log lost lines; they are marked fired, not alerted).
+    pub fraud_unlogged: usize,
     /// Where the old ledger was moved, if there was one.
     pub moved_aside: Option<PathBuf>,
 }
@@ -133,7 +145,7 @@ pub fn rebuild(plan: &RebuildPlan<'_>) -> Result<Summary, RebuildError> {
         _ => None,
     };
     let mut summary = Summary::default();
-    let (records, reserved, ids) = recover(plan, &mut summary)?;
+    let (records, reserved, ids, fraud) = recover(plan, &mut summary)?;
     drop(old);
     if path.exists() {
         summary.moved_aside = Some(move_aside(&path)?);
@@ -142,7 +154,7 @@ pub fn rebuild(plan: &RebuildPlan<'_>) -> Result<Summary, RebuildError> {
         OpenError::Locked(p) => RebuildError::Locked(p),
         e => RebuildError::Open(e),
     })?;
-    ledger.restore(&records, &reserved, &ids)?;
+    ledger.restore(&records, &reserved, &ids, &fraud)?;
     super::write_ids_snapshot(&plan.state_dir, &ledger)?;
     Ok(summary)
 }
@@ -163,17 +175,29 @@ fn move_aside(path: &Path) -> Result<PathBuf, RebuildError> {
     Ok(target)
 }
 
-/// Records, reserved stems and IDS days recovered from the spool.
-type Recovered = (Vec<(ContentKey, FileRecord)>, Vec<String>, Vec<(String, crate::ids::CustomerDays)>);
+/// Records, reserved stems, IDS days and fraud states recovered from the spool.
+type Recovered = (
+    Vec<(ContentKey, FileRecord)>,
+    Vec<String>,
+    Vec<(String, crate::ids::CustomerDays)>,
+    Vec<(String, crate::fraud::CustomerState)>,
+);
 
 fn recover(plan: &RebuildPlan<'_>, summary: &mut Summary) -> Result<Recovered, RebuildError> {
     let root = &plan.spool_root;
     let stems_on_disk = output_stems(&root.join("rated")).map_err(io(&root.join("rated")))?;
     let mut ids = IdsRebuild::new(plan);
+    let mut fraud = match (plan.fraud, &plan.ids) {
+        (Some(rules), Some(_)) => Some(FraudRebuild::new(plan, rules)),
+        _ => None,
+    };
     let mut rated: BTreeMap<String, RatedFile> = BTreeMap::new();
     for stem in &stems_on_disk {
         let file = crate::output::OutputDirs { root: root.to_path_buf() }.output_path(crate::rows::Output::Rated, stem);
         rated.insert(stem.clone(), ids.read(&file, stem).map_err(io(&file))?);
+        if let Some(f) = &mut fraud {
+            f.read(&file, stem).map_err(io(&file))?;
+        }
     }
     let mut records = Vec::new();
     let mut seen: HashSet<ContentKey> = HashSet::new();
@@ -226,7 +250,17 @@ fn recover(plan: &RebuildPlan<'_>, summary: &mut Summary) -> Result<Recovered, R
     summary.customers = days.len();
     summary.days = days.iter().map(|(_, d)| d.days.len()).sum();
     summary.levels = ids.levels_restored;
-    Ok((records, reserved, days))
+    let states = match (&mut fraud, &plan.ids) {
+        (Some(f), Some((_, alerts))) => {
+            let states = f.finish(alerts).map_err(|(path, e)| RebuildError::Io { path, source: e })?;
+            summary.fraud_customers = states.len();
+            summary.fraud_marks = f.marks;
+            summary.fraud_unlogged = f.unlogged;
+            states
+        }
+        _ => Vec::new(),
+    };
+    Ok((records, reserved, days, states))
 }
 
 /// An archived input.

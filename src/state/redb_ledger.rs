@@ -18,7 +18,9 @@ use std::sync::{Mutex, RwLock};
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+use super::fraud_store::{FraudCommit, FraudStates, FRAUD, FRAUD_LOG};
 use super::{ContentKey, FileRecord, Ledger, Phase, StateError};
+use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
 
 /// Content key -> JSON of [`FileRecord`].
@@ -73,6 +75,9 @@ pub struct RedbLedger {
     /// Customers' IDS days as last committed: every file reads them, so they
     /// are decoded once, not per file. Updated only after a commit succeeds.
     ids_cache: Mutex<HashMap<String, CustomerDays>>,
+    /// Customers' fraud states as last committed (`fraud_store`): read
+    /// from the file once, then kept; cleared with `ids_cache`.
+    fraud_cache: Mutex<FraudStates>,
 }
 
 impl std::fmt::Debug for RedbLedger {
@@ -101,6 +106,8 @@ fn open_db(path: &Path, create: bool) -> Result<Database, OpenError> {
             txn.open_table(FILES)?;
             txn.open_table(STEMS)?;
             txn.open_table(IDS)?;
+            txn.open_table(FRAUD)?;
+            txn.open_table(FRAUD_LOG)?;
         }
         txn.commit()?;
         Ok(db)
@@ -151,6 +158,7 @@ impl RedbLedger {
             broken: AtomicBool::new(false),
             cache_stale: AtomicBool::new(false),
             ids_cache: Mutex::new(HashMap::new()),
+            fraud_cache: Mutex::new(FraudStates::default()),
         })
     }
 
@@ -189,13 +197,16 @@ impl RedbLedger {
         Ok(())
     }
 
-    /// The IDS cache, emptied first when it may be stale.
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CustomerDays>> {
-        let mut cache = self.ids_cache.lock().unwrap_or_else(|e| e.into_inner());
+    /// The caches (IDS, fraud), emptied first when they may be stale.
+    /// Always taken in this order, together.
+    fn cache(&self) -> Caches<'_> {
+        let mut ids = self.ids_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fraud = self.fraud_cache.lock().unwrap_or_else(|e| e.into_inner());
         if self.cache_stale.swap(false, Ordering::AcqRel) {
-            cache.clear();
+            ids.clear();
+            fraud.clear();
         }
-        cache
+        Caches { ids, fraud }
     }
 
     /// How many inputs the ledger records.
@@ -206,12 +217,13 @@ impl RedbLedger {
     /// Writes what `state rebuild` recovered into an empty ledger, in one
     /// durable commit: the inputs' records, the stems they own plus stems
     /// reserved for outputs of unknown inputs (owned by [`ORPHAN_OWNER`]),
-    /// and the customers' IDS days.
+    /// the customers' IDS days and their fraud states.
     pub fn restore(
         &self,
         records: &[(ContentKey, FileRecord)],
         reserved: &[String],
         ids: &[(String, CustomerDays)],
+        fraud: &[(String, CustomerState)],
     ) -> Result<(), StateError> {
         let mut cache = self.cache();
         let result = self.with_db(|db| {
@@ -233,12 +245,30 @@ impl RedbLedger {
                     let json = serde_json::to_vec(days).unwrap_or_default();
                     table.insert(customer.as_str(), json.as_slice())?;
                 }
+                let mut table = txn.open_table(FRAUD)?;
+                for (customer, state) in fraud.iter().filter(|(_, s)| !s.is_empty()) {
+                    table.insert(customer.as_str(), state.encode().as_slice())?;
+                }
+                txn.open_table(FRAUD_LOG)?.retain(|_, _| false)?;
             }
             txn.commit()?;
             Ok(())
         });
         cache.clear();
         result
+    }
+}
+
+/// The two caches, locked.
+struct Caches<'a> {
+    ids: std::sync::MutexGuard<'a, HashMap<String, CustomerDays>>,
+    fraud: std::sync::MutexGuard<'a, FraudStates>,
+}
+
+impl Caches<'_> {
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.fraud.clear();
     }
 }
 
@@ -307,11 +337,12 @@ impl Ledger for RedbLedger {
         })
     }
 
-    fn finish(
+    fn finish_with(
         &self,
         key: &ContentKey,
         record: &FileRecord,
         ids: Vec<(String, CustomerDays)>,
+        fraud: FraudCommit<'_>,
     ) -> Result<(), StateError> {
         let mut done = record.clone();
         done.phase = Phase::Done;
@@ -321,6 +352,7 @@ impl Ledger for RedbLedger {
             .map(|(c, days)| Ok((c.as_str(), serde_json::to_vec(days)?)))
             .collect::<Result<_, StateError>>()?;
         let mut cache = self.cache();
+        let Caches { ids: ids_cache, fraud: fraud_cache } = &mut cache;
         let result = self.with_db(|db| {
             let txn = db.begin_write()?;
             {
@@ -331,12 +363,14 @@ impl Ledger for RedbLedger {
                     table.insert(*customer, json.as_slice())?;
                 }
             }
+            fraud_cache.write(&txn, &fraud)?;
             txn.commit()?;
             Ok(())
         });
         match result {
             Ok(()) => {
-                cache.extend(ids);
+                ids_cache.extend(ids);
+                fraud_cache.committed(fraud);
                 Ok(())
             }
             Err(e) => {
@@ -347,9 +381,18 @@ impl Ledger for RedbLedger {
         }
     }
 
+    fn fraud_states(&self, customers: &[&str]) -> Result<Vec<CustomerState>, StateError> {
+        let mut cache = self.cache();
+        self.with_db(|db| cache.fraud.take(db, customers))
+    }
+
+    fn all_fraud_states(&self) -> Result<Vec<(String, CustomerState)>, StateError> {
+        self.with_db(FraudStates::read_all)
+    }
+
     fn customer_days(&self, customer: &str) -> Result<CustomerDays, StateError> {
         let mut cache = self.cache();
-        if let Some(days) = cache.get(customer) {
+        if let Some(days) = cache.ids.get(customer) {
             return Ok(days.clone());
         }
         let days: CustomerDays = self.with_db(|db| {
@@ -361,7 +404,7 @@ impl Ledger for RedbLedger {
                 None => Ok(CustomerDays::default()),
             }
         })?;
-        cache.insert(customer.to_string(), days.clone());
+        cache.ids.insert(customer.to_string(), days.clone());
         Ok(days)
     }
 
