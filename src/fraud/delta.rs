@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::state::{CustomerState, DayMarks, StateDecodeError};
+use super::state::{put, unzigzag, zigzag, CustomerState, DayMarks, Reader, StateDecodeError};
 
 /// A change to one sorted list of call times.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,53 +204,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<(String, Delta)>, StateDecodeErr
 /// First byte of a batch.
 const VERSION: u8 = 1;
 
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
 impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, StateDecodeError> {
-        let b = *self.bytes.get(self.at).ok_or(StateDecodeError::Truncated)?;
-        self.at += 1;
-        Ok(b)
-    }
-
-    fn varint(&mut self) -> Result<u64, StateDecodeError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(StateDecodeError::Truncated)
-    }
-
-    /// A count of items of at least `min_bytes` each, bounded by the bytes left.
-    fn count(&mut self, min_bytes: usize) -> Result<usize, StateDecodeError> {
-        let n = self.varint()?;
-        let left = (self.bytes.len() - self.at) / min_bytes;
-        usize::try_from(n).ok().filter(|&n| n <= left).ok_or(StateDecodeError::Truncated)
-    }
-
     fn change<T>(
         &mut self,
         item: impl Fn(&mut Self) -> Result<T, StateDecodeError>,

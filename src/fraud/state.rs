@@ -142,17 +142,17 @@ pub enum StateDecodeError {
 /// First byte of every encoding.
 const VERSION: u8 = 1;
 
-fn zigzag(v: i64) -> u64 {
+pub(super) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+pub(super) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 /// LEB128, written through a small buffer (one capacity check a value).
 #[inline]
-fn put(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 10];
     let mut n = 0;
     while v >= 0x80 {
@@ -164,19 +164,22 @@ fn put(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&buf[..=n]);
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// Reads what [`put`] and the encoders wrote, refusing damage.
+pub(super) struct Reader<'a> {
+    /// The encoded bytes.
+    pub(super) bytes: &'a [u8],
+    /// Next byte to read.
+    pub(super) at: usize,
 }
 
 impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, StateDecodeError> {
+    pub(super) fn byte(&mut self) -> Result<u8, StateDecodeError> {
         let b = *self.bytes.get(self.at).ok_or(StateDecodeError::Truncated)?;
         self.at += 1;
         Ok(b)
     }
 
-    fn varint(&mut self) -> Result<u64, StateDecodeError> {
+    pub(super) fn varint(&mut self) -> Result<u64, StateDecodeError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -190,7 +193,7 @@ impl Reader<'_> {
 
     /// A count of items of at least `min_bytes` each: never more than the
     /// bytes left could hold (a damaged count must not reserve gigabytes).
-    fn count(&mut self, min_bytes: usize) -> Result<usize, StateDecodeError> {
+    pub(super) fn count(&mut self, min_bytes: usize) -> Result<usize, StateDecodeError> {
         let n = self.varint()?;
         let left = (self.bytes.len() - self.at) / min_bytes;
         usize::try_from(n).ok().filter(|&n| n <= left).ok_or(StateDecodeError::Truncated)
