@@ -136,7 +136,7 @@ impl Rater<'_> {
             Number::Internal => {
                 if !plan.levels.periods.is_empty() {
                     let clock = self.clock(scratch, customer);
-                    let talk = call.answer.unwrap_or(call.start).epoch_seconds();
+                    let talk = call.answer.map_or(start, |a| a.epoch_seconds());
                     let local = clock.local(talk);
                     priced.trail = Trail::single(plan.levels.periods.at(local.day, local.second_of_day));
                 }
@@ -153,10 +153,10 @@ impl Rater<'_> {
         priced.destination = Some(dest_idx);
         priced.billed_sell = billed_sell;
         priced.buy = dest.buy.charge(billed_buy, self.decimals);
-        let talk = call.answer.unwrap_or(call.start).epoch_seconds();
-        let clock = self.clock(scratch, customer);
-        let sold =
-            sell(plan, quote, Talk { start: talk, billsec: call.billsec, billed: billed_sell }, clock, self.decimals);
+        let talk = call.answer.map_or(start, |a| a.epoch_seconds());
+        let talk = Talk { start: talk, billsec: call.billsec, billed: billed_sell };
+        // The customer's clock is looked up only for a plan with periods.
+        let sold = sell(plan, quote, talk, move || self.clock(scratch, customer), self.decimals);
         priced.sell = sold.sell;
         priced.trail = sold.trail;
         priced.capped = sold.capped;
@@ -196,16 +196,23 @@ pub struct Sold {
 
 /// The sell of a call quoted `quote` under `plan` (SPEC §3.6, §3.7): in
 /// one period one charge; across periods the talk time cut at their
-/// boundaries on `clock`, each segment at its period's rate, the extra
-/// billed seconds on the last segment, rounded once; then the limits.
+/// boundaries on the local clock `clock` gives (asked for only then), each
+/// segment at its period's rate, the extra billed seconds on the last
+/// segment, rounded once; then the limits.
 #[inline]
-pub fn sell(plan: &Plan, quote: Quote, talk: Talk, clock: &mut LocalClock, decimals: u32) -> Sold {
+pub fn sell<'c>(
+    plan: &Plan,
+    quote: Quote,
+    talk: Talk,
+    clock: impl FnOnce() -> &'c mut LocalClock,
+    decimals: u32,
+) -> Sold {
     let mut sold = Sold { sell: 0, trail: Trail::default(), capped: false };
     let rounding = plan.levels.rounding;
     sold.sell = if plan.levels.periods.is_empty() {
         plan.price(quote, 0).charge_rounded(talk.billed, decimals, rounding)
     } else {
-        sell_in_periods(plan, quote, talk, clock, decimals, &mut sold.trail)
+        sell_in_periods(plan, quote, talk, clock(), decimals, &mut sold.trail)
     };
     if quote.limits != 0 {
         let (min, max) = plan.limits[usize::from(quote.limits)].units(decimals);

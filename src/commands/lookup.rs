@@ -107,7 +107,7 @@ pub fn run(args: LookupArgs) -> anyhow::Result<()> {
     }
     let billed_sell = plan.levels.increment.billed(billsec);
     let quote = plan.quote(d, number.as_bytes());
-    let sold = sell(plan, quote, Talk { start: at, billsec, billed: billed_sell }, &mut clock, decimals);
+    let sold = sell(plan, quote, Talk { start: at, billsec, billed: billed_sell }, || &mut clock, decimals);
     println!(
         "increment     {}: {billsec} s billed as {billed_sell} s{}",
         plan.levels.increment,
