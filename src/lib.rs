@@ -16,6 +16,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod alerts;
+pub mod billing;
 pub mod cli;
 pub mod commands;
 pub mod config;

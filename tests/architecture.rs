@@ -17,8 +17,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "core",
         &[
-            "money", "numbers", "csvscan", "timefmt", "tariff", "rating", "formats", "ids", "fraud", "rows", "totals",
-            "suggest", "exit",
+            "money", "numbers", "csvscan", "timefmt", "tariff", "rating", "formats", "ids", "fraud", "billing", "rows",
+            "totals", "suggest", "exit",
         ],
     ),
     ("settings", &["config"]),
