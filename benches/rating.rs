@@ -135,6 +135,7 @@ fn benches(c: &mut Criterion) {
                     chunk_bytes: cdr_rater::pipeline::CHUNK_BYTES,
                     cancel: None,
                     ids: false,
+                    usage: false,
                     fraud: None,
                     pool: Some(&buffers),
                 };

@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use rust_decimal::Decimal;
 
 use crate::alerts::AlertLog;
+use crate::billing::Bucket;
 use crate::csvscan::{unescape, Fields, Scanner};
 use crate::formats::Format;
 use crate::ids::{self, Alert, CountrySpend, CustomerDays, SpendAgg};
@@ -27,7 +28,7 @@ use crate::output::{OutputDirs, OutputFiles};
 use crate::pipeline::{self, FileError, Flag, Job, RowLimits, Totals};
 use crate::rating::Rater;
 use crate::rows::rated;
-use crate::state::{ContentKey, FileRecord, Ledger, StateError};
+use crate::state::{ContentKey, FileRecord, Ledger, StateError, UsageCommit};
 use crate::tariff::Tariff;
 use crate::timefmt::{self, DayMapper, ZoneCache};
 
@@ -213,6 +214,7 @@ impl FileRater<'_> {
             chunk_bytes: pipeline::CHUNK_BYTES,
             cancel: Some(self.cancel),
             ids: self.ids.is_some(),
+            usage: true,
             fraud: rules,
             pool: Some(self.pool),
         };
@@ -278,7 +280,13 @@ impl FileRater<'_> {
             sell,
             ..record
         };
-        self.ledger.finish_with(&key, &done, ids_days, judged.commit())?;
+        let usage = tally.usage.deltas(
+            |c| &tariff.customers[c as usize].id,
+            |c| tariff.currencies.code(usize::from(c)),
+            self.decimals,
+        );
+        let usage = UsageCommit { rows: &usage, late: Bucket::LateCalls };
+        self.ledger.finish_with(&key, &done, ids_days, judged.commit(), usage)?;
         Ok(Rated::Done { totals: Box::new(totals), tariff: done.tariff })
     }
 

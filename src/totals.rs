@@ -197,6 +197,8 @@ pub struct Tally {
     pub spend: crate::ids::SpendAgg,
     /// Every rated call, compact, for the fraud rules (when they are on).
     pub fraud: crate::fraud::CallLog,
+    /// Calls per customer month and invoice line (when committed to a store).
+    pub usage: crate::billing::UsageAgg,
 }
 
 impl Tally {
@@ -212,6 +214,7 @@ impl Tally {
     pub fn absorb(&mut self, o: Tally) {
         self.totals.add(&o.totals);
         self.spend.merge(&o.spend);
+        self.usage.merge(&o.usage);
         self.fraud.append_owned(o.fraud);
     }
 
@@ -221,5 +224,6 @@ impl Tally {
         self.fraud.append(&o.fraud);
         self.totals.add(&o.totals);
         self.spend.merge(&o.spend);
+        self.usage.merge(&o.usage);
     }
 }

@@ -450,6 +450,7 @@ mod properties {
             chunk_bytes,
             cancel: None,
             ids: true,
+            usage: false,
             fraud: Some(rules),
             pool: None,
         };

@@ -97,6 +97,7 @@ fn job(format: FormatName, max_line_bytes: usize, chunk_bytes: usize) -> Job<'st
         chunk_bytes,
         cancel: None,
         ids: false,
+        usage: false,
         fraud: None,
         pool: None,
     }

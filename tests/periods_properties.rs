@@ -89,6 +89,7 @@ fn run(tariff: &'static Tariff, input: &[u8], threads: usize, chunk_bytes: usize
         chunk_bytes,
         cancel: None,
         ids: false,
+        usage: false,
         fraud: None,
         pool: None,
     };

@@ -39,6 +39,7 @@ fn job(chunk_bytes: usize, format: FormatName) -> Job<'static> {
         chunk_bytes,
         cancel: None,
         ids: false,
+        usage: false,
         fraud: None,
         pool: None,
     }

@@ -395,6 +395,7 @@ pub fn rate_with(
         chunk_bytes,
         cancel: None,
         ids: false,
+        usage: false,
         fraud: None,
         pool: None,
     };

@@ -5,6 +5,8 @@
 //! each file like IDS spend; `bill` reads them and never re-reads a month
 //! of rated files for its totals.
 
+pub mod agg;
 pub mod usage;
 
-pub use usage::{Bucket, Category, Month, Sums, UsageKey};
+pub use agg::UsageAgg;
+pub use usage::{Bucket, Category, Month, Sums, UsageDelta, UsageKey};

@@ -11,7 +11,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::tariff::Kind;
+pub use crate::tariff::Category;
 use crate::timefmt;
 
 /// A calendar month, counted in months since January of year 0 (so months
@@ -91,61 +91,6 @@ impl TryFrom<String> for Month {
     }
 }
 
-/// What an invoice's call line covers (SPEC §12.3): domestic calls by kind,
-/// and one line per foreign country.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub enum Category {
-    /// Fixed lines of the home country.
-    DomesticFixed,
-    /// Mobile networks of the home country.
-    DomesticMobile,
-    /// Every other domestic call: special, premium, other kinds, and
-    /// internal calls (no destination).
-    DomesticOther,
-    /// Calls to a foreign country (ISO alpha-2 as in the deck; `XX` for
-    /// non-geographic networks).
-    Foreign([u8; 2]),
-}
-
-impl Category {
-    /// The category of a call to `country` of `kind` (`None`: an internal
-    /// call) for a tariff whose home country is `home`.
-    pub fn of(country: [u8; 2], kind: Option<Kind>, home: [u8; 2]) -> Category {
-        match kind {
-            None => Category::DomesticOther,
-            Some(_) if country != home => Category::Foreign(country),
-            Some(Kind::Fixed) => Category::DomesticFixed,
-            Some(Kind::Mobile) => Category::DomesticMobile,
-            Some(_) => Category::DomesticOther,
-        }
-    }
-
-    /// As stored and written in `lines.csv`'s description keys:
-    /// `domestic_fixed`, `domestic_mobile`, `domestic_other`, or the
-    /// country code.
-    pub fn code(&self) -> String {
-        match self {
-            Category::DomesticFixed => "domestic_fixed".into(),
-            Category::DomesticMobile => "domestic_mobile".into(),
-            Category::DomesticOther => "domestic_other".into(),
-            Category::Foreign(c) => String::from_utf8_lossy(c).into_owned(),
-        }
-    }
-
-    /// Reads [`Category::code`] back.
-    pub fn parse(s: &str) -> Option<Category> {
-        Some(match s {
-            "domestic_fixed" => Category::DomesticFixed,
-            "domestic_mobile" => Category::DomesticMobile,
-            "domestic_other" => Category::DomesticOther,
-            _ => match s.as_bytes() {
-                &[a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Category::Foreign([a, b]),
-                _ => return None,
-            },
-        })
-    }
-}
-
 /// Which invoice line kind a usage row feeds.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,6 +135,22 @@ pub struct UsageKey {
     pub category: Category,
     /// Regular, late or re-rating.
     pub bucket: Bucket,
+}
+
+/// What one file adds to (or, re-rated, moves in) a customer's month, as
+/// handed to the store; the store decides the bill month and bucket.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UsageDelta {
+    /// The customer id.
+    pub customer: String,
+    /// The month the calls started in (customer's zone).
+    pub origin: Month,
+    /// The plan's currency.
+    pub currency: String,
+    /// The line it feeds.
+    pub category: Category,
+    /// The sums (negative parts possible for a re-rating difference).
+    pub sums: Sums,
 }
 
 /// Sums of calls; signed, since a re-rating difference may be negative.
@@ -246,18 +207,5 @@ mod tests {
         assert_eq!(Month::of_day(m.first_day() - 1), m.prev());
         assert_eq!(Month::parse("2026-13"), None);
         assert_eq!(Month::parse("26-01"), None);
-    }
-
-    #[test]
-    fn categories() {
-        let nl = *b"NL";
-        assert_eq!(Category::of(nl, Some(Kind::Fixed), nl), Category::DomesticFixed);
-        assert_eq!(Category::of(nl, Some(Kind::Premium), nl), Category::DomesticOther);
-        assert_eq!(Category::of(*b"--", None, nl), Category::DomesticOther);
-        assert_eq!(Category::of(*b"GB", Some(Kind::Mobile), nl), Category::Foreign(*b"GB"));
-        for c in [Category::DomesticFixed, Category::DomesticMobile, Category::DomesticOther, Category::Foreign(*b"XX")]
-        {
-            assert_eq!(Category::parse(&c.code()), Some(c));
-        }
     }
 }

@@ -69,6 +69,7 @@ pub fn run(args: RateArgs) -> anyhow::Result<()> {
                 chunk_bytes: args.chunk_bytes.unwrap_or(pipeline::CHUNK_BYTES),
                 cancel: None,
                 ids: false,
+                usage: false,
                 fraud: None,
                 pool: Some(&buffers),
             };

@@ -51,6 +51,7 @@ impl BufferPool {
         }
         out.tally.totals = Totals::default();
         out.tally.spend.clear();
+        out.tally.usage.clear();
         out.tally.fraud.clear();
         out
     }
@@ -164,7 +165,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     let head_len = csvscan::record_limit(limits.max_line_bytes);
     let tariff = job.rater.tariff;
     // Customer days: one mapper per customer zone, the last for the default zone.
-    let mut days: Vec<DayMapper> = if job.ids {
+    let mut days: Vec<DayMapper> = if job.ids || job.usage {
         tariff.zones.iter().chain(std::iter::once(&job.timezone)).map(|z| DayMapper::new(z.clone())).collect()
     } else {
         Vec::new()
@@ -173,6 +174,8 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     let mut scratch = RateScratch::new(tariff, &job.timezone);
     let t = &mut out.tally.totals;
     let spend = &mut out.tally.spend;
+    let usage = &mut out.tally.usage;
+    let internal_line = crate::tariff::Category::DomesticOther.dense();
     let fraud_calls = &mut out.tally.fraud;
     let [rated, unrated, rejected] = &mut out.files;
     while let Some(rec) = scanner.next_record(&mut fields) {
@@ -222,6 +225,14 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                         if flag == Flag::StartInFuture {
                             start = limits.now;
                         }
+                    }
+                    if job.usage {
+                        // Billed in the month the call started, in the customer's zone.
+                        let customer = &tariff.customers[p.customer as usize];
+                        let zone = customer.zone.map_or(default_zone, usize::from);
+                        let day = days[zone].day_of(call_start);
+                        let line = p.destination.map_or(internal_line, |d| tariff.epoch(p.epoch).deck.hot(d).usage);
+                        usage.add(p.customer, day, line, p.currency, p.billed_sell, p.buy, p.sell);
                     }
                     if job.ids {
                         let customer = &tariff.customers[p.customer as usize];

@@ -103,6 +103,9 @@ pub struct Job<'t> {
     pub cancel: Option<&'t AtomicBool>,
     /// Add up spend per customer day for IDS.
     pub ids: bool,
+    /// Add up calls per customer month and invoice line for billing (when
+    /// the file is committed to a store).
+    pub usage: bool,
     /// The fraud rules in force: keep every rated call for them.
     pub fraud: Option<&'t crate::fraud::FraudRules>,
     /// Output buffers to reuse. Keep one pool across files (a worker, a

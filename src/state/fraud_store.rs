@@ -248,7 +248,7 @@ mod tests {
             log.bytes.extend_from_slice(&one[1..]);
         }
         let commit = FraudCommit { states: names.iter().copied().zip(states).collect(), log: &log.bytes };
-        l.finish_with(&key, &record, Vec::new(), commit).unwrap();
+        l.finish_with(&key, &record, Vec::new(), commit, Default::default()).unwrap();
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod guard;
 mod ids_rebuild;
 mod rebuild;
 mod redb_ledger;
+mod usage_store;
 
 use std::fmt;
 
@@ -24,6 +25,7 @@ pub use ids_rebuild::RatedFile;
 pub use rebuild::{hash_streaming, rebuild, Clock, RebuildError, RebuildPlan, Summary};
 pub use redb_ledger::{OpenError, RedbLedger, ORPHAN_OWNER};
 
+use crate::billing::{Bucket, Month, Sums, UsageDelta, UsageKey};
 use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
 
@@ -134,6 +136,52 @@ pub enum StateError {
     },
 }
 
+/// A file's usage for billing, committed with it.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageCommit<'a> {
+    /// What the file adds per customer, month of the calls, currency and line.
+    pub rows: &'a [UsageDelta],
+    /// The bucket for rows of a month already closed: [`Bucket::LateCalls`]
+    /// for a file rated late, [`Bucket::Rerating`] for a re-rating difference.
+    pub late: Bucket,
+}
+
+impl Default for UsageCommit<'_> {
+    fn default() -> Self {
+        UsageCommit { rows: &[], late: Bucket::LateCalls }
+    }
+}
+
+/// A closed month: its invoice numbers and its frozen bill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedMonth {
+    /// The month.
+    pub month: Month,
+    /// Sequence number of its first invoice.
+    pub first_invoice: u64,
+    /// How many invoice numbers it used.
+    pub invoices: u64,
+    /// Unix seconds of the close.
+    pub closed_at: i64,
+    /// The bill as `bill --close` made it (its own serialisation): what the
+    /// month's files are rewritten from, so a closed month never changes.
+    pub bill: Vec<u8>,
+}
+
+/// How [`Ledger::close_month`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Close {
+    /// Closed now.
+    Closed(ClosedMonth),
+    /// It was closed before: nothing changed.
+    AlreadyClosed(ClosedMonth),
+}
+
+/// Makes a month's bill inside the close: given the usage billed in the
+/// month and the next invoice sequence number, returns how many numbers it
+/// used and the bill to freeze.
+pub type BillMaker<'a> = dyn FnMut(&[(UsageKey, Sums)], u64) -> Result<(u64, Vec<u8>), StateError> + 'a;
+
 /// The file ledger.
 pub trait Ledger: Send + Sync {
     /// The record of an input, if any.
@@ -160,19 +208,36 @@ pub trait Ledger: Send + Sync {
         record: &FileRecord,
         ids: Vec<(String, CustomerDays)>,
     ) -> Result<(), StateError> {
-        self.finish_with(key, record, ids, FraudCommit::default())
+        self.finish_with(key, record, ids, FraudCommit::default(), UsageCommit::default())
     }
 
-    /// [`Ledger::finish`] with the customers' fraud state changes too, in
-    /// the same commit: a rule's windows and its "fired" marks count
-    /// exactly when the file does.
+    /// [`Ledger::finish`] with the customers' fraud state changes and
+    /// billing usage too, in the same commit: a rule's windows, its "fired"
+    /// marks and the month's totals count exactly when the file does.
     fn finish_with(
         &self,
         key: &ContentKey,
         record: &FileRecord,
         ids: Vec<(String, CustomerDays)>,
         fraud: FraudCommit<'_>,
+        usage: UsageCommit<'_>,
     ) -> Result<(), StateError>;
+
+    /// The usage billed in `month` (its own calls while open, and late and
+    /// re-rating lines of closed months before it), sorted by key.
+    fn usage(&self, month: Month) -> Result<Vec<(UsageKey, Sums)>, StateError>;
+
+    /// The closed month's record, if `month` is closed.
+    fn closed_month(&self, month: Month) -> Result<Option<ClosedMonth>, StateError>;
+
+    /// Every closed month, in order.
+    fn closed_months(&self) -> Result<Vec<Month>, StateError>;
+
+    /// Closes `month` atomically: its usage as it is now goes to `bill` with
+    /// the next invoice number; the bill is frozen, the sequence advanced
+    /// and the month marked closed in one commit. A month closed before is
+    /// left alone ([`Close::AlreadyClosed`]).
+    fn close_month(&self, month: Month, bill: &mut BillMaker<'_>) -> Result<Close, StateError>;
 
     /// The committed fraud states of customers (empty when unknown), in
     /// order, handed over for a judgement whose [`Ledger::finish_with`]

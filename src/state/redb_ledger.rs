@@ -19,7 +19,9 @@ use std::sync::{Mutex, RwLock};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::fraud_store::{FraudCommit, FraudStates, FRAUD, FRAUD_LOG};
-use super::{ContentKey, FileRecord, Ledger, Phase, StateError};
+use super::usage_store::{self, CloseFailure, CLOSED, FROZEN, META, USAGE};
+use super::{BillMaker, Close, ClosedMonth, ContentKey, FileRecord, Ledger, Phase, StateError, UsageCommit};
+use crate::billing::{Month, Sums, UsageKey};
 use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
 
@@ -108,6 +110,10 @@ fn open_db(path: &Path, create: bool) -> Result<Database, OpenError> {
             txn.open_table(IDS)?;
             txn.open_table(FRAUD)?;
             txn.open_table(FRAUD_LOG)?;
+            txn.open_table(USAGE)?;
+            txn.open_table(CLOSED)?;
+            txn.open_table(FROZEN)?;
+            txn.open_table(META)?;
         }
         txn.commit()?;
         Ok(db)
@@ -343,6 +349,7 @@ impl Ledger for RedbLedger {
         record: &FileRecord,
         ids: Vec<(String, CustomerDays)>,
         fraud: FraudCommit<'_>,
+        usage: UsageCommit<'_>,
     ) -> Result<(), StateError> {
         let mut done = record.clone();
         done.phase = Phase::Done;
@@ -364,6 +371,7 @@ impl Ledger for RedbLedger {
                 }
             }
             fraud_cache.write(&txn, &fraud)?;
+            usage_store::write(&txn, &usage)?;
             txn.commit()?;
             Ok(())
         });
@@ -438,6 +446,37 @@ impl Ledger for RedbLedger {
             txn.commit()?;
             Ok(())
         })
+    }
+
+    fn usage(&self, month: Month) -> Result<Vec<(UsageKey, Sums)>, StateError> {
+        self.with_db(|db| usage_store::read(&db.begin_read()?.open_table(USAGE)?, month))
+    }
+
+    fn closed_month(&self, month: Month) -> Result<Option<ClosedMonth>, StateError> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            usage_store::closed(&txn.open_table(CLOSED)?, &txn.open_table(FROZEN)?, month)
+        })
+    }
+
+    fn closed_months(&self) -> Result<Vec<Month>, StateError> {
+        self.with_db(|db| usage_store::closed_months(&db.begin_read()?.open_table(CLOSED)?))
+    }
+
+    fn close_month(&self, month: Month, bill: &mut BillMaker<'_>) -> Result<Close, StateError> {
+        // The store's failure is the outer result; the bill's, the inner.
+        self.with_db(|db| {
+            let txn = db.begin_write()?;
+            match usage_store::close(&txn, month, now(), bill) {
+                Ok(Ok(closed)) => {
+                    txn.commit()?;
+                    Ok(Ok(Close::Closed(closed)))
+                }
+                Ok(Err(before)) => Ok(Ok(Close::AlreadyClosed(before))),
+                Err(CloseFailure::Store(e)) => Err(e),
+                Err(CloseFailure::Bill(e)) => Ok(Err(e)),
+            }
+        })?
     }
 
     fn all(&self) -> Result<Vec<(ContentKey, FileRecord)>, StateError> {

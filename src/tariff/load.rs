@@ -243,8 +243,9 @@ fn assemble(parts: Parts, home_country: &str, dir: &Path, c: &mut Collector) -> 
     starts.sort_unstable();
     starts.dedup();
     let deck_starts: Vec<i64> = decks.iter().map(|d| d.0).collect();
-    let decks: Vec<Arc<Deck>> = decks.into_iter().map(|(_, d, t, f)| Arc::new(build_deck(d, t, f))).collect();
-    let empty_deck = Arc::new(build_deck(Vec::new(), PrefixTrie::new(), String::new()));
+    let decks: Vec<Arc<Deck>> =
+        decks.into_iter().map(|(_, d, t, f)| Arc::new(build_deck(d, t, f, home_country))).collect();
+    let empty_deck = Arc::new(build_deck(Vec::new(), PrefixTrie::new(), String::new(), home_country));
     // Plan versions priced against decks, by (plan, version, deck).
     let mut built: Vec<((usize, usize, usize), Plan)> = Vec::new();
     let mut epochs_plans: Vec<Vec<Option<(usize, usize, usize)>>> = Vec::new();
@@ -349,7 +350,9 @@ fn assemble(parts: Parts, home_country: &str, dir: &Path, c: &mut Collector) -> 
 }
 
 /// Indexes one deck version.
-fn build_deck(destinations: Vec<super::Destination>, mut trie: PrefixTrie, file: String) -> Deck {
+fn build_deck(destinations: Vec<super::Destination>, mut trie: PrefixTrie, file: String, home_country: &str) -> Deck {
+    let home = home_country.as_bytes();
+    let home = [home.first().copied().unwrap_or(b'-'), home.get(1).copied().unwrap_or(b'-')];
     let mut csv_arena = Vec::new();
     let hot: Vec<DestHot> = destinations
         .iter()
@@ -362,11 +365,13 @@ fn build_deck(destinations: Vec<super::Destination>, mut trie: PrefixTrie, file:
                 csv_field(&mut csv_arena, v.as_bytes());
             }
             let c = d.country.as_bytes();
+            let country = [c[0], c.get(1).copied().unwrap_or(b'X')];
             DestHot {
                 buy: d.buy,
                 increment: d.increment,
                 csv: (at as u32, (csv_arena.len() - at) as u32),
-                country: [c[0], c.get(1).copied().unwrap_or(b'X')],
+                country,
+                usage: super::Category::of(country, Some(d.kind), home).dense(),
             }
         })
         .collect();

@@ -6,6 +6,7 @@
 //! is two trie walks and a table index. A reload builds a new `Tariff` and
 //! swaps it whole; a file is always rated against one consistent snapshot.
 
+mod category;
 pub mod diff;
 mod epoch;
 mod hugemem;
@@ -21,6 +22,7 @@ mod versions;
 use hashbrown::HashMap;
 use rust_decimal::Decimal;
 
+pub use category::Category;
 pub use epoch::{Deck, Epoch, NO_PLAN};
 pub use load::{load, LoadError, LoadErrors, LoadReport};
 pub use sell::{Limits, Plan, Quote};
@@ -115,6 +117,8 @@ pub struct DestHot {
     csv: (u32, u32),
     /// ISO country of the destination, for IDS statistics.
     pub country: [u8; 2],
+    /// The invoice line its calls go on ([`Category::dense`]).
+    pub usage: u16,
 }
 
 /// A customer from `customers.csv`.
