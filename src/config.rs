@@ -8,8 +8,10 @@ use serde::Deserialize;
 use crate::formats::{self, Format, FormatName, FormatOptions};
 use crate::numbers::Numbering;
 
+mod billing;
 mod limits;
 mod web;
+pub use billing::BillingConfig;
 pub use limits::Limits;
 pub use web::WebConfig;
 
@@ -87,6 +89,8 @@ pub struct Config {
     pub ids: IdsConfig,
     /// Input limits.
     pub limits: Limits,
+    /// `[billing]`: invoices (SPEC §12.3); typed in [`Config::billing_settings`].
+    pub billing: BillingConfig,
     /// `[deck]`: the wholesale deck.
     pub deck: DeckConfig,
     /// Drop folders with their own format and numbering.
@@ -112,6 +116,8 @@ pub struct Resolved {
     pub zone: jiff::tz::TimeZone,
     /// Each `[[source]]`, in order.
     pub sources: Vec<SourceSettings>,
+    /// `[billing]`, typed.
+    pub billing: crate::billing::BillingSettings,
 }
 
 impl Default for Resolved {
@@ -122,6 +128,7 @@ impl Default for Resolved {
             format: Format::plain(FormatName::Generic).expect("generic has no options"),
             zone: jiff::tz::TimeZone::UTC,
             sources: Vec::new(),
+            billing: crate::billing::BillingSettings::default(),
         }
     }
 }
@@ -158,6 +165,7 @@ impl Default for Config {
             web: WebConfig::default(),
             ids: IdsConfig::default(),
             limits: Limits::default(),
+            billing: BillingConfig::default(),
             deck: DeckConfig::default(),
             source: Vec::new(),
             file: None,
@@ -340,6 +348,9 @@ impl Config {
             }
         }
         self.web.resolve_paths(base);
+        self.billing.resolve_paths(base);
+        (self.resolved.billing.output, self.resolved.billing.logo) =
+            (self.billing.output.clone(), self.billing.logo.clone());
         for s in &mut self.source {
             if s.incoming.is_relative() {
                 s.incoming = base.join(&s.incoming);
@@ -400,6 +411,7 @@ impl Config {
         if self.ids.window_days == 0 {
             problems.push("ids.window_days: must be at least 1".into());
         }
+        let billing = self.billing.validate().map_err(|p| problems.extend(p)).ok();
         let mut names = std::collections::HashSet::new();
         let mut sources = Vec::new();
         for (i, s) in self.source.iter().enumerate() {
@@ -439,8 +451,10 @@ impl Config {
                 sources.push(SourceSettings { format, zone, numbering });
             }
         }
-        match (format, zone) {
-            (Some(format), Some(zone)) if problems.is_empty() => Ok(Resolved { format, zone, sources }),
+        match (format, zone, billing) {
+            (Some(format), Some(zone), Some(billing)) if problems.is_empty() => {
+                Ok(Resolved { format, zone, sources, billing })
+            }
             _ => Err(ConfigError::Invalid { path: path.to_path_buf(), problems }),
         }
     }
@@ -504,6 +518,11 @@ impl Config {
     /// The configured default zone.
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         self.resolved.zone.clone()
+    }
+
+    /// `[billing]`, typed, with its paths resolved.
+    pub fn billing_settings(&self) -> &crate::billing::BillingSettings {
+        &self.resolved.billing
     }
 }
 

@@ -135,3 +135,8 @@ fn e2e() {
 fn fraud_files() {
     replay("fraud_files");
 }
+
+#[test]
+fn service_files() {
+    replay("service_files");
+}

@@ -13,6 +13,7 @@ fn copy_rates(to: &Path) {
     fs::create_dir_all(to.join("plans")).unwrap();
     for entry in walk(&repo().join("rates")) {
         let rel = entry.strip_prefix(repo().join("rates")).unwrap();
+        fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
         fs::copy(&entry, to.join(rel)).unwrap();
     }
 }
@@ -64,7 +65,17 @@ fn the_digest_follows_every_table_file_and_nothing_else() {
 
     // Any one table changed (here a trailing blank line or comment, which
     // parses to the same tables) changes it; restored, it is back.
-    for table in ["wholesale.csv", "customers.csv", "numbers.csv", "plans/standard.toml", "plans/budget.toml"] {
+    for table in [
+        "wholesale.csv",
+        "customers.csv",
+        "numbers.csv",
+        "plans/standard.toml",
+        "plans/budget.toml",
+        "services.csv",
+        "service_plans/standard.toml",
+        "subscriptions.csv",
+        "resellers.csv",
+    ] {
         let path = rates.join(table);
         let original = fs::read(&path).unwrap();
         let mut edited = original.clone();

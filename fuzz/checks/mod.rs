@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 mod fraud;
+mod services;
 pub use fraud::check_fraud_files;
+pub use services::check_service_files;
 
 use cdr_rater::config::Config;
 use cdr_rater::csvscan::{self, Chunker, Fields, Scanner, MAX_FIELDS};
@@ -27,7 +29,7 @@ use cdr_rater::tariff::{self, Tariff};
 use cdr_rater::timefmt::{self, Stamp, ZoneCache};
 
 /// Every target, named as in `fuzz/Cargo.toml` and `fuzz/corpus/<target>/`.
-pub const TARGETS: [&str; 13] = [
+pub const TARGETS: [&str; 14] = [
     "csv_scan",
     "format_generic",
     "format_asterisk",
@@ -41,6 +43,7 @@ pub const TARGETS: [&str; 13] = [
     "config",
     "e2e",
     "fraud_files",
+    "service_files",
 ];
 
 /// Runs the check of `target` on one input.
@@ -59,6 +62,7 @@ pub fn run(target: &str, data: &[u8]) {
         "config" => check_config(data),
         "e2e" => check_e2e(data),
         "fraud_files" => check_fraud_files(data),
+        "service_files" => check_service_files(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }

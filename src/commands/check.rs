@@ -53,6 +53,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let ids_on = t.customers.iter().filter(|c| c.ids_range.is_some()).count();
     println!("  customers           {} ({ids_on} with IDS)", t.customers.len());
     println!("  number blocks       {}", latest.number_blocks().len());
+    print_services(&t);
     match &fraud.rules {
         Some(r) => {
             let on: Vec<&str> = crate::fraud::Rule::ALL
@@ -107,6 +108,26 @@ fn print_versions(t: &Tariff) {
         }
         previous = Some(deck);
     }
+}
+
+/// The service tables (SPEC §12.2), as in force now and later: the newest
+/// version of each.
+fn print_services(t: &Tariff) {
+    let s = t.services.at(i64::MAX);
+    if t.services.is_empty() {
+        println!("  services            none (no services.csv)");
+        return;
+    }
+    let plans: Vec<&str> = s.plans.keys().map(String::as_str).collect();
+    let with_plan = t.customers.iter().filter(|c| c.service_plan.is_some()).count();
+    println!(
+        "  services            {} services, {} service plan(s) ({}), {} subscriptions, {} reseller(s); {with_plan} customer(s) with a service plan",
+        s.services.len(),
+        plans.len(),
+        plans.join(", "),
+        s.subscriptions.len(),
+        s.resellers.len()
+    );
 }
 
 /// Whether `rule` is on in a profile.

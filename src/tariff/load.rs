@@ -141,14 +141,19 @@ pub fn load(dir: &Path, home_country: &str, zone: &TimeZone) -> Result<(Tariff, 
             note(path, date, &c);
         }
     }
+    let mut catalog = super::services::load_catalog(dir, zone, &mut c);
     let mut customer_versions = Vec::new();
     for (date, path) in or_undated(&found.customers, "customers.csv") {
         let start = start_of(date, zone);
-        let customers = load_customers(&path, &plans, start, &mut c);
+        let customers = load_customers(&path, &plans, &catalog, start, &mut c);
         note(&path, date, &c);
         customer_versions.push((start, customers, c.relative(&path)));
     }
     let registry = registry(&customer_versions);
+    super::services::load_subscriptions(dir, zone, &registry, &mut catalog, &mut c);
+    for (path, date) in &catalog.files {
+        note(path, *date, &c);
+    }
     let mut number_versions = Vec::new();
     let numbers = if found.numbers.is_empty() { vec![(None, dir.join("numbers.csv"))] } else { found.numbers.clone() };
     for (date, path) in numbers {
@@ -187,6 +192,7 @@ pub fn load(dir: &Path, home_country: &str, zone: &TimeZone) -> Result<(Tariff, 
     }
     let mut tariff = tariff;
     tariff.digest = format!("{:032x}", c.digest.digest128());
+    tariff.services = catalog.tables;
     Ok((tariff, LoadReport { warnings: c.warnings }))
 }
 
@@ -346,6 +352,7 @@ fn assemble(parts: Parts, home_country: &str, dir: &Path, c: &mut Collector) -> 
         zones,
         versions,
         digest: String::new(),
+        services: super::services::ServiceTables::default(),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod margins;
 pub mod periods;
 pub mod plan;
 mod sell;
+pub mod services;
 mod tables;
 pub mod trie;
 mod versions;
@@ -141,6 +142,14 @@ pub struct Customer {
     pub zone: Option<u16>,
     /// The id as a CSV field.
     pub csv_id: Box<[u8]>,
+    /// Service plan (`service_plans/NAME.toml`) pricing its services.
+    pub service_plan: Option<String>,
+    /// The reseller it was brought by (`resellers.csv`).
+    pub reseller: Option<String>,
+    /// Postal address lines (`;`-separated in `customers.csv`).
+    pub address: Vec<String>,
+    /// VAT number, for the invoice.
+    pub vat_number: Option<String>,
 }
 
 /// All tariff tables, every version, validated and indexed. Immutable.
@@ -171,9 +180,12 @@ pub struct Tariff {
     pub versions: Vec<VersionFile>,
     /// XXH3-128 (32 lowercase hex digits) of exactly the table files this
     /// was built from: each file's path relative to the rates folder, its
-    /// length and its bytes, in load order (decks, plans by name, customers,
-    /// numbers; versions by date). Names the version that priced a file.
+    /// length and its bytes, in load order (decks, plans by name, service
+    /// tables, customers, subscriptions, numbers; versions by date). Names
+    /// the version that priced a file.
     pub digest: String,
+    /// Service tariffs, subscriptions and resellers (SPEC §12.2), every version.
+    pub services: services::ServiceTables,
 }
 
 /// One table file and the version it is.

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 
 use super::load::{each_row, open_table, Collector, LoadError};
+use super::services::Catalog;
 
 pub(super) fn is_prefix(s: &str) -> bool {
     (1..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
@@ -195,13 +196,35 @@ pub(super) struct Customers {
 /// Loads one customers version, in force from `span_start` (epoch seconds;
 /// `i64::MIN` for the undated file): each customer's plan must be in force
 /// by then.
-pub(super) fn load_customers(path: &Path, plans: &Plans, span_start: i64, c: &mut Collector) -> Customers {
+/// The optional columns of SPEC §12.2 are read when the header has them.
+pub(super) fn load_customers(
+    path: &Path,
+    plans: &Plans,
+    catalog: &Catalog,
+    span_start: i64,
+    c: &mut Collector,
+) -> Customers {
     const COLUMNS: [&str; 6] = ["customer_id", "name", "email", "plan", "ids_range", "timezone"];
+    const OPTIONAL: [&str; 4] = ["service_plan", "reseller_id", "address", "vat_number"];
     let mut out = Customers { list: Vec::new(), index: HashMap::new(), refused: HashSet::new(), incomplete: false };
-    let Some((mut reader, columns)) = open_table(path, &COLUMNS, c) else {
+    let Some((mut reader, mut columns)) = open_table(path, &COLUMNS, c) else {
         out.incomplete = true;
         return out;
     };
+    // Each optional column's place among the fields, when present.
+    let header: Vec<String> = reader
+        .byte_headers()
+        .map(|h| h.iter().map(|n| String::from_utf8_lossy(n).trim().to_ascii_lowercase()).collect())
+        .unwrap_or_default();
+    let optional: Vec<Option<usize>> = OPTIONAL
+        .iter()
+        .map(|name| {
+            header.iter().position(|h| h == name).map(|i| {
+                columns.push(i);
+                columns.len() - 1
+            })
+        })
+        .collect();
     let Customers { list: customers, index, refused, incomplete } = &mut out;
     let mut refused_rows: Vec<Option<String>> = Vec::new();
     let loaded = |name: &str| plans.loaded.iter().position(|p| p.name == name);
@@ -245,6 +268,14 @@ pub(super) fn load_customers(path: &Path, plans: &Plans, span_start: i64, c: &mu
                     format!("unknown time zone {tz:?} (expected an IANA name such as Europe/Amsterdam)"),
                 );
             }
+            let extra = |k: usize| optional[k].map(|at| f[at]).filter(|v| !v.is_empty());
+            let (service_plan, reseller) = (extra(0), extra(1));
+            if let Some(sp) = service_plan.filter(|sp| !catalog.plan_names.contains(*sp)) {
+                c.error(path, Some(line), format!("unknown service plan {sp:?} (no service_plans/{sp}.toml)"));
+            }
+            if let Some(r) = reseller.filter(|r| !catalog.resellers_incomplete && !catalog.reseller_ids.contains(*r)) {
+                c.error(path, Some(line), format!("unknown reseller_id {r:?} (not in resellers.csv)"));
+            }
             let Some(plan_idx) = plan_idx.filter(|_| c.errors.len() == before) else {
                 refused.insert(id.to_string());
                 return;
@@ -261,6 +292,12 @@ pub(super) fn load_customers(path: &Path, plans: &Plans, span_start: i64, c: &mu
                 timezone: (!tz.is_empty()).then(|| tz.to_string()),
                 zone: None,
                 csv_id: csv_id.into_boxed_slice(),
+                service_plan: service_plan.map(str::to_string),
+                reseller: reseller.map(str::to_string),
+                address: extra(2)
+                    .map(|a| a.split(';').map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+                    .unwrap_or_default(),
+                vat_number: extra(3).map(str::to_string),
             });
         },
         |id| refused_rows.push(id.map(str::to_string)),

@@ -101,7 +101,7 @@ pub(super) fn discover(dir: &Path, c: &mut Collector) -> Found {
 }
 
 /// The files of `dir` with their names, sorted (unreadable entries skipped).
-fn list(dir: &Path) -> Vec<(PathBuf, String)> {
+pub(super) fn list(dir: &Path) -> Vec<(PathBuf, String)> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut out: Vec<(PathBuf, String)> = entries
         .filter_map(|e| e.ok())
