@@ -30,6 +30,27 @@ pub enum Command {
     Ids(IdsArgs),
     /// Daemon state maintenance (the ledger and IDS state).
     State(StateArgs),
+    /// Bill a month: invoices, lines, reseller commissions, printable
+    /// invoices and itemised calls in billing/YYYY-MM.draft/ (billing/YYYY-MM/ once closed).
+    Bill(BillArgs),
+}
+
+/// `cdr-rater bill`.
+#[derive(Debug, Args)]
+pub struct BillArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    pub month: String,
+    /// Only these customers (a draft; repeat for several).
+    #[arg(long = "customer", value_name = "ID")]
+    pub customers: Vec<String>,
+    /// Close the month: number the invoices (continuing the sequence) and
+    /// freeze them; later calls and re-rating differences of it go on the
+    /// next open month.
+    #[arg(long)]
+    pub close: bool,
 }
 
 /// `--config` shared by every command.

@@ -29,6 +29,7 @@ pub mod fraud_job;
 pub mod generate;
 pub mod ids;
 pub mod input;
+pub mod invoicing;
 pub mod job;
 pub mod money;
 pub mod numbers;

@@ -23,6 +23,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use serde::{Deserialize, Serialize};
+
 use super::settings::{BillingSettings, Proration};
 use super::usage::{Bucket, Category, Month, Sums, UsageKey};
 use crate::tariff::services::{ServiceSet, Subscription};
@@ -30,7 +32,8 @@ use crate::tariff::Customer;
 use crate::timefmt::format_day;
 
 /// What an invoice line bills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LineKind {
     /// Calls of the month, one line per [`Category`].
     Calls,
@@ -63,7 +66,7 @@ impl LineKind {
 }
 
 /// One invoice line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     /// What it bills.
     pub kind: LineKind,
@@ -82,7 +85,7 @@ pub struct Line {
 }
 
 /// One invoice: a customer's month in one currency.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
     /// Invoice number, as given by the caller.
     pub number: String,

@@ -13,7 +13,7 @@ use crate::tariff::services::ServiceSet;
 use crate::tariff::Customer;
 
 /// What one reseller earns in one currency.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Commission {
     /// Reseller id.
     pub reseller_id: String,

@@ -2,6 +2,7 @@
 //! exit codes: [`Invalid`] (bad usage, configuration or tariffs) is 2,
 //! anything else 1.
 
+mod bill;
 mod check;
 mod generate;
 mod ids;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Ids(args) => ids::run(args),
         Command::State(args) => state::run(args),
+        Command::Bill(args) => bill::run(args),
     }
 }
 

@@ -152,6 +152,9 @@ impl Default for UsageCommit<'_> {
     }
 }
 
+/// Where a late file's calls were billed: (month of the calls, bill month).
+pub type LateRoutes = Vec<(Month, Month)>;
+
 /// A closed month: its invoice numbers and its frozen bill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosedMonth {
@@ -229,6 +232,10 @@ pub trait Ledger: Send + Sync {
 
     /// The closed month's record, if `month` is closed.
     fn closed_month(&self, month: Month) -> Result<Option<ClosedMonth>, StateError>;
+
+    /// Files rated after a month of their calls had closed, with where
+    /// those calls were billed: (origin month, bill month) pairs.
+    fn late_files(&self) -> Result<Vec<(ContentKey, LateRoutes)>, StateError>;
 
     /// Every closed month, in order.
     fn closed_months(&self) -> Result<Vec<Month>, StateError>;

@@ -19,7 +19,7 @@ use std::sync::{Mutex, RwLock};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::fraud_store::{FraudCommit, FraudStates, FRAUD, FRAUD_LOG};
-use super::usage_store::{self, CloseFailure, CLOSED, FROZEN, META, USAGE};
+use super::usage_store::{self, CloseFailure, CLOSED, FROZEN, LATE, META, USAGE};
 use super::{BillMaker, Close, ClosedMonth, ContentKey, FileRecord, Ledger, Phase, StateError, UsageCommit};
 use crate::billing::{Month, Sums, UsageKey};
 use crate::fraud::CustomerState;
@@ -114,6 +114,7 @@ fn open_db(path: &Path, create: bool) -> Result<Database, OpenError> {
             txn.open_table(CLOSED)?;
             txn.open_table(FROZEN)?;
             txn.open_table(META)?;
+            txn.open_table(LATE)?;
         }
         txn.commit()?;
         Ok(db)
@@ -371,7 +372,7 @@ impl Ledger for RedbLedger {
                 }
             }
             fraud_cache.write(&txn, &fraud)?;
-            usage_store::write(&txn, &usage)?;
+            usage_store::write(&txn, &key.0, &usage)?;
             txn.commit()?;
             Ok(())
         });
@@ -457,6 +458,11 @@ impl Ledger for RedbLedger {
             let txn = db.begin_read()?;
             usage_store::closed(&txn.open_table(CLOSED)?, &txn.open_table(FROZEN)?, month)
         })
+    }
+
+    fn late_files(&self) -> Result<Vec<(ContentKey, super::LateRoutes)>, StateError> {
+        let routes = self.with_db(|db| usage_store::late_routes(&db.begin_read()?.open_table(LATE)?))?;
+        Ok(routes.into_iter().map(|(k, r)| (ContentKey(k), r)).collect())
     }
 
     fn closed_months(&self) -> Result<Vec<Month>, StateError> {

@@ -26,6 +26,10 @@ pub(super) const USAGE: TableDefinition<&str, &str> = TableDefinition::new("usag
 pub(super) const CLOSED: TableDefinition<&str, &str> = TableDefinition::new("closed_months");
 /// Closed month -> its frozen bill (as `bill` serialised it).
 pub(super) const FROZEN: TableDefinition<&str, &[u8]> = TableDefinition::new("frozen_bills");
+/// Content key of a file rated after a month of its calls closed -> where
+/// those calls were billed, `ORIGIN=BILL_MONTH` joined by `;` (which rows
+/// `bill` itemises in which month).
+pub(super) const LATE: TableDefinition<&[u8], &str> = TableDefinition::new("late_files");
 /// `next_invoice` -> the next invoice sequence number.
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("billing_meta");
 
@@ -87,18 +91,20 @@ fn closed_set(table: &impl ReadableTable<&'static str, &'static str>) -> Result<
 
 /// Adds a file's usage to the months it is billed in, inside the file's
 /// transaction.
-pub(super) fn write(txn: &WriteTransaction, usage: &UsageCommit<'_>) -> Result<(), redb::Error> {
+pub(super) fn write(txn: &WriteTransaction, file: &[u8], usage: &UsageCommit<'_>) -> Result<(), redb::Error> {
     if usage.rows.is_empty() {
         return Ok(());
     }
     let closed = closed_set(&txn.open_table(CLOSED)?)?;
     let mut table = txn.open_table(USAGE)?;
+    let mut routes = BTreeSet::new();
     for row in usage.rows {
         let (bill_month, bucket) = if closed.contains(&row.origin) {
             let mut m = row.origin.next();
             while closed.contains(&m) {
                 m = m.next();
             }
+            routes.insert((row.origin, m));
             (m, usage.late)
         } else {
             (row.origin, Bucket::Calls)
@@ -122,7 +128,32 @@ pub(super) fn write(txn: &WriteTransaction, usage: &UsageCommit<'_>) -> Result<(
             table.insert(key.as_str(), sums_text(&sums).as_str())?;
         }
     }
+    if usage.late == Bucket::LateCalls && !routes.is_empty() {
+        let text: Vec<String> = routes.iter().map(|(o, b)| format!("{o}={b}")).collect();
+        txn.open_table(LATE)?.insert(file, text.join(";").as_str())?;
+    }
     Ok(())
+}
+
+/// Every file rated late: its content key and (origin, bill month) pairs.
+pub(super) fn late_routes(
+    table: &impl ReadableTable<&'static [u8], &'static str>,
+) -> Result<Vec<([u8; 16], super::LateRoutes)>, redb::Error> {
+    let mut out = Vec::new();
+    for item in table.iter()? {
+        let (k, v) = item?;
+        let mut key = [0u8; 16];
+        if k.value().len() == 16 {
+            key.copy_from_slice(k.value());
+        }
+        let mut pairs = Vec::new();
+        for pair in v.value().split(';') {
+            let parsed = pair.split_once('=').and_then(|(o, b)| Some((Month::parse(o)?, Month::parse(b)?)));
+            pairs.push(parsed.ok_or_else(|| damaged("late route", v.value()))?);
+        }
+        out.push((key, pairs));
+    }
+    Ok(out)
 }
 
 /// The usage billed in `month`, by key.
