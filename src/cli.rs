@@ -252,6 +252,27 @@ pub enum GenerateWhat {
         #[arg(long, value_enum, default_value_t = Plans::Shipped, requires_if("markup", "customers"))]
         plans: Plans,
     },
+    /// Billing usage of a month written straight into a store (no CDRs):
+    /// `calls` calls spread over the customers of `--rates`, each customer
+    /// on the three domestic lines and 5-30 foreign countries, committed as
+    /// if rated from files of 100 customers each. For `bill` benchmarks.
+    Usage {
+        /// Tariff tables whose customers get the usage.
+        #[arg(long, default_value = "rates")]
+        rates: PathBuf,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Calls in all.
+        #[arg(long, default_value_t = 100_000_000)]
+        calls: u64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// State folder whose embedded store (ledger.redb) receives it.
+        #[arg(long)]
+        state: PathBuf,
+    },
 }
 
 /// How `generate cdrs` draws international destinations.

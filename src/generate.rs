@@ -72,6 +72,60 @@ impl Default for Shape {
     }
 }
 
+/// Billing usage of `month` for every customer of `tariff`, `calls` calls
+/// in all (each customer about the same share): the three domestic lines
+/// and 5-30 foreign countries per customer, 30-300 billed seconds a call,
+/// 0.0100-0.5000 sell a call and buy at 70% of sell (4 decimals). Sorted by
+/// customer; deterministic for a seed.
+pub fn usage(tariff: &Tariff, month: crate::billing::Month, calls: u64, seed: u64) -> Vec<crate::billing::UsageDelta> {
+    use crate::billing::{Category, Sums, UsageDelta};
+    use rust_decimal::Decimal;
+    const FOREIGN: [&[u8; 2]; 30] = [
+        b"BE", b"DE", b"GB", b"FR", b"ES", b"IT", b"PL", b"TR", b"MA", b"SR", b"US", b"CN", b"IN", b"PT", b"AT", b"CH",
+        b"SE", b"NO", b"DK", b"IE", b"GR", b"RO", b"BG", b"HU", b"CZ", b"UA", b"NG", b"BR", b"ID", b"XX",
+    ];
+    let mut rng = Rng::new(seed);
+    let customers = tariff.customers.len().max(1) as u64;
+    let mut out = Vec::new();
+    for (i, c) in tariff.customers.iter().enumerate() {
+        let share = calls / customers + u64::from((i as u64) < calls % customers);
+        let foreign = 5 + rng.below(26) as usize;
+        let mut lines: Vec<Category> = vec![Category::DomesticFixed, Category::DomesticMobile, Category::DomesticOther];
+        let start = rng.below(FOREIGN.len() as u64) as usize;
+        lines.extend((0..foreign).map(|k| Category::Foreign(*FOREIGN[(start + k) % FOREIGN.len()])));
+        // Domestic lines take most calls; the rest is spread evenly.
+        let mut left = share;
+        for (k, category) in lines.iter().enumerate() {
+            let n = if k + 1 == lines.len() {
+                left
+            } else if k < 3 {
+                left / 3
+            } else {
+                left / (lines.len() - k) as u64
+            };
+            left -= n;
+            if n == 0 {
+                continue;
+            }
+            let per_call = 100 + rng.below(4_900);
+            let sell = i128::from(n) * i128::from(per_call);
+            out.push(UsageDelta {
+                customer: c.id.clone(),
+                origin: month,
+                currency: tariff.currency_of(i as u32).to_string(),
+                category: *category,
+                sums: Sums {
+                    calls: n as i64,
+                    billed_s: (n * (30 + rng.below(271))) as i64,
+                    sell: Decimal::from_i128_with_scale(sell, 4),
+                    buy: Decimal::from_i128_with_scale(sell * 7 / 10, 4),
+                },
+            });
+        }
+    }
+    out
+}
+
 /// Writes a generic-format CDR file of `rows` calls using the customers,
 /// number blocks and destinations of `tariff`, in the default [`Shape`].
 pub fn write_cdrs(tariff: &Tariff, rows: u64, seed: u64, out: &mut dyn Write) -> io::Result<()> {

@@ -19,11 +19,12 @@ use serde::{Deserialize, Serialize};
 use crate::billing::render::{self, Logo};
 use crate::billing::{self, BillingError, BillingSettings, Commission, Invoice, Month, MonthInput};
 use crate::csvscan::{unescape, Fields, Scanner};
-use crate::output::AtomicFile;
+use crate::output::sync_dir;
 use crate::rows::rated;
 use crate::state::{Close, ContentKey, Ledger, StateError};
 use crate::tariff::Tariff;
 use crate::timefmt::{self, DayMapper, ZoneCache};
+use rayon::prelude::*;
 
 /// Why a month could not be billed.
 #[derive(Debug, thiserror::Error)]
@@ -229,17 +230,16 @@ impl MonthBill<'_> {
         };
         let wanted = |id: &str| only.is_none_or(|o| o.iter().any(|x| x == id));
         let files = render::month_files(&frozen.invoices, &frozen.commissions, self.settings, logo.as_ref());
-        let mut written: BTreeSet<String> = BTreeSet::new();
-        for (name, bytes) in &files {
-            write_file(&folder, name, bytes)?;
-            written.insert(name.clone());
-        }
+        // Ten thousand small files: their fsyncs overlap on the pool's threads.
+        files.par_iter().try_for_each(|(name, bytes)| write_file(&folder, name, bytes))?;
+        let mut written: BTreeSet<String> = files.into_iter().map(|(name, _)| name).collect();
         let customers: BTreeSet<&str> =
             frozen.invoices.iter().map(|i| i.customer_id.as_str()).filter(|id| wanted(id)).collect();
         let itemised = self.itemise(month, &customers, &folder)?;
         for id in &customers {
             written.insert(format!("{}.calls.csv", render::file_stem(id)));
         }
+        sync_dir(&folder).map_err(io("sync", &folder))?;
         if !closed && only.is_none() {
             for entry in std::fs::read_dir(&folder).map_err(io("list", &folder))?.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
@@ -317,12 +317,9 @@ impl MonthBill<'_> {
                 }
             }
         }
-        let mut rows = 0;
-        for file in out.into_values() {
-            rows += file.publish()?;
-        }
-        crate::output::sync_dir(folder).map_err(io("sync", folder))?;
-        Ok(rows)
+        let published: Result<Vec<u64>, InvoicingError> =
+            out.into_values().collect::<Vec<_>>().into_par_iter().map(Itemised::publish).collect();
+        Ok(published?.into_iter().sum())
     }
 }
 
@@ -366,8 +363,7 @@ impl Itemised {
     }
 
     fn publish(mut self) -> Result<u64, InvoicingError> {
-        let file = self.append()?;
-        file.sync_all().map_err(io("write", &self.tmp))?;
+        self.append()?.sync_data().map_err(io("write", &self.tmp))?;
         std::fs::rename(&self.tmp, &self.path).map_err(io("publish", &self.path))?;
         Ok(self.rows)
     }
@@ -393,11 +389,12 @@ fn rated_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes one file of the month folder atomically.
+/// Writes one file of the month folder atomically and durably (temp file,
+/// fsync, rename; the folder is fsynced once at the end).
 fn write_file(folder: &Path, name: &str, bytes: &[u8]) -> Result<(), InvoicingError> {
     let path = folder.join(name);
-    let mut file = AtomicFile::create_in(folder, path.clone(), true).map_err(io("create", &path))?;
-    file.write_all(bytes).map_err(io("write", &path))?;
-    file.publish().map_err(io("publish", &path))?;
-    Ok(())
+    let tmp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::File::create(&tmp).map_err(io("write", &tmp))?;
+    file.write_all(bytes).and_then(|()| file.sync_data()).map_err(io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io("publish", &path))
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::cli::{GenerateArgs, GenerateWhat, Plans, Spread};
 use crate::generate;
+use crate::state::Ledger;
 use crate::tariff;
 
 use super::Invalid;
@@ -65,6 +66,34 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+        GenerateWhat::Usage { rates, month, calls, seed, state } => {
+            let month = crate::billing::Month::parse(&month)
+                .ok_or_else(|| Invalid(format!("--month {month:?} is not YYYY-MM")))?;
+            let (t, _) = tariff::load(&rates, "NL", &jiff::tz::TimeZone::UTC).map_err(|e| Invalid(e.to_string()))?;
+            fs::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
+            let ledger = crate::state::RedbLedger::open(&state.join(crate::state::LEDGER_FILE))?;
+            let rows = generate::usage(&t, month, calls, seed);
+            // One "file" per 100 customers, as a daemon would have committed it.
+            let mut file = 0u64;
+            for batch in rows.chunk_by(|a, b| a.customer == b.customer).collect::<Vec<_>>().chunks(100) {
+                file += 1;
+                let rows: Vec<_> = batch.iter().flat_map(|c| c.iter().cloned()).collect();
+                let mut key = [0u8; 16];
+                key[..8].copy_from_slice(&seed.to_be_bytes());
+                key[8..].copy_from_slice(&file.to_be_bytes());
+                let key = crate::state::ContentKey(key);
+                let name = format!("generated-usage-{month}-{file}");
+                let record = ledger.begin(&key, &name, &name, &name, &|_| true)?;
+                let usage = crate::state::UsageCommit { rows: &rows, late: crate::billing::Bucket::LateCalls };
+                ledger.finish_with(&key, &record, Vec::new(), Default::default(), usage)?;
+            }
+            eprintln!(
+                "{}: {} usage rows of {calls} calls for {} customers in {month}, {file} files",
+                state.display(),
+                rows.len(),
+                t.customers.len()
+            );
         }
     }
     Ok(())
