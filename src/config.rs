@@ -9,8 +9,10 @@ use crate::formats::{self, Format, FormatName, FormatOptions};
 use crate::numbers::Numbering;
 
 mod limits;
+mod store;
 mod web;
 pub use limits::Limits;
+pub use store::{Backend, StoreConfig};
 pub use web::WebConfig;
 
 /// The config file read when `--config` is not given, if it exists.
@@ -83,6 +85,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[web]`: the dashboard's access token.
     pub web: WebConfig,
+    /// `[store]`: the embedded ledger or the shared PostgreSQL store.
+    pub store: StoreConfig,
     /// IDS settings.
     pub ids: IdsConfig,
     /// Input limits.
@@ -156,6 +160,7 @@ impl Default for Config {
             numbering: Numbering::default(),
             metrics: MetricsConfig::default(),
             web: WebConfig::default(),
+            store: StoreConfig::default(),
             ids: IdsConfig::default(),
             limits: Limits::default(),
             deck: DeckConfig::default(),
@@ -340,6 +345,7 @@ impl Config {
             }
         }
         self.web.resolve_paths(base);
+        self.store.resolve_paths(base);
         for s in &mut self.source {
             if s.incoming.is_relative() {
                 s.incoming = base.join(&s.incoming);
@@ -397,6 +403,7 @@ impl Config {
         if self.limits.max_compression_ratio < 2 {
             problems.push("limits.max_compression_ratio: must be at least 2".into());
         }
+        problems.extend(self.store.validate());
         if self.ids.window_days == 0 {
             problems.push("ids.window_days: must be at least 1".into());
         }
