@@ -9,6 +9,7 @@ mod lookup;
 mod rate;
 mod run;
 mod state;
+mod store;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Ids(args) => ids::run(args),
         Command::State(args) => state::run(args),
+        Command::Store(args) => store::run(args),
     }
 }
 

@@ -11,6 +11,7 @@
 //! customers' rows locked in the database from the read of their state to
 //! the commit, where one process's lock is enough for the embedded store.
 
+mod export;
 mod fraud_rebuild;
 mod fraud_store;
 mod guard;
@@ -25,6 +26,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use export::Export;
 pub use fraud_store::{FraudCommit, CHECKPOINT_EVERY};
 pub use guard::{earlier_work, open_for_daemon, GuardError, LEDGER_FILE};
 pub use ids_rebuild::RatedFile;

@@ -93,7 +93,7 @@ impl Pg {
     pub fn resume(&self) {
         let opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+             -c max_connections=200",
             self.port,
             self.dir.display()
         );

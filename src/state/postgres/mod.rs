@@ -48,7 +48,7 @@ pub use schema::VERSION as SCHEMA_VERSION;
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
     /// The server or the connection failed.
-    #[error(transparent)]
+    #[error("{}", db_text(.0))]
     Db(#[from] postgres::Error),
     /// The database was migrated by a newer cdr-rater.
     #[error("the database schema is version {found}, newer than this cdr-rater's {known}: upgrade it")]
@@ -72,6 +72,17 @@ pub enum PgError {
         /// The input's name there.
         name: String,
     },
+}
+
+/// The client's error with the server's message or the I/O cause (its own
+/// text alone is only "db error" or "error connecting to server").
+fn db_text(e: &postgres::Error) -> String {
+    use std::error::Error;
+    match (e.as_db_error(), e.source()) {
+        (Some(db), _) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
+    }
 }
 
 /// A file's commit section in progress on one worker thread: its
@@ -181,7 +192,22 @@ impl PgLedger {
 
     /// Runs `f` on a connection; a failed one is dropped (a transaction it
     /// had open is rolled back by the server).
-    fn with_client<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, PgError>) -> Result<T, StateError> {
+    fn with_client<T: Send>(&self, f: impl FnOnce(&mut Client) -> Result<T, PgError> + Send) -> Result<T, StateError> {
+        let result = off_runtime(|| {
+            self.client().and_then(|mut c| {
+                let out = f(&mut c);
+                if out.is_ok() {
+                    self.put(c);
+                }
+                out
+            })
+        });
+        self.report(result)
+    }
+
+    /// [`PgLedger::with_client`] for callers that never run on an async
+    /// runtime (workers, commands) and pass callbacks that stay on their thread.
+    fn with_client_here<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, PgError>) -> Result<T, StateError> {
         let result = self.client().and_then(|mut c| {
             let out = f(&mut c);
             if out.is_ok() {
@@ -251,6 +277,28 @@ impl PgLedger {
     }
 }
 
+/// Runs `f` where the synchronous client may block: on this thread, or on
+/// a thread of its own when this one drives an async runtime (the daemon's
+/// start-up and dashboard), where the client's own runtime cannot start.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+impl Drop for PgLedger {
+    fn drop(&mut self) {
+        // Closing a connection blocks too.
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        let open = std::mem::take(self.sections.get_mut().unwrap_or_else(|e| e.into_inner()));
+        off_runtime(move || drop((idle, open)));
+    }
+}
+
 impl Ledger for PgLedger {
     fn get(&self, key: &ContentKey) -> Result<Option<FileRecord>, StateError> {
         self.with_client(|c| files::get(c, &self.site, key))
@@ -264,7 +312,7 @@ impl Ledger for PgLedger {
         base: &str,
         is_free: &dyn Fn(&str) -> bool,
     ) -> Result<FileRecord, StateError> {
-        self.with_client(|c| files::begin(c, &self.site, key, name, claimed, base, is_free))
+        self.with_client_here(|c| files::begin(c, &self.site, key, name, claimed, base, is_free))
     }
 
     fn section(&self, customers: &[&str]) -> Result<Section<'_>, StateError> {
@@ -295,7 +343,7 @@ impl Ledger for PgLedger {
     }
 
     fn close_month(&self, month: Month, bill: &mut BillMaker<'_>) -> Result<Close, StateError> {
-        self.with_client(|c| billing::close(c, month, bill))?
+        self.with_client_here(|c| billing::close(c, month, bill))?
     }
 
     fn fraud_states(&self, customers: &[&str]) -> Result<Vec<CustomerState>, StateError> {
