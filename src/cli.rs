@@ -30,6 +30,8 @@ pub enum Command {
     Ids(IdsArgs),
     /// Daemon state maintenance (the ledger and IDS state).
     State(StateArgs),
+    /// The shared store: copy an embedded store's state into PostgreSQL.
+    Store(StoreArgs),
     /// Bill a month: invoices, lines, reseller commissions, printable
     /// invoices and itemised calls in billing/YYYY-MM.draft/ (billing/YYYY-MM/ once closed).
     Bill(BillArgs),
@@ -177,6 +179,40 @@ pub enum StateWhat {
     /// become done (a re-send stays a duplicate), output names stay
     /// reserved, IDS days are summed again from the rated outputs.
     Rebuild(RebuildArgs),
+}
+
+/// `cdr-rater store`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub what: StoreWhat,
+}
+
+/// Store commands.
+#[derive(Debug, Subcommand)]
+pub enum StoreWhat {
+    /// Copy the embedded ledger (`state/ledger.redb`) into the database of
+    /// `[store] url`: files and stems (as this site's), IDS days, fraud
+    /// states, usage, closed months and the invoice sequence.
+    Copy(CopyArgs),
+}
+
+/// `cdr-rater store copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The store to copy into (only `postgres`).
+    #[arg(long, value_name = "BACKEND", value_parser = ["postgres"])]
+    pub to: String,
+    /// Print what would be copied, and copy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Copy even when the database has files already (they are kept; a
+    /// content it has already is not copied).
+    #[arg(long)]
+    pub into_nonempty: bool,
 }
 
 /// `cdr-rater state rebuild`.

@@ -10,9 +10,11 @@ use crate::numbers::Numbering;
 
 mod billing;
 mod limits;
+mod store;
 mod web;
 pub use billing::BillingConfig;
 pub use limits::Limits;
+pub use store::{Backend, StoreConfig};
 pub use web::WebConfig;
 
 /// The config file read when `--config` is not given, if it exists.
@@ -85,6 +87,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[web]`: the dashboard's access token.
     pub web: WebConfig,
+    /// `[store]`: the embedded ledger or the shared PostgreSQL store.
+    pub store: StoreConfig,
     /// IDS settings.
     pub ids: IdsConfig,
     /// Input limits.
@@ -163,6 +167,7 @@ impl Default for Config {
             numbering: Numbering::default(),
             metrics: MetricsConfig::default(),
             web: WebConfig::default(),
+            store: StoreConfig::default(),
             ids: IdsConfig::default(),
             limits: Limits::default(),
             billing: BillingConfig::default(),
@@ -348,6 +353,7 @@ impl Config {
             }
         }
         self.web.resolve_paths(base);
+        self.store.resolve_paths(base);
         self.billing.resolve_paths(base);
         (self.resolved.billing.output, self.resolved.billing.logo) =
             (self.billing.output.clone(), self.billing.logo.clone());
@@ -408,6 +414,7 @@ impl Config {
         if self.limits.max_compression_ratio < 2 {
             problems.push("limits.max_compression_ratio: must be at least 2".into());
         }
+        problems.extend(self.store.validate());
         if self.ids.window_days == 0 {
             problems.push("ids.window_days: must be at least 1".into());
         }

@@ -239,9 +239,16 @@ impl FileRater<'_> {
         };
         let totals = tally.totals;
         let fraud_calls = rules.map(|_| crate::fraud_job::prepare(std::mem::take(&mut tally.fraud), &tariff));
+        let usage = tally.usage.deltas(
+            |c| &tariff.customers[c as usize].id,
+            |c| tariff.currencies.code(usize::from(c)),
+            self.decimals,
+        );
         // Reading the customers' days, adding this file and committing is one
-        // step across workers: no update of a customer's spend is lost.
+        // step across workers (and, in a shared store, across daemons: the
+        // store's section locks the customers): no update of spend is lost.
         let _section = self.locks.commit();
+        let _store = self.ledger.section(&customers_of(&usage))?;
         let (ids_days, alerts) = match &self.ids {
             Some(settings) => {
                 let rated = outputs.output_path(crate::rows::Output::Rated, &record.stem);
@@ -280,11 +287,6 @@ impl FileRater<'_> {
             sell,
             ..record
         };
-        let usage = tally.usage.deltas(
-            |c| &tariff.customers[c as usize].id,
-            |c| tariff.currencies.code(usize::from(c)),
-            self.decimals,
-        );
         let usage = UsageCommit { rows: &usage, late: Bucket::LateCalls };
         self.ledger.finish_with(&key, &done, ids_days, judged.commit(), usage)?;
         Ok(Rated::Done { totals: Box::new(totals), tariff: done.tariff })
@@ -467,6 +469,15 @@ impl FileRater<'_> {
         }
         Ok(alerts)
     }
+}
+
+/// The customers of a file's usage (every customer with a rated call),
+/// sorted and distinct: the rows its commit section locks.
+fn customers_of(usage: &[crate::billing::UsageDelta]) -> Vec<&str> {
+    let mut customers: Vec<&str> = usage.iter().map(|u| u.customer.as_str()).collect();
+    customers.sort_unstable();
+    customers.dedup();
+    customers
 }
 
 /// The five countries with the most spend, largest first (ties by code);

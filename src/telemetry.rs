@@ -16,6 +16,10 @@ use crate::totals::{Flag, Totals};
 
 /// Buckets of `cdr_rater_file_seconds`: from a tiny file to a multi-million-row one.
 const FILE_SECONDS_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// Buckets of `cdr_rater_store_commit_seconds`: a commit takes milliseconds,
+/// or waits on another site's row locks.
+const COMMIT_SECONDS_BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.0, 5.0];
 
 /// `type` label values of `cdr_rater_ids_alerts_total` (the alert kinds).
 const IDS_ALERT_TYPES: [&str; 1] = ["ids_threshold"];
@@ -146,6 +150,15 @@ pub enum Event<'a> {
         /// The alert as logged.
         alert: &'a crate::fraud::FraudAlert,
     },
+    /// Whether the shared store (PostgreSQL) answered its last request.
+    StoreUp(bool),
+    /// A request to the shared store failed (the file is retried).
+    StoreError,
+    /// A file's commit section in the shared store ended with its commit.
+    StoreCommit {
+        /// From the lock of its customers' rows to the commit's answer.
+        seconds: f64,
+    },
     /// The fraud rules in force (at start and after each reload).
     FraudRulesLoaded {
         /// Digest of `fraud.toml` and its lists; `None` without `fraud.toml`.
@@ -179,6 +192,7 @@ impl Telemetry {
     pub fn install(decimals: u32, sources: &[String]) -> Result<Telemetry, metrics_exporter_prometheus::BuildError> {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full("cdr_rater_file_seconds".into()), &FILE_SECONDS_BUCKETS)?
+            .set_buckets_for_metric(Matcher::Full("cdr_rater_store_commit_seconds".into()), &COMMIT_SECONDS_BUCKETS)?
             .install_recorder()?;
         let _ = MONEY.set(Money { by_currency: Mutex::new(BTreeMap::new()), decimals });
         describe_counter!("cdr_rater_files_total", "Input files by outcome: rated, duplicate, failed, error.");
@@ -234,6 +248,13 @@ impl Telemetry {
             counter!("cdr_rater_tariff_reloads_total", "result" => result).absolute(0);
         }
         gauge!("cdr_rater_backlog_files").set(0.0);
+        describe_gauge!("cdr_rater_store_up", "1 when the shared state store (PostgreSQL) answered its last request.");
+        describe_counter!("cdr_rater_store_errors_total", "Failed requests to the shared state store (PostgreSQL).");
+        describe_histogram!(
+            "cdr_rater_store_commit_seconds",
+            Unit::Seconds,
+            "A file's commit in the shared store, from locking its customers to the commit."
+        );
         Ok(Telemetry { handle })
     }
 
@@ -382,6 +403,9 @@ pub fn emit(event: &Event<'_>) {
             }
             None => tracing::info!("no fraud rules (no fraud.toml in the tariff tables folder)"),
         },
+        Event::StoreUp(up) => gauge!("cdr_rater_store_up").set(if *up { 1.0 } else { 0.0 }),
+        Event::StoreError => counter!("cdr_rater_store_errors_total").increment(1),
+        Event::StoreCommit { seconds } => histogram!("cdr_rater_store_commit_seconds").record(*seconds),
         Event::TariffRefused { errors } => {
             counter!("cdr_rater_tariff_reloads_total", "result" => "error").increment(1);
             // One log line: the errors' line breaks are escaped too.

@@ -1,7 +1,8 @@
 //! `cdr-rater bill` through the real binary: usage committed by `rate
 //! --ids` (the same commit as the daemon's), drafts, closing, late calls,
 //! invoice numbers across months, month boundaries in a customer's zone,
-//! and, on a generated month, call lines equal to the rated sell.
+//! and, on a generated month, call lines equal to the rated sell. The store
+//! is a parameter (`CDR_RATER_TEST_STORE=postgres`).
 
 mod common;
 
@@ -43,8 +44,10 @@ fn setup(dir: &Path) {
     fs::write(rates.join("service_plans/std.toml"), "currency = \"EUR\"\nmarkup = \"150%\"\n").unwrap();
     fs::write(rates.join("subscriptions.csv"), "customer_id,service_id,quantity,start,end\nS,TRUNK,2,2026-01-01,\n")
         .unwrap();
-    fs::write(dir.join("cdr-rater.toml"), "[billing]\ninvoice_prefix = \"INV-\"\ncompany = \"Test Telecom\"\n")
-        .unwrap();
+    // The store is a parameter: CDR_RATER_TEST_STORE=postgres bills from PostgreSQL.
+    let store = common::pg::store_section("bill");
+    let billing = "[billing]\ninvoice_prefix = \"INV-\"\ncompany = \"Test Telecom\"\n";
+    fs::write(dir.join("cdr-rater.toml"), format!("{store}{billing}")).unwrap();
 }
 
 fn rate(dir: &Path, name: &str, rows: &[&str]) {
@@ -180,6 +183,7 @@ fn call_lines_equal_the_rated_sell_on_a_generated_month() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     common::copy_dir(&common::repo().join("rates"), &d.join("rates"));
+    fs::write(d.join("cdr-rater.toml"), common::pg::store_section("bill")).unwrap();
     // Two files over ~40 days from 1 November (Amsterdam).
     for (seed, name) in [("1", "g1.csv"), ("2", "g2.csv")] {
         let out = cdr_rater_at(

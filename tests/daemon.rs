@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cdr_rater::state::{Ledger, Phase, RedbLedger};
+use cdr_rater::state::Phase;
 use common::daemon::Daemon;
 use common::{read_csv, wait_for};
 
@@ -255,7 +255,7 @@ fn kill_9_at_random_moments_never_loses_or_doubles_a_row() {
     assert!(d.files_in("spool/incoming").is_empty());
     assert!(d.files_in("spool/.claimed").is_empty());
     // The ledger agrees with the outputs: every file done, counts add up.
-    let ledger = RedbLedger::open(&d.path("state/ledger.redb")).unwrap();
+    let ledger = d.ledger();
     let records = ledger.all().unwrap();
     assert_eq!(records.len(), n);
     let mut counted = [0u64; 3];

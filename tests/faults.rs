@@ -12,7 +12,7 @@ use std::os::unix::fs::symlink;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cdr_rater::state::{Ledger, Phase, RedbLedger};
+use cdr_rater::state::Phase;
 use common::daemon::{copy_dir, Daemon};
 use common::{read_csv, repo, wait_for};
 
@@ -166,7 +166,7 @@ fn a_claimed_file_moved_back_to_incoming_after_a_kill_is_billed_once() {
     for p in &prefixes {
         assert_once(&seen, p, rows);
     }
-    let ledger = RedbLedger::open(&d.path("state/ledger.redb")).unwrap();
+    let ledger = d.ledger();
     for (_, r) in ledger.all().unwrap() {
         assert_eq!(r.phase, Phase::Done, "{r:?}");
     }
@@ -241,7 +241,7 @@ fn tables_copied_in_file_by_file_price_every_file_with_one_version_and_the_ledge
     wait_for("every file", Duration::from_secs(60), || d.files_in("spool/archive").len() == n + first_files);
     assert_eq!(d.stop().0, Some(0));
 
-    let ledger = RedbLedger::open(&d.path("state/ledger.redb")).unwrap();
+    let ledger = d.ledger();
     let mut by_version: HashMap<String, usize> = HashMap::new();
     for (_, r) in ledger.all().unwrap() {
         let rows = prices(&d, &r.stem);

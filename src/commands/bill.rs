@@ -8,9 +8,8 @@ use crate::billing::render::money;
 use crate::billing::Month;
 use crate::cli::BillArgs;
 use crate::invoicing::{BillReport, InvoicingError, Mode, MonthBill};
-use crate::state::{OpenError, RedbLedger, LEDGER_FILE};
 
-use super::{load_config, load_tariff, Invalid};
+use super::{load_config, load_tariff, open_store, Invalid};
 
 pub fn run(args: BillArgs) -> anyhow::Result<()> {
     let month = Month::parse(&args.month).ok_or_else(|| Invalid(format!("--month {:?} is not YYYY-MM", args.month)))?;
@@ -19,21 +18,10 @@ pub fn run(args: BillArgs) -> anyhow::Result<()> {
     }
     let config = load_config(args.config.config.as_deref())?;
     let tariff = load_tariff(&config, None)?;
-    let path = config.state.join(LEDGER_FILE);
-    let store = match RedbLedger::open_checked(&path) {
-        Ok(store) => store,
-        Err(OpenError::Locked(_)) => {
-            return Err(Invalid(format!(
-                "{}: a running daemon holds the store; stop it to bill (or bill from the shared store)",
-                path.display()
-            ))
-            .into())
-        }
-        Err(e) => return Err(anyhow::Error::new(e).context("cannot open the store")),
-    };
+    let store = open_store(&config, "bill")?;
     let zone = config.time_zone();
     let month_bill = MonthBill {
-        store: &store,
+        store: store.as_ref(),
         tariff: &tariff,
         settings: config.billing_settings(),
         zone: &zone,

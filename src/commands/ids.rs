@@ -45,6 +45,14 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     let path = config.state.join(LEDGER_FILE);
     let opened = if path.exists() { Some(RedbLedger::open_checked(&path)) } else { None };
     let customers: BTreeMap<String, CustomerDays> = match opened {
+        // The shared store: every site's spend, from any host.
+        _ if config.store.backend == crate::config::Backend::Postgres => {
+            crate::state::PgLedger::from_config(&config.store)
+                .map_err(|e| anyhow::Error::new(e).context("cannot open the shared store"))?
+                .all_customer_days()?
+                .into_iter()
+                .collect()
+        }
         Some(Ok(l)) => l.all_customer_days()?.into_iter().collect(),
         Some(Err(e @ (OpenError::Damaged { .. } | OpenError::Io { .. }))) => {
             return Err(anyhow::Error::new(e).context("cannot read the IDS state"))

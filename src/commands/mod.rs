@@ -10,6 +10,7 @@ mod lookup;
 mod rate;
 mod run;
 mod state;
+mod store;
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +34,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Ids(args) => ids::run(args),
         Command::State(args) => state::run(args),
+        Command::Store(args) => store::run(args),
         Command::Bill(args) => bill::run(args),
+    }
+}
+
+/// The store a command reads and writes: the shared database, or the
+/// embedded ledger when no daemon holds it (`what` says what needs it, for
+/// the message when one does).
+fn open_store(config: &Config, what: &str) -> anyhow::Result<Box<dyn crate::state::Ledger>> {
+    use crate::state::{OpenError, PgLedger, RedbLedger, LEDGER_FILE};
+    if config.store.backend == crate::config::Backend::Postgres {
+        let store = PgLedger::from_config(&config.store)
+            .map_err(|e| anyhow::Error::new(e).context("cannot open the shared store"))?;
+        return Ok(Box::new(store));
+    }
+    let path = config.state.join(LEDGER_FILE);
+    match RedbLedger::open_checked(&path) {
+        Ok(store) => Ok(Box::new(store)),
+        Err(OpenError::Locked(_)) => Err(Invalid(format!(
+            "{}: a running daemon holds the store; stop it to {what} (or share the store through PostgreSQL)",
+            path.display()
+        ))
+        .into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot open the store")),
     }
 }
 

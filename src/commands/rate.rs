@@ -217,7 +217,11 @@ fn with_ids(
     let locks = Locks::default();
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
     // The daemon's guard: a lost or damaged ledger is refused, not replaced.
-    let ledger = crate::state::open_for_daemon(&config.state, &config.spool).map_err(|e| Invalid(e.to_string()))?;
+    let ledger: Box<dyn Ledger> = if config.store.backend == crate::config::Backend::Postgres {
+        Box::new(crate::state::PgLedger::from_config(&config.store).context("cannot open the shared store")?)
+    } else {
+        Box::new(crate::state::open_for_daemon(&config.state, &config.spool).map_err(|e| Invalid(e.to_string()))?)
+    };
     let tmp = dirs.root.join(".tmp");
     std::fs::create_dir_all(&tmp)?;
     // The fraud rules of the same tables, judged exactly as the daemon does.
@@ -227,7 +231,7 @@ fn with_ids(
     let tariffs = arc_swap::ArcSwap::from_pointee(tariff);
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let rater = FileRater {
-        ledger: &ledger,
+        ledger: ledger.as_ref(),
         locks: &locks,
         pool: &crate::pipeline::BufferPool::default(),
         tariffs: &tariffs,
@@ -283,7 +287,7 @@ fn with_ids(
     // The temp folder is only for this run's outputs: leave no trace of it
     // (`remove_dir` keeps it if it holds anything).
     let _ = std::fs::remove_dir(&tmp);
-    crate::state::write_ids_snapshot(&config.state, &ledger)?;
+    crate::state::write_ids_snapshot(&config.state, ledger.as_ref())?;
     if failed > 0 {
         anyhow::bail!("{failed} of {} file(s) could not be rated", args.files.len());
     }

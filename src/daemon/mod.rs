@@ -33,6 +33,7 @@
 
 mod intake;
 mod reload;
+mod store;
 pub mod web;
 mod worker;
 
@@ -166,8 +167,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let telemetry = Arc::new(Telemetry::install(config.price_decimals, &labels)?);
     let live = Arc::new(web::Live::new(&labels, crate::config::now().as_second()));
     std::fs::create_dir_all(&config.state).with_context(|| format!("cannot create {}", config.state.display()))?;
-    let ledger =
-        crate::state::open_for_daemon(&config.state, &config.spool).map_err(|e| crate::exit::Invalid(e.to_string()))?;
+    let Some(ledger) = store::open(&config).await? else {
+        tracing::info!("stopped while waiting for the shared store");
+        return Ok(());
+    };
     // Seen before the load: a change from here on is reloaded, none is missed.
     let mut rates_seen = RatesFingerprint::of(&config.rates);
     let (tariff, report) = tariff::load(&config.rates, &config.numbering.home_country, &config.time_zone())
@@ -209,7 +212,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(removed, "removed output temp files of an interrupted run");
     }
     let spools: Vec<&Spool> = sources.iter().map(|s| &s.spool).collect();
-    for name in crate::spool::process::drop_orphans(&ledger, &spools)? {
+    for name in crate::spool::process::drop_orphans(ledger.as_ref(), &spools)? {
         tracing::info!(file = %Untrusted(&name), "dropped the ledger entry of a file no longer claimed (nothing of it was published)");
     }
     // Per source: claimed files handed to the workers and not finished.

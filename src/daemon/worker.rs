@@ -15,7 +15,7 @@ use super::Source;
 use crate::config::Config;
 use crate::job::{FileRater, IdsSettings, Locks};
 use crate::spool::process::{FileOutcome, Processor};
-use crate::state::RedbLedger;
+use crate::state::Ledger;
 use crate::tariff::Tariff;
 use crate::telemetry::{self, Event, Untrusted};
 
@@ -61,8 +61,8 @@ pub(super) struct Tables<'a> {
 
 /// What every worker of the daemon shares: one per process.
 pub(super) struct Shared {
-    /// The file ledger and IDS state.
-    pub(super) ledger: RedbLedger,
+    /// The file ledger and IDS state: embedded, or shared (PostgreSQL).
+    pub(super) ledger: Box<dyn Ledger>,
     /// The serialised ledger sections and the contents being rated.
     pub(super) locks: Locks,
     /// IDS, when on; its alert log's clones share one hook queue.
@@ -78,7 +78,7 @@ pub(super) struct Shared {
 /// The dashboard reads the IDS days from the workers' ledger.
 impl super::web::IdsSource for Shared {
     fn customer_days(&self) -> Result<Vec<(String, crate::ids::CustomerDays)>, crate::state::StateError> {
-        crate::state::Ledger::all_customer_days(&self.ledger)
+        self.ledger.all_customer_days()
     }
 }
 
@@ -91,7 +91,7 @@ pub(super) fn worker_loop(
     work: &std::sync::Mutex<std_mpsc::Receiver<Work>>,
     done: mpsc::UnboundedSender<Finished>,
 ) {
-    let ledger = &shared.ledger;
+    let ledger = shared.ledger.as_ref();
     let processors: Vec<Processor<'_>> = sources
         .iter()
         .map(|s| Processor {
@@ -210,7 +210,7 @@ pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 pub(super) fn write_snapshot(config: &Config, shared: &Shared) {
     if shared.ids.is_some() {
         let _one = shared.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = crate::state::write_ids_snapshot(&config.state, &shared.ledger) {
+        if let Err(e) = crate::state::write_ids_snapshot(&config.state, shared.ledger.as_ref()) {
             tracing::warn!(error = %e, "cannot write the IDS snapshot");
         }
     }

@@ -26,9 +26,9 @@ use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
 
 /// Content key -> JSON of [`FileRecord`].
-const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
+pub(super) const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
 /// Output stem -> owning content key.
-const STEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("stems");
+pub(super) const STEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("stems");
 /// Customer id -> JSON of [`CustomerDays`] (IDS spend).
 const IDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ids");
 
@@ -171,7 +171,7 @@ impl RedbLedger {
 
     /// Runs `f` on the database, reopening it first when an earlier I/O
     /// error poisoned it, and marking it for a reopen when `f` hits one.
-    fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T, redb::Error>) -> Result<T, StateError> {
+    pub(super) fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T, redb::Error>) -> Result<T, StateError> {
         if self.broken.load(Ordering::Acquire) {
             self.reopen()?;
         }

@@ -79,6 +79,23 @@ fn damaged(what: &str, value: &str) -> redb::Error {
     redb::Error::Corrupted(format!("a billing record does not decode ({what}: {value:?})"))
 }
 
+/// Every usage row of every bill month (for `store copy`).
+pub(super) fn read_all(db: &redb::Database) -> Result<Vec<(UsageKey, Sums)>, redb::Error> {
+    let txn = db.begin_read()?;
+    let mut out = Vec::new();
+    for item in txn.open_table(USAGE)?.iter()? {
+        let (k, v) = item?;
+        let key = parse_usage_key(k.value()).ok_or_else(|| damaged("key", k.value()))?;
+        out.push((key, parse_sums(v.value()).ok_or_else(|| damaged("sums", v.value()))?));
+    }
+    Ok(out)
+}
+
+/// The next invoice number, when any month was closed.
+pub(super) fn next_invoice(db: &redb::Database) -> Result<Option<u64>, redb::Error> {
+    Ok(db.begin_read()?.open_table(META)?.get("next_invoice")?.map(|v| v.value()))
+}
+
 /// The closed months, read inside a transaction.
 fn closed_set(table: &impl ReadableTable<&'static str, &'static str>) -> Result<BTreeSet<Month>, redb::Error> {
     let mut closed = BTreeSet::new();

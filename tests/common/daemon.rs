@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, read_csv, repo, wait_for};
+use super::{free_port, read_csv, repo};
 
 /// A daemon under test with its own folders and metrics port.
 pub struct Daemon {
@@ -34,7 +34,9 @@ impl Daemon {
         fs::write(
             root.path().join("cdr-rater.toml"),
             format!(
-                "{top}\nsettle_ms = 300\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n[ids]\non_alert = [\"sh\", \"-c\", \"cat >> hook.out\"]\n"
+                "{top}\nsettle_ms = 300\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n[ids]\non_alert = [\"sh\", \"-c\", \"cat >> hook.out\"]\n{}",
+                // CDR_RATER_TEST_STORE=postgres: a database of the shared test cluster.
+                super::pg::store_section("test")
             ),
         )
         .unwrap();
@@ -64,7 +66,11 @@ impl Daemon {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        wait_for("metrics listener", Duration::from_secs(20), || self.scrape().is_some());
+        let started = Instant::now();
+        while self.scrape().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(20), "no metrics listener; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     pub fn signal(&self, sig: &str) {
@@ -93,6 +99,19 @@ impl Daemon {
                 panic!("daemon did not stop; log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon's store (stopped daemon for the embedded one): its
+    /// ledger file, or its database under `CDR_RATER_TEST_STORE=postgres`.
+    pub fn ledger(&self) -> Box<dyn cdr_rater::state::Ledger> {
+        let text = fs::read_to_string(self.path("cdr-rater.toml")).unwrap();
+        match text.split("url = \"").nth(1).and_then(|t| t.split('"').next()) {
+            Some(url) => {
+                let target = cdr_rater::state::postgres::connect::target(url, None).unwrap();
+                Box::new(cdr_rater::state::PgLedger::open(target, "test").unwrap())
+            }
+            None => Box::new(cdr_rater::state::RedbLedger::open(&self.path("state/ledger.redb")).unwrap()),
         }
     }
 

@@ -1,0 +1,277 @@
+//! A file's commit in the shared store: the section that locks its
+//! customers' rows (in customer order) and reads their IDS days and fraud
+//! states, and the one transaction that writes the file's record, those
+//! customers' new state, the alert levels they reached and the usage.
+//!
+//! The section is kept per worker thread: between [`crate::state::Ledger::section`] and
+//! [`crate::state::Ledger::finish_with`] the job reads the customers' state through the
+//! ordinary [`crate::state::Ledger::customer_days`] and [`crate::state::Ledger::fraud_states`], which
+//! answer from the section on that thread.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use postgres::{Client, GenericClient};
+
+use super::{billing, files, Locked, Open, PgError, PgLedger};
+use crate::fraud::CustomerState;
+use crate::ids::CustomerDays;
+use crate::state::{ContentKey, FileRecord, FraudCommit, Phase, Section, StateError, UsageCommit};
+use crate::telemetry::{emit, Event};
+
+/// Locks the rows of `customers` (created first when missing) in the open
+/// transaction of `client`, in customer order, and reads their state into
+/// `locked`. The rows a transaction creates are its own until it commits,
+/// and are created in the same order, so two sites never wait in a circle.
+fn lock(client: &mut Client, customers: &[&str], locked: &mut Locked) -> Result<(), PgError> {
+    let mut wanted: Vec<&str> = customers.iter().copied().filter(|c| !locked.days.contains_key(*c)).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    client.execute(
+        "INSERT INTO customers (customer) SELECT c FROM unnest($1::text[]) AS v(c) ORDER BY c ON CONFLICT DO NOTHING",
+        &[&wanted],
+    )?;
+    let rows = client.query(
+        "SELECT customer, ids_days, fraud FROM customers WHERE customer = ANY($1) ORDER BY customer FOR UPDATE",
+        &[&wanted],
+    )?;
+    for r in rows {
+        let customer: String = r.get(0);
+        let days = match r.get::<_, Option<&str>>(1) {
+            Some(json) => decode_days(json)?,
+            None => CustomerDays::default(),
+        };
+        let fraud = match r.get::<_, Option<&[u8]>>(2) {
+            Some(bytes) => decode_fraud(bytes)?,
+            None => CustomerState::default(),
+        };
+        locked.fraud.insert(customer.clone(), fraud);
+        locked.days.insert(customer, days);
+    }
+    Ok(())
+}
+
+fn decode_days(json: &str) -> Result<CustomerDays, PgError> {
+    serde_json::from_str(json).map_err(|_| PgError::Decode("customer's IDS days"))
+}
+
+fn decode_fraud(bytes: &[u8]) -> Result<CustomerState, PgError> {
+    CustomerState::decode(bytes).map_err(|_| PgError::Decode("customer's fraud state"))
+}
+
+/// The customers a commit writes.
+fn written<'a>(ids: &'a [(String, CustomerDays)], fraud: &FraudCommit<'a>) -> Vec<&'a str> {
+    let mut customers: Vec<&str> = ids.iter().map(|(c, _)| c.as_str()).collect();
+    customers.extend(fraud.states.iter().map(|(c, _)| *c));
+    customers
+}
+
+/// What one file's transaction writes.
+struct FileWrite<'a> {
+    site: &'a str,
+    key: &'a ContentKey,
+    done: &'a FileRecord,
+    ids: &'a [(String, CustomerDays)],
+    fraud: &'a FraudCommit<'a>,
+    usage: &'a UsageCommit<'a>,
+}
+
+impl FileWrite<'_> {
+    /// Writes everything inside the open transaction (the customers locked
+    /// in `locked`): a handful of statements whatever the file's size.
+    fn write(&self, c: &mut Client, locked: &Locked) -> Result<(), PgError> {
+        files::finish(c, self.site, self.key, self.done)?;
+        if !self.ids.is_empty() {
+            let customers: Vec<&str> = self.ids.iter().map(|(c, _)| c.as_str()).collect();
+            let json: Vec<String> =
+                self.ids.iter().map(|(_, d)| serde_json::to_string(d).unwrap_or_default()).collect();
+            c.execute(
+                "UPDATE customers SET ids_days = v.d FROM unnest($1::text[], $2::text[]) AS v(c, d)
+                 WHERE customers.customer = v.c",
+                &[&customers, &json],
+            )?;
+            // The levels each day reached now: the first site to insert one fired it.
+            let (mut who, mut day, mut level) = (Vec::new(), Vec::new(), Vec::new());
+            for (customer, days) in self.ids {
+                let before = locked.days.get(customer);
+                for (d, state) in &days.days {
+                    let was = before.and_then(|b| b.days.get(d)).map_or(0, |s| s.level);
+                    for l in was + 1..=state.level {
+                        who.push(customer.as_str());
+                        day.push(*d);
+                        level.push(l as i32);
+                    }
+                }
+            }
+            if !who.is_empty() {
+                c.execute(
+                    "INSERT INTO alert_levels (customer, day, rule, level, site)
+                     SELECT c, d, 'ids', l, $4 FROM unnest($1::text[], $2::bigint[], $3::int[]) AS v(c, d, l)
+                     ON CONFLICT DO NOTHING",
+                    &[&who, &day, &level, &self.site],
+                )?;
+            }
+        }
+        if !self.fraud.states.is_empty() {
+            let customers: Vec<&str> = self.fraud.states.iter().map(|(c, _)| *c).collect();
+            let states: Vec<Option<Vec<u8>>> =
+                self.fraud.states.iter().map(|(_, s)| (!s.is_empty()).then(|| s.encode())).collect();
+            c.execute(
+                "UPDATE customers SET fraud = v.s FROM unnest($1::text[], $2::bytea[]) AS v(c, s)
+                 WHERE customers.customer = v.c",
+                &[&customers, &states],
+            )?;
+        }
+        billing::write(c, &self.key.0, self.usage)
+    }
+}
+
+impl PgLedger {
+    /// [`crate::state::Ledger::section`]: a transaction on its own connection with the
+    /// customers' rows locked, kept for this thread until the commit.
+    pub(super) fn open_section(&self, customers: &[&str]) -> Result<Section<'_>, StateError> {
+        self.end_section();
+        let result = self.client().and_then(|mut client| {
+            let started = Instant::now();
+            client.batch_execute("BEGIN")?;
+            let mut locked = Locked::default();
+            lock(&mut client, customers, &mut locked)?;
+            Ok(Open { client, locked, started })
+        });
+        let open = self.report(result)?;
+        self.sections.lock().unwrap_or_else(|e| e.into_inner()).insert(std::thread::current().id(), open);
+        Ok(Section::new(move || self.end_section()))
+    }
+
+    /// Ends this thread's section without a commit: rolled back, locks freed.
+    fn end_section(&self) {
+        let open = self.sections.lock().unwrap_or_else(|e| e.into_inner()).remove(&std::thread::current().id());
+        if let Some(mut open) = open {
+            if open.client.batch_execute("ROLLBACK").is_ok() {
+                self.put(open.client);
+            }
+        }
+    }
+
+    /// Runs `f` on this thread's section after locking `customers` in it
+    /// too (a customer the section did not name: rare); `None` without one.
+    fn in_section<T>(&self, customers: &[&str], f: impl FnOnce(&Locked) -> T) -> Option<Result<T, StateError>> {
+        let mut sections = self.sections.lock().unwrap_or_else(|e| e.into_inner());
+        let id = std::thread::current().id();
+        let open = sections.get_mut(&id)?;
+        Some(match lock(&mut open.client, customers, &mut open.locked) {
+            Ok(()) => Ok(f(&open.locked)),
+            Err(e) => {
+                // The transaction is broken: the section ends here.
+                sections.remove(&id);
+                self.report(Err(e))
+            }
+        })
+    }
+
+    /// [`crate::state::Ledger::customer_days`]: from this thread's section, else read.
+    pub(super) fn section_customer_days(&self, customer: &str) -> Result<CustomerDays, StateError> {
+        if let Some(days) = self.in_section(&[customer], |l| l.days.get(customer).cloned().unwrap_or_default()) {
+            return days;
+        }
+        self.with_client(|c| {
+            let row = c.query_opt("SELECT ids_days FROM customers WHERE customer = $1", &[&customer])?;
+            match row.and_then(|r| r.get::<_, Option<String>>(0)) {
+                Some(json) => decode_days(&json),
+                None => Ok(CustomerDays::default()),
+            }
+        })
+    }
+
+    /// [`crate::state::Ledger::fraud_states`]: from this thread's section, else read.
+    pub(super) fn section_fraud_states(&self, customers: &[&str]) -> Result<Vec<CustomerState>, StateError> {
+        let from_section = self.in_section(customers, |l| {
+            customers.iter().map(|c| l.fraud.get(*c).cloned().unwrap_or_default()).collect::<Vec<_>>()
+        });
+        if let Some(states) = from_section {
+            return states;
+        }
+        self.with_client(|c| {
+            let rows = c.query("SELECT customer, fraud FROM customers WHERE customer = ANY($1)", &[&customers])?;
+            let mut found = HashMap::new();
+            for r in rows {
+                if let Some(bytes) = r.get::<_, Option<&[u8]>>(1) {
+                    found.insert(r.get::<_, String>(0), decode_fraud(bytes)?);
+                }
+            }
+            Ok(customers.iter().map(|c| found.remove(*c).unwrap_or_default()).collect())
+        })
+    }
+
+    /// [`crate::state::Ledger::finish_with`]: in this thread's section when one is open
+    /// (ending it), else in a transaction of its own.
+    pub(super) fn commit_file(
+        &self,
+        key: &ContentKey,
+        record: &FileRecord,
+        ids: Vec<(String, CustomerDays)>,
+        fraud: FraudCommit<'_>,
+        usage: UsageCommit<'_>,
+    ) -> Result<(), StateError> {
+        let mut done = record.clone();
+        done.phase = Phase::Done;
+        done.finished_at = Some(jiff::Timestamp::now().as_second());
+        let file = FileWrite { site: &self.site, key, done: &done, ids: &ids, fraud: &fraud, usage: &usage };
+        let open = self.sections.lock().unwrap_or_else(|e| e.into_inner()).remove(&std::thread::current().id());
+        let open = match open {
+            Some(open) => Ok(open),
+            None => self.client().and_then(|mut client| {
+                let started = Instant::now();
+                client.batch_execute("BEGIN")?;
+                Ok(Open { client, locked: Locked::default(), started })
+            }),
+        };
+        let result = open.and_then(|mut open| {
+            lock(&mut open.client, &written(&ids, &fraud), &mut open.locked)?;
+            file.write(&mut open.client, &open.locked)?;
+            open.client.batch_execute("COMMIT")?;
+            emit(&Event::StoreCommit { seconds: open.started.elapsed().as_secs_f64() });
+            self.put(open.client);
+            Ok(())
+        });
+        self.report(result)
+    }
+}
+
+/// Every customer's IDS days.
+pub(super) fn all_customer_days(c: &mut Client) -> Result<Vec<(String, CustomerDays)>, PgError> {
+    let rows = c.query("SELECT customer, ids_days FROM customers WHERE ids_days IS NOT NULL ORDER BY customer", &[])?;
+    rows.iter().map(|r| Ok((r.get(0), decode_days(r.get(1))?))).collect()
+}
+
+/// Every customer's fraud state.
+pub(super) fn all_fraud_states(c: &mut Client) -> Result<Vec<(String, CustomerState)>, PgError> {
+    let rows = c.query("SELECT customer, fraud FROM customers WHERE fraud IS NOT NULL ORDER BY customer", &[])?;
+    rows.iter().map(|r| Ok((r.get(0), decode_fraud(r.get(1))?))).collect()
+}
+
+/// Writes customers' IDS days and fraud states as they are, for `store copy`.
+pub(super) fn import(
+    txn: &mut impl GenericClient,
+    ids: &[(String, CustomerDays)],
+    fraud: &[(String, CustomerState)],
+) -> Result<(), PgError> {
+    for (customer, days) in ids {
+        txn.execute(
+            "INSERT INTO customers (customer, ids_days) VALUES ($1, $2)
+             ON CONFLICT (customer) DO UPDATE SET ids_days = excluded.ids_days",
+            &[customer, &serde_json::to_string(days).unwrap_or_default()],
+        )?;
+    }
+    for (customer, state) in fraud.iter().filter(|(_, s)| !s.is_empty()) {
+        txn.execute(
+            "INSERT INTO customers (customer, fraud) VALUES ($1, $2)
+             ON CONFLICT (customer) DO UPDATE SET fraud = excluded.fraud",
+            &[customer, &state.encode()],
+        )?;
+    }
+    Ok(())
+}
