@@ -24,7 +24,6 @@ use crate::rows::rated;
 use crate::state::{Close, ContentKey, Ledger, StateError};
 use crate::tariff::Tariff;
 use crate::timefmt::{self, DayMapper, ZoneCache};
-use rayon::prelude::*;
 
 /// Why a month could not be billed.
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +230,7 @@ impl MonthBill<'_> {
         let wanted = |id: &str| only.is_none_or(|o| o.iter().any(|x| x == id));
         let files = render::month_files(&frozen.invoices, &frozen.commissions, self.settings, logo.as_ref());
         // Ten thousand small files: their fsyncs overlap on the pool's threads.
-        files.par_iter().try_for_each(|(name, bytes)| write_file(&folder, name, bytes))?;
+        on_io_threads(&files, |(name, bytes)| write_file(&folder, name, bytes))?;
         let mut written: BTreeSet<String> = files.into_iter().map(|(name, _)| name).collect();
         let customers: BTreeSet<&str> =
             frozen.invoices.iter().map(|i| i.customer_id.as_str()).filter(|id| wanted(id)).collect();
@@ -317,9 +316,12 @@ impl MonthBill<'_> {
                 }
             }
         }
-        let published: Result<Vec<u64>, InvoicingError> =
-            out.into_values().collect::<Vec<_>>().into_par_iter().map(Itemised::publish).collect();
-        Ok(published?.into_iter().sum())
+        let mut files: Vec<Itemised> = out.into_values().collect();
+        for file in &mut files {
+            file.append()?;
+        }
+        on_io_threads(&files, Itemised::publish)?;
+        Ok(files.iter().map(|f| f.rows).sum())
     }
 }
 
@@ -362,10 +364,10 @@ impl Itemised {
         Ok(file)
     }
 
-    fn publish(mut self) -> Result<u64, InvoicingError> {
-        self.append()?.sync_data().map_err(io("write", &self.tmp))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(io("publish", &self.path))?;
-        Ok(self.rows)
+    /// Makes the (fully appended) file durable and renames it into place.
+    fn publish(&self) -> Result<(), InvoicingError> {
+        std::fs::File::open(&self.tmp).and_then(|f| f.sync_data()).map_err(io("write", &self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io("publish", &self.path))
     }
 }
 
@@ -387,6 +389,36 @@ fn rated_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Threads that wait on the disk at once: thousands of small files' fsyncs
+/// overlap (the file system commits them together) instead of queueing
+/// one after the other.
+const IO_THREADS: usize = 32;
+
+/// Runs `f` on every item from [`IO_THREADS`] threads; the first error wins.
+fn on_io_threads<T: Sync>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<(), InvoicingError> + Sync,
+) -> Result<(), InvoicingError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..IO_THREADS.min(items.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                if let Err(e) = f(item) {
+                    failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                    break;
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Writes one file of the month folder atomically and durably (temp file,

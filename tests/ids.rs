@@ -188,6 +188,8 @@ fn forty_days_of_spend_with_hand_computed_baselines() {
     assert_eq!(customer(&view, "S")["baseline"], "10.0000");
     assert_eq!(customer(&view, "S")["threshold"], "25.0000");
     assert_eq!(customer(&view, "S")["excess"], "5.0000");
+    // The month so far (billing usage): October's ten days of 10.00 and the late 20.00.
+    assert_eq!(customer(&view, "S")["month"], "120.0000");
 
     // Retention: no customer keeps more than two windows of days (plus today).
     let snapshot: Value = serde_json::from_slice(&fs::read(d.join("state/ids.json")).unwrap()).unwrap();

@@ -44,3 +44,44 @@ fn lookup_explains_a_shipped_number() {
     let out = cdr_rater(&repo(), &["lookup", "--rates", rates.to_str().unwrap(), "--plan", "nope", "0201234567"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `samples/month/README.md`'s commands, run on a copy of the folder, write
+/// exactly the files in its `expected/`.
+#[test]
+fn the_worked_month_bills_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let month = dir.path().join("month");
+    common::copy_dir(&repo().join("samples/month"), &month);
+    for generated in ["spool", "state", "billing"] {
+        let _ = std::fs::remove_dir_all(month.join(generated));
+    }
+    // The copy reads the repository's tables wherever it is.
+    let config = std::fs::read_to_string(month.join("cdr-rater.toml")).unwrap();
+    let rates = repo().join("rates");
+    let config = config.replace("rates = \"../../rates\"", &format!("rates = {:?}", rates.to_str().unwrap()));
+    std::fs::write(month.join("cdr-rater.toml"), config).unwrap();
+    let now = "2026-12-10T09:00:00Z";
+    for args in [
+        &["rate", "--ids", "--out", "spool", "november.csv"][..],
+        &["bill", "--month", "2026-11"],
+        &["bill", "--month", "2026-11", "--close"],
+        &["rate", "--ids", "--out", "spool", "late.csv"],
+        &["bill", "--month", "2026-12"],
+    ] {
+        let run = common::cdr_rater_at(&month, now, args);
+        assert!(run.status.success(), "{args:?}: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    let expected = month.join("expected");
+    for folder in ["2026-11", "2026-12.draft"] {
+        for entry in std::fs::read_dir(expected.join(folder)).unwrap() {
+            let entry = entry.unwrap();
+            let written = month.join("billing").join(folder).join(entry.file_name());
+            assert_eq!(
+                std::fs::read_to_string(&written).unwrap(),
+                std::fs::read_to_string(entry.path()).unwrap(),
+                "{} differs from samples/month/expected",
+                written.display()
+            );
+        }
+    }
+}

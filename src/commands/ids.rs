@@ -29,6 +29,9 @@ struct Row {
     warm_up: bool,
     abroad: String,
     top_countries: Vec<(String, String)>,
+    /// Sell of the calls billed in the day's month so far (`None`: not
+    /// readable while an embedded daemon holds the store).
+    month: Option<String>,
 }
 
 pub fn run(args: IdsArgs) -> anyhow::Result<()> {
@@ -42,26 +45,45 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     };
     // The ledger when no daemon holds it, else the daemon's snapshot. A
     // damaged ledger is an error: its snapshot may be stale.
+    // The store when it can be read here (the shared one, or the embedded
+    // ledger when no daemon holds it), else the daemon's snapshot. A damaged
+    // ledger is an error: its snapshot may be stale.
     let path = config.state.join(LEDGER_FILE);
-    let opened = if path.exists() { Some(RedbLedger::open_checked(&path)) } else { None };
-    let customers: BTreeMap<String, CustomerDays> = match opened {
-        // The shared store: every site's spend, from any host.
-        _ if config.store.backend == crate::config::Backend::Postgres => {
-            crate::state::PgLedger::from_config(&config.store)
-                .map_err(|e| anyhow::Error::new(e).context("cannot open the shared store"))?
-                .all_customer_days()?
-                .into_iter()
-                .collect()
+    let store: Option<Box<dyn Ledger>> = if config.store.backend == crate::config::Backend::Postgres {
+        let store = crate::state::PgLedger::from_config(&config.store)
+            .map_err(|e| anyhow::Error::new(e).context("cannot open the shared store"))?;
+        Some(Box::new(store))
+    } else if path.exists() {
+        match RedbLedger::open_checked(&path) {
+            Ok(l) => Some(Box::new(l)),
+            Err(e @ (OpenError::Damaged { .. } | OpenError::Io { .. })) => {
+                return Err(anyhow::Error::new(e).context("cannot read the IDS state"))
+            }
+            Err(OpenError::Locked(_)) => None,
         }
-        Some(Ok(l)) => l.all_customer_days()?.into_iter().collect(),
-        Some(Err(e @ (OpenError::Damaged { .. } | OpenError::Io { .. }))) => {
-            return Err(anyhow::Error::new(e).context("cannot read the IDS state"))
-        }
-        Some(Err(OpenError::Locked(_))) | None => {
+    } else {
+        None
+    };
+    let customers: BTreeMap<String, CustomerDays> = match &store {
+        Some(store) => store.all_customer_days()?.into_iter().collect(),
+        None => {
             let path = config.state.join(IDS_SNAPSHOT);
             let text = std::fs::read(&path).map_err(|e| Invalid(format!("no IDS state: {}: {e}", path.display())))?;
             serde_json::from_slice::<IdsSnapshot>(&text)?.customers
         }
+    };
+    // The month so far: sell of the calls billed in the day's month (from
+    // the store's billing usage; not in a running embedded daemon's snapshot).
+    let month = crate::billing::Month::of_day(day);
+    let month_sell: Option<BTreeMap<String, rust_decimal::Decimal>> = match &store {
+        Some(store) => {
+            let mut sums = BTreeMap::new();
+            for (key, s) in store.usage(month)? {
+                *sums.entry(key.customer).or_default() += s.sell;
+            }
+            Some(sums)
+        }
+        None => None,
     };
     let scale = rust_decimal::Decimal::from(10i64.pow(decimals));
     let home = &config.numbering.home_country;
@@ -97,6 +119,11 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
                 warm_up: base.n < ids::WARM_UP_DAYS,
                 abroad: units(i128::from(abroad)),
                 top_countries: top.iter().take(3).map(|(c, u)| (c.to_string(), units(i128::from(**u)))).collect(),
+                month: month_sell.as_ref().map(|m| {
+                    // Usage sums are exact at the price decimals: a plain rescale.
+                    let sell = (m.get(id).copied().unwrap_or_default() * scale).round();
+                    units(sell.mantissa() / 10i128.pow(sell.scale()))
+                }),
             },
         ));
     }
@@ -110,14 +137,23 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     }
     println!("IDS {} (baseline: mean of up to {} days before)", timefmt::format_day(day), config.ids.window_days);
     println!(
-        "{:<10} {:<28} {:<3} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12}  top abroad",
-        "customer", "name", "cur", "spend", "baseline", "threshold", "excess", "level", "abroad"
+        "{:<10} {:<28} {:<3} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12} {:>12}  top abroad",
+        "customer",
+        "name",
+        "cur",
+        "spend",
+        "baseline",
+        "threshold",
+        "excess",
+        "level",
+        "abroad",
+        month.to_string()
     );
     for r in &rows {
         let name: String = r.name.chars().take(28).collect();
         let top: Vec<String> = r.top_countries.iter().map(|(c, u)| format!("{c} {u}")).collect();
         println!(
-            "{:<10} {:<28} {:<3} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12}  {}{}",
+            "{:<10} {:<28} {:<3} {:>12} {:>12} {:>12} {:>12} {:>5} {:>12} {:>12}  {}{}",
             r.customer_id,
             name,
             r.currency,
@@ -127,6 +163,7 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
             r.excess,
             r.level,
             r.abroad,
+            r.month.as_deref().unwrap_or("-"),
             top.join(", "),
             if r.warm_up { "  (warm-up)" } else { "" }
         );
