@@ -184,6 +184,11 @@ fn pages_and_api_show_customers_spend_and_alerts() {
     assert!(c08["level"].as_u64().unwrap() >= 3, "{c08}");
     assert_eq!(c08["top_countries"][0]["country"], "XX");
     assert_eq!(customers[0]["customer_id"], "C08", "largest spend first");
+    // The month so far, from the store's billing usage: every November call of C08.
+    let november = |t: &Traffic| -> i64 {
+        t.spend.iter().filter(|((c, d), _)| c == "C08" && d.starts_with("2026-11")).map(|(_, v)| v).sum()
+    };
+    assert_eq!(c08["month"], euros(november(&hist) + november(&day)), "{c08}");
     let c05 = customers.iter().find(|c| c["customer_id"] == "C05").unwrap();
     assert_eq!(c05["name"], "Studio <Noord> \"Design\"");
     assert!(c05["level"].as_u64().unwrap() >= 1, "{c05}");

@@ -80,6 +80,17 @@ impl super::web::IdsSource for Shared {
     fn customer_days(&self) -> Result<Vec<(String, crate::ids::CustomerDays)>, crate::state::StateError> {
         self.ledger.all_customer_days()
     }
+
+    fn month_sell(
+        &self,
+        month: crate::billing::Month,
+    ) -> Result<std::collections::HashMap<String, rust_decimal::Decimal>, crate::state::StateError> {
+        let mut sums = std::collections::HashMap::new();
+        for (key, s) in self.ledger.usage(month)? {
+            *sums.entry(key.customer).or_default() += s.sell;
+        }
+        Ok(sums)
+    }
 }
 
 pub(super) fn worker_loop(

@@ -32,6 +32,11 @@ use tokio::sync::watch;
 
 use super::live::Live;
 use super::view::{self, DayView, ViewKey, ViewSettings};
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use crate::billing::Month;
 use crate::ids::CustomerDays;
 use crate::state::StateError;
 use crate::tariff::Tariff;
@@ -51,6 +56,10 @@ const READ_WAIT: Duration = Duration::from_secs(10);
 pub trait IdsSource: Send + Sync + 'static {
     /// Every customer's IDS days as last committed.
     fn customer_days(&self) -> Result<Vec<(String, CustomerDays)>, StateError>;
+
+    /// Every customer's sell of the calls billed in `month` so far (the
+    /// store's billing usage), by customer id.
+    fn month_sell(&self, month: Month) -> Result<HashMap<String, Decimal>, StateError>;
 }
 
 /// One read of the IDS state.
@@ -65,6 +74,10 @@ pub struct IdsData {
     pub taken: Instant,
     /// Customer id to its days.
     pub customers: Vec<(String, CustomerDays)>,
+    /// The month of the day the read was for.
+    pub month: Month,
+    /// Customer id to the sell billed in `month` so far.
+    pub month_sell: HashMap<String, Decimal>,
 }
 
 /// What the refresher publishes.
@@ -262,9 +275,11 @@ fn refresher(core: &Core, woken: &mpsc::Receiver<()>) {
         let generation = core.live.generation.load(Ordering::Acquire);
         let taken = Instant::now();
         let (tariff, day) = (core.tariffs.load_full(), core.today());
-        let read = core.source.customer_days().map(|customers| {
+        let month = Month::of_day(day);
+        let read = core.source.customer_days().and_then(|customers| Ok((customers, core.source.month_sell(month)?)));
+        let read = read.map(|(customers, month_sell)| {
             let read_at = crate::config::now().as_second();
-            let data = Arc::new(IdsData { generation, read_at, taken, customers });
+            let data = Arc::new(IdsData { generation, read_at, taken, customers, month, month_sell });
             // Today's view with the read: requests for it find it ready.
             let today = Arc::new(view::compute(&data, &tariff, day, &core.settings));
             (data, today)

@@ -190,13 +190,13 @@ fn spend(h: &mut String, d: &PageData<'_>) {
         svg::NEAR,
         svg::OVER
     );
-    h.push_str(r#"<table><tr><th>customer</th><th class="n">spend</th><th class="n">baseline</th><th class="n">threshold</th><th class="n">level</th><th class="n">calls</th><th class="n">abroad</th><th>top countries</th></tr>"#);
+    h.push_str(r#"<table><tr><th>customer</th><th class="n">spend</th><th class="n">baseline</th><th class="n">threshold</th><th class="n">level</th><th class="n">calls</th><th class="n">abroad</th><th>top countries</th><th class="n">month so far</th></tr>"#);
     for r in &top {
         let countries: Vec<String> =
             r.top_countries.iter().map(|(c, u)| format!("{c} {}", money(*u, d.decimals))).collect();
         let _ = write!(
             h,
-            r#"<tr><td>{} <span class="id">{}</span>{}</td><td class="n">{} {}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td></tr>"#,
+            r#"<tr><td>{} <span class="id">{}</span>{}</td><td class="n">{} {}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td><td class="n">{}</td></tr>"#,
             Esc(&r.name),
             Esc(&r.id),
             if r.warm_up { r#" <span class="id">(warm-up)</span>"# } else { "" },
@@ -207,7 +207,8 @@ fn spend(h: &mut String, d: &PageData<'_>) {
             r.level,
             r.calls,
             Esc(&money(r.abroad, d.decimals)),
-            Esc(&countries.join(" · "))
+            Esc(&countries.join(" · ")),
+            Esc(&r.month.map_or_else(|| "-".into(), |m| money(m, d.decimals)))
         );
     }
     h.push_str("</table></section>");

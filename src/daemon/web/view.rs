@@ -70,6 +70,9 @@ pub struct DayRow {
     pub abroad: Units,
     /// Spend abroad by country, largest first (top 3).
     pub top_countries: Vec<(String, Units)>,
+    /// Sell of the calls billed in the day's month so far (billing usage;
+    /// `None` for a day outside the month read).
+    pub month: Option<Units>,
 }
 
 /// One customer's spend abroad over some days.
@@ -222,6 +225,11 @@ fn day_rows(data: &IdsData, tariff: &Tariff, day: i64, s: &ViewSettings) -> Vec<
             warm_up: base.n < WARM_UP_DAYS,
             abroad: countries.iter().map(|c| c.1).sum(),
             top_countries: countries.into_iter().take(3).collect(),
+            month: (crate::billing::Month::of_day(day) == data.month).then(|| {
+                // Usage sums are exact at the price decimals: a plain rescale.
+                let sell = (data.month_sell.get(id).copied().unwrap_or_default() * scale).round();
+                Units::try_from(sell.mantissa() / 10i128.pow(sell.scale())).unwrap_or(Units::MAX)
+            }),
         });
     }
     rows.sort_by(|a, b| b.spend.cmp(&a.spend).then_with(|| a.id.cmp(&b.id)));
@@ -243,6 +251,9 @@ struct IdsRow<'a> {
     warm_up: bool,
     abroad: String,
     top_countries: Vec<CountryAmount<'a>>,
+    /// Sell billed in the day's month so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    month: Option<String>,
 }
 
 /// Spend to one country.
@@ -289,6 +300,7 @@ pub fn compute(data: &IdsData, tariff: &Tariff, day: i64, s: &ViewSettings) -> D
                     .iter()
                     .map(|(c, u)| CountryAmount { country: c, spend: units(*u) })
                     .collect(),
+                month: r.month.map(units),
             })
             .collect(),
     };
