@@ -278,6 +278,9 @@ impl FileRater<'_> {
             flagged: totals.flagged(),
             buy,
             sell,
+            first_call: tally.span.map(|s| s.0),
+            last_call: tally.span.map(|s| s.1),
+            rated_now: Some(limits.now),
             ..record
         };
         let usage = tally.usage.deltas(
