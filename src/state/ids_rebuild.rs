@@ -78,7 +78,7 @@ impl<'a> IdsRebuild<'a> {
             tariff,
             decimals: plan.decimals,
             zone: file_zone.clone(),
-            limits: limits.clone(),
+            limits,
             ids: plan.ids.is_some(),
         };
         let c = super::read_rated(path, &settings)?;
