@@ -74,13 +74,8 @@ impl<'a> IdsRebuild<'a> {
             .split_once('/')
             .and_then(|(source, _)| plan.source_zones.get(source).cloned())
             .unwrap_or_else(|| plan.timezone.clone());
-        let settings = ReadSettings {
-            tariff,
-            decimals: plan.decimals,
-            zone: file_zone.clone(),
-            limits,
-            ids: plan.ids.is_some(),
-        };
+        let settings =
+            ReadSettings { tariff, decimals: plan.decimals, zone: file_zone.clone(), limits, ids: plan.ids.is_some() };
         let c = super::read_rated(path, &settings)?;
         self.usage.merge(&c.usage);
         let window = plan.ids.as_ref().map_or(0, |i| i64::from(i.0));
