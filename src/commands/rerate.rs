@@ -55,35 +55,26 @@ pub fn run(args: RerateArgs) -> anyhow::Result<()> {
     let control = Control::of_spool(&config.spool);
     let report = match crate::state::open_for_daemon(&config.state, &config.spool) {
         Ok(ledger) => {
-            let (locks, pool, cancel) = Default::default();
-            let tariffs = arc_swap::ArcSwap::from_pointee(tariff);
-            let engine = Engine {
-                config: &config,
-                ledger: &ledger,
-                locks: &locks,
-                tariffs: &tariffs,
-                pool: &pool,
-                cancel: &cancel as &AtomicBool,
-            };
-            let report = if request.dry_run {
-                let report = engine.run(&request).map_err(invalid)?;
-                control.take_report(&request.id)?;
-                report
-            } else {
-                // Requests an earlier run left unfinished go first.
+            if !request.dry_run {
                 control.submit(&request)?;
-                engine.run_pending().map_err(invalid)?;
-                control.take_report(&request.id)?.context("the re-rating left no report")?
-            };
-            crate::state::write_ids_snapshot(&config.state, &ledger)?;
-            report
+            }
+            run_here(&config, tariff, ledger, &request)?
         }
         Err(GuardError::Open(OpenError::Locked(_))) => {
             control.submit(&request)?;
             eprintln!("a daemon holds the ledger: request {} handed to it; waiting for its report", request.id);
+            let mut polls = 0u32;
             loop {
                 if let Some(report) = control.take_report(&request.id)? {
                     break report;
+                }
+                // The daemon stopped meanwhile: the store is free, run it here.
+                polls += 1;
+                if polls % 20 == 0 {
+                    if let Ok(ledger) = crate::state::open_for_daemon(&config.state, &config.spool) {
+                        let tariff = load_tariff(&config, None)?;
+                        break run_here(&config, tariff, ledger, &request)?;
+                    }
                 }
                 std::thread::sleep(POLL);
             }
@@ -98,6 +89,37 @@ pub fn run(args: RerateArgs) -> anyhow::Result<()> {
         0 => Ok(()),
         n => anyhow::bail!("{n} file(s) could not be re-rated (see above); the others are done"),
     }
+}
+
+/// Runs the request (a dry run directly; else after the requests an
+/// earlier run left unfinished, which go first) with the store held here.
+fn run_here(
+    config: &crate::config::Config,
+    tariff: crate::tariff::Tariff,
+    ledger: crate::state::RedbLedger,
+    request: &Request,
+) -> anyhow::Result<Report> {
+    let control = Control::of_spool(&config.spool);
+    let (locks, pool, cancel) = Default::default();
+    let tariffs = arc_swap::ArcSwap::from_pointee(tariff);
+    let engine = Engine {
+        config,
+        ledger: &ledger,
+        locks: &locks,
+        tariffs: &tariffs,
+        pool: &pool,
+        cancel: &cancel as &AtomicBool,
+    };
+    let report = if request.dry_run {
+        let report = engine.run(request).map_err(invalid)?;
+        control.take_report(&request.id)?;
+        report
+    } else {
+        engine.run_pending().map_err(invalid)?;
+        control.take_report(&request.id)?.context("the re-rating left no report")?
+    };
+    crate::state::write_ids_snapshot(&config.state, &ledger)?;
+    Ok(report)
 }
 
 /// A request the engine refuses as asked is bad usage (exit 2).
