@@ -149,7 +149,13 @@ impl<'e, 'a> FileJob<'e, 'a> {
         let current = OutputDirs { root: spool.clone() }.output_path(Output::Rated, &t.record.stem);
         let old = self.old(&tariff, &t.record, &current)?;
         let temp = std::env::temp_dir().join(format!("cdr-rater-rerate-{}-{}", self.request, std::process::id()));
-        let dirs = OutputDirs::create(&temp.join(&t.record.stem)).map_err(io(&temp))?;
+        let dirs = OutputDirs::create(&temp).map_err(io(&temp))?;
+        // A source's stem (`SOURCE/NAME`) has its outputs in a sub-folder.
+        for which in Output::ALL {
+            let out = dirs.output_path(which, &t.record.stem);
+            let dir = out.parent().unwrap_or(&temp);
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
         let result = self.rate(&tariff, t, &dirs, &temp).and_then(|(files, tally, _)| {
             files.publish().map_err(io(&temp))?;
             Ok(tally)
