@@ -100,10 +100,9 @@ impl<'e, 'a> FileJob<'e, 'a> {
             Ok(Err(what)) => return Err(RerateError::Invalid(format!("{}: {what}", path.display()))),
             Err(e) => return Err(io(path)(e)),
         };
-        // What is billed is what was keyed: the archived content must be the ledger's.
-        if crate::input::key_of(&file).map_err(io(path))? != t.key {
-            return Err(RerateError::Invalid(format!("{}: its content is not the ledger's", path.display())));
-        }
+        // What is billed is what was keyed: the bytes rated are hashed as
+        // they are read and must give the ledger's key before anything is
+        // published (the lookup hashed the archive already).
         let expansion = crate::input::Expansion::of(&config.limits);
         let (input, verifier) = crate::input::open_verified(file, path, expansion, t.key).map_err(io(path))?;
         let mut files = OutputFiles::create_owned(dirs, tmp, &t.record.stem).map_err(io(&dirs.root))?;
@@ -113,7 +112,12 @@ impl<'e, 'a> FileJob<'e, 'a> {
             Err(FileError::Write(e)) => return Err(io(&dirs.root)(e)),
             Err(e) => return Err(RerateError::Invalid(format!("{}: {e}", path.display()))),
         };
-        verifier.verify().map_err(io(path))?;
+        verifier.verify().map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => {
+                RerateError::Invalid(format!("{}: its content is not the ledger's ({e})", path.display()))
+            }
+            _ => io(path)(e),
+        })?;
         Ok((files, tally, limits))
     }
 
@@ -196,8 +200,14 @@ impl<'e, 'a> FileJob<'e, 'a> {
         if !old_path.exists() {
             return Err(RerateError::Invalid(format!("{stem}: its rated output is missing")));
         }
-        let old = self.old(&tariff, record, &old_path)?;
-        let (files, tally, limits) = self.rate(&tariff, t, &dirs, &tmp)?;
+        // The old contribution is read while the file is rated: rating
+        // waits on its writes, reading on its reads.
+        let (old, rated) = std::thread::scope(|scope| {
+            let old = scope.spawn(|| self.old(&tariff, record, &old_path));
+            let rated = self.rate(&tariff, t, &dirs, &tmp);
+            (old.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), rated)
+        });
+        let (old, (files, tally, limits)) = (old?, rated?);
         if !marked && !self.wanted(&tariff, &old.usage, &tally.usage) {
             return Ok("unchanged_customers".into());
         }
