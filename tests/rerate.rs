@@ -232,3 +232,35 @@ fn kill9_during_rerate_leaves_what_an_uninterrupted_run_leaves() {
     assert!(left.is_empty(), "requests left: {left:?}");
     eprintln!("uninterrupted rerate: {whole} ms");
 }
+
+#[test]
+fn a_current_day_crossing_alerts_once_and_past_days_never() {
+    let files = vec![("a.csv", fs::read_to_string(repo().join("samples/generic.csv")).unwrap())];
+    let d = rated(&files, false);
+    let alerts = |d: &Daemon| -> Vec<String> {
+        fs::read_to_string(d.path("spool/alerts.jsonl")).unwrap_or_default().lines().map(str::to_string).collect()
+    };
+    assert!(!alerts(&d).iter().any(|l| l.contains("\"C0001\"")));
+    // C0001's range lowered below the day's spend (2.0740).
+    let path = d.path("rates/customers.csv");
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace("korenaar.example.nl,standard,25.00,", "korenaar.example.nl,standard,1.00,");
+    fs::write(&path, text).unwrap();
+    // Days later: the calls' day is past, no alert.
+    let args = ["rerate", "--config", "cdr-rater.toml", "--file", "a.csv"];
+    assert!(cdr_rater_at(d.root.path(), LATER, &args).status.success());
+    assert!(!alerts(&d).iter().any(|l| l.contains("\"C0001\"")), "{:?}", alerts(&d));
+    // On the calls' own day: the crossing alerts, naming the call, once.
+    let today = "2026-11-24T21:00:00Z";
+    let out = cdr_rater_at(d.root.path(), today, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c0001: Vec<String> = alerts(&d).into_iter().filter(|l| l.contains("\"C0001\"")).collect();
+    assert!(!c0001.is_empty(), "no alert: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        c0001.iter().all(|l| l.contains("\"day\":\"2026-11-24\"") && l.contains("\"trigger_call_id\":\"g-")),
+        "{c0001:?}"
+    );
+    assert!(cdr_rater_at(d.root.path(), today, &args).status.success());
+    assert_eq!(alerts(&d).into_iter().filter(|l| l.contains("\"C0001\"")).count(), c0001.len(), "never twice");
+}

@@ -102,6 +102,7 @@ fn run_here(
     let control = Control::of_spool(&config.spool);
     let (locks, pool, cancel) = Default::default();
     let tariffs = arc_swap::ArcSwap::from_pointee(tariff);
+    let ids = crate::job::IdsSettings::from_config(config);
     let engine = Engine {
         config,
         ledger: &ledger,
@@ -109,6 +110,7 @@ fn run_here(
         tariffs: &tariffs,
         pool: &pool,
         cancel: &cancel as &AtomicBool,
+        ids: ids.clone(),
     };
     let report = if request.dry_run {
         let report = engine.run(request).map_err(invalid)?;
@@ -119,6 +121,10 @@ fn run_here(
         control.take_report(&request.id)?.context("the re-rating left no report")?
     };
     crate::state::write_ids_snapshot(&config.state, &ledger)?;
+    // Alerts of the current day reach their hook before the command ends.
+    if let Some(ids) = ids {
+        ids.alerts.wait_for_hooks();
+    }
     Ok(report)
 }
 

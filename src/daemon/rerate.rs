@@ -91,6 +91,7 @@ fn run(parts: &Parts) {
         tariffs,
         pool: &parts.shared.pool,
         cancel: &parts.cancel,
+        ids: parts.shared.ids.clone(),
     };
     match engine.run_pending() {
         Ok(reports) => {

@@ -1,21 +1,19 @@
 //! One file re-rated, exactly once across crashes (the steps and why are
 //! in the module comment of [`super`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::control::JournalEntry;
 use super::{decimal_text, CustomerLine, Engine, RerateError, Target};
 use crate::billing::{Bucket, Category, Month, Sums, UsageAgg, UsageDelta};
 use crate::config::Config;
-use crate::ids::{CustomerDays, SpendAgg};
 use crate::output::{sync_dir, OutputDirs, OutputFiles};
 use crate::pipeline::{self, FileError, Job, RowLimits, Tally};
 use crate::rating::Rater;
 use crate::rows::Output;
 use crate::state::{Contribution, FileRecord, FraudCommit, ReadSettings, RerateMark, UsageCommit};
 use crate::tariff::Tariff;
-use crate::timefmt::DayMapper;
 
 /// How a file's source reads it: the source its stem names, or the default.
 pub(super) struct SourceOf {
@@ -239,7 +237,16 @@ impl<'e, 'a> FileJob<'e, 'a> {
         // 4. The difference, with the new record, in one commit.
         let usage = usage_delta(&tariff, &old.usage, &tally.usage, config.price_decimals);
         let _section = engine.locks.commit();
-        let ids = self.ids_delta(&tariff, stem, &old.spend, &tally.spend, &limits)?;
+        let zone = source_of(config, stem).zone;
+        let moved = super::ids::IdsMove { engine, tariff: &tariff, zone: &zone, limits: &limits };
+        let (ids, to_trace) = moved.days(&old.spend, &tally.spend)?;
+        // Alerts of the current day only, logged (fsynced, each once by
+        // its id) before the commit that raises the level.
+        if let (Some(settings), false) = (&engine.ids, to_trace.is_empty()) {
+            let rated = dirs.output_path(Output::Rated, stem);
+            let alerts = moved.alerts(settings, &record.name, stem, &rated, &to_trace)?;
+            settings.alerts.log_file_alerts(&alerts, &[], true).map_err(io(&settings.alerts.path))?;
+        }
         let totals = &tally.totals;
         let (buy, sell) = totals.money_text(config.price_decimals);
         let done = FileRecord {
@@ -288,68 +295,6 @@ impl<'e, 'a> FileJob<'e, 'a> {
                 new_sell: decimal_text(n.sell, decimals),
             })
             .collect()
-    }
-
-    /// The customers' IDS days moved by new − old spend. Levels are never
-    /// lowered, and never raised here: a day before the customer's current
-    /// day raises no alert, and the current day is judged by the next file
-    /// rated for it.
-    fn ids_delta(
-        &self,
-        tariff: &Tariff,
-        stem: &str,
-        old: &SpendAgg,
-        new: &SpendAgg,
-        limits: &RowLimits,
-    ) -> Result<Vec<(String, CustomerDays)>, RerateError> {
-        let config = self.engine.config;
-        if !config.ids.enabled {
-            return Ok(Vec::new());
-        }
-        let window = i64::from(config.ids.window_days);
-        let zone = source_of(config, stem).zone;
-        let (old, new) = (old.days(), new.days());
-        let customers: BTreeSet<u32> = old.keys().chain(new.keys()).map(|k| k.0).collect();
-        let mut out = Vec::new();
-        for c in customers {
-            let customer = &tariff.customers[c as usize];
-            let mut days_of =
-                DayMapper::new(customer.zone.map_or_else(|| zone.clone(), |z| tariff.zones[usize::from(z)].clone()));
-            let today = days_of.day_of(limits.now);
-            let cut = today - 2 * window;
-            let earliest = days_of.day_of(limits.earliest_start.max(limits.now - 1_000_000_000));
-            let mut cd = self.engine.ledger.customer_days(&customer.id)?;
-            let days: BTreeSet<i64> = old
-                .range((c, i64::MIN)..=(c, i64::MAX))
-                .chain(new.range((c, i64::MIN)..=(c, i64::MAX)))
-                .map(|(k, _)| k.1)
-                .collect();
-            for day in days.into_iter().filter(|d| *d >= cut) {
-                let (o, n) = (old.get(&(c, day)), new.get(&(c, day)));
-                let state = cd.days.entry(day).or_default();
-                let (ou, oc) = o.map_or((0, 0), |o| (o.units, o.calls as i64));
-                let (nu, nc) = n.map_or((0, 0), |n| (n.units, n.calls as i64));
-                state.units += nu - ou;
-                state.calls = (state.calls as i64 + nc - oc).max(0) as u64;
-                for (country, u) in o.iter().flat_map(|o| &o.countries) {
-                    *state.countries.entry(*country).or_default() -= u;
-                }
-                for (country, u) in n.iter().flat_map(|n| &n.countries) {
-                    *state.countries.entry(*country).or_default() += u;
-                }
-                let kept: BTreeSet<_> = n.iter().flat_map(|n| n.countries.iter().map(|c| c.0)).collect();
-                state.countries.retain(|country, u| *u != 0 || kept.contains(country));
-                if state.calls == 0 && state.units == 0 && state.level == 0 {
-                    cd.days.remove(&day);
-                }
-                if n.is_some() && day > earliest {
-                    cd.first_day = Some(cd.first_day.map_or(day, |f| f.min(day)));
-                }
-            }
-            cd.prune(cut);
-            out.push((customer.id.clone(), cd));
-        }
-        Ok(out)
     }
 }
 

@@ -26,6 +26,7 @@
 
 pub mod control;
 mod file;
+mod ids;
 mod select;
 
 use std::collections::BTreeMap;
@@ -180,6 +181,8 @@ pub struct Engine<'a> {
     pub pool: &'a BufferPool,
     /// Set on shutdown.
     pub cancel: &'a AtomicBool,
+    /// IDS alert sinks, when IDS is on (the daemon's, shared with its workers).
+    pub ids: Option<crate::job::IdsSettings>,
 }
 
 /// A file to re-rate: its record and its archived input.
