@@ -152,6 +152,12 @@ fn rerating_equals_a_fresh_rating_daemon_stopped_or_running() {
     assert_eq!(store(stopped.root.path()), fresh_store);
     assert!(stopped.path("spool/superseded/rated/a.r2.rated.csv").exists());
     assert!(!stopped.path("spool/superseded/rated/b.r2.rated.csv").exists(), "--file a.csv only");
+    // --customer: only the files with calls of C0011 (b.csv) are re-rated.
+    let out = rerate(stopped.root.path(), &["--month", "2026-11", "--customer", "C0011"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 file(s) re-rated, 1 without calls of --customer"));
+    assert!(stopped.path("spool/superseded/rated/b.r2.rated.csv").exists());
+    assert!(!stopped.path("spool/superseded/rated/a.r3.rated.csv").exists());
+    assert_eq!(store(stopped.root.path()), fresh_store);
 
     // A lost store keeps its month totals: `state rebuild` sums them again.
     fs::remove_file(stopped.path("state/ledger.redb")).unwrap();
@@ -227,7 +233,7 @@ fn kill9_during_rerate_leaves_what_an_uninterrupted_run_leaves() {
     let left: Vec<String> = fs::read_dir(killed.path("spool/.control/rerate"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".report.json"))
+        .filter(|n| !n.ends_with(".report.json") && !n.starts_with('.'))
         .collect();
     assert!(left.is_empty(), "requests left: {left:?}");
     eprintln!("uninterrupted rerate: {whole} ms");
