@@ -212,7 +212,9 @@ impl<'e, 'a> FileJob<'e, 'a> {
         // 1. The mark, durable before anything moves.
         if !marked {
             let mark = RerateMark { generation, request: self.request.to_string() };
-            let marked = FileRecord { rerating: Some(mark), ..record.clone() };
+            // The old rating's "now" kept: the mark's commit moves `finished_at`.
+            let rated_now = record.rated_now.or(record.finished_at);
+            let marked = FileRecord { rerating: Some(mark), rated_now, ..record.clone() };
             engine.ledger.finish_with(&t.key, &marked, Vec::new(), FraudCommit::default(), UsageCommit::default())?;
         }
         // 2. The current outputs kept (linked, so readers always see one
