@@ -208,6 +208,9 @@ fn kill9_during_rerate_leaves_what_an_uninterrupted_run_leaves() {
     rerate(reference.root.path(), &["--month", "2026-11"]);
     let whole = started.elapsed().as_millis() as u64;
     let expected = (store(reference.root.path()), outputs(reference.root.path()));
+    // Old and new contributions are summed alike: again with the same tables, nothing moves.
+    rerate(reference.root.path(), &["--month", "2026-11"]);
+    assert_eq!((store(reference.root.path()), outputs(reference.root.path())), expected);
 
     let mut rng = Lcg(std::process::id() as u64);
     for round in 0..20 {
@@ -269,4 +272,40 @@ fn a_current_day_crossing_alerts_once_and_past_days_never() {
     );
     assert!(cdr_rater_at(d.root.path(), today, &args).status.success());
     assert_eq!(alerts(&d).into_iter().filter(|l| l.contains("\"C0001\"")).count(), c0001.len(), "never twice");
+}
+
+#[test]
+fn a_request_survives_daemon_kills_and_is_done_once() {
+    let files = vec![("b.csv", second_file()), ("c.csv", second_file().replace("h-", "k-"))];
+    let reference = rated(&files, false);
+    change_tables(reference.root.path());
+    rerate(reference.root.path(), &["--month", "2026-11"]);
+    let expected = (store(reference.root.path()), outputs(reference.root.path()));
+
+    let mut d = rated(&files, false);
+    change_tables(d.root.path());
+    // Filed while no daemon runs (as `rerate` does when the daemon holds
+    // the store), then the daemon is killed at random moments.
+    let control = d.path("spool/.control/rerate");
+    fs::create_dir_all(&control).unwrap();
+    let id = "20261127T090000Z-1-1";
+    fs::write(control.join(format!("{id}.request.json")), format!("{{\"id\":\"{id}\",\"month\":\"2026-11\"}}"))
+        .unwrap();
+    let report = control.join(format!("{id}.report.json"));
+    let mut rng = Lcg(u64::from(std::process::id()) * 7);
+    for _ in 0..3 {
+        d.start_at(LATER);
+        std::thread::sleep(Duration::from_millis(rng.below(80)));
+        d.kill9();
+    }
+    d.start_at(LATER);
+    wait_for("the daemon's report", Duration::from_secs(30), || report.exists());
+    d.stop();
+    assert_eq!((store(d.root.path()), outputs(d.root.path())), expected);
+    assert!(!control.join(format!("{id}.request.json")).exists());
+    // The report counts each file once, however often it was interrupted.
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
+    let c0011 = report["customers"].as_array().unwrap().iter().find(|l| l["customer"] == "C0011").cloned();
+    assert_eq!(c0011.map(|l| (l["old_calls"].as_i64(), l["new_calls"].as_i64())), Some((Some(0), Some(8))), "{report}");
+    assert!(report["files"].as_array().unwrap().iter().all(|f| f["outcome"] == "rerated"), "{report}");
 }
