@@ -272,6 +272,13 @@ fn a_current_day_crossing_alerts_once_and_past_days_never() {
     );
     assert!(cdr_rater_at(d.root.path(), today, &args).status.success());
     assert_eq!(alerts(&d).into_iter().filter(|l| l.contains("\"C0001\"")).count(), c0001.len(), "never twice");
+    // An archived input gone: reported as failed (exit 1), nothing moved.
+    let before = store(d.root.path());
+    fs::remove_file(d.path("spool/archive/a.csv")).unwrap();
+    let out = cdr_rater_at(d.root.path(), LATER, &["rerate", "--config", "cdr-rater.toml", "--month", "2026-11"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in archive/"));
+    assert_eq!(store(d.root.path()), before);
 }
 
 #[test]

@@ -92,7 +92,9 @@ impl<'e, 'a> FileJob<'e, 'a> {
             fraud: None,
             pool: Some(self.engine.pool),
         };
-        let path = &t.archived;
+        let Some(path) = &t.archived else {
+            return Err(RerateError::Invalid("its archived input is not in archive/ (or not with its content)".into()));
+        };
         let file = match crate::input::open_regular(path) {
             Ok(Ok(f)) => f,
             Ok(Err(what)) => return Err(RerateError::Invalid(format!("{}: {what}", path.display()))),

@@ -192,8 +192,8 @@ pub struct Target {
     pub key: ContentKey,
     /// Its ledger record.
     pub record: crate::state::FileRecord,
-    /// The archived input.
-    pub archived: PathBuf,
+    /// The archived input (`None`: not in `archive/` any more; reported as failed).
+    pub archived: Option<PathBuf>,
 }
 
 /// A content key as hex (plans and journals).
@@ -229,7 +229,8 @@ impl Engine<'_> {
         for (key, record) in self.ledger.all()? {
             if let Some(mark) = &record.rerating {
                 let request = mark.request.clone();
-                if let Some(archived) = select::archived_input(self.config, &key, &record)? {
+                let archived = select::archived_input(self.config, &key, &record)?;
+                if archived.is_some() {
                     let target = Target { key, record, archived };
                     file::FileJob::new(self, &request, &[], false).rerate(&target)?;
                 }
@@ -248,8 +249,10 @@ impl Engine<'_> {
         if request.dry_run {
             return self.dry_run(request);
         }
-        let keys = match control.plan(&request.id)? {
-            Some(keys) => keys,
+        // The files, fixed once; their archived inputs as just found, or
+        // looked up again on a redo.
+        let (keys, mut found): (Vec<String>, BTreeMap<String, Option<PathBuf>>) = match control.plan(&request.id)? {
+            Some(keys) => (keys, BTreeMap::new()),
             None => {
                 let targets = match select::targets(self, request) {
                     Ok(t) => t,
@@ -258,7 +261,7 @@ impl Engine<'_> {
                 };
                 let keys: Vec<String> = targets.iter().map(|t| key_hex(&t.key)).collect();
                 control.save_plan(&request.id, &keys)?;
-                keys
+                (keys, targets.into_iter().map(|t| (key_hex(&t.key), t.archived)).collect())
             }
         };
         let mut report = Report { id: request.id.clone(), ..Report::default() };
@@ -270,16 +273,15 @@ impl Engine<'_> {
             let outcome = if done_here {
                 "rerated".to_string()
             } else {
-                match select::archived_input(self.config, &key, &record)? {
-                    None => "failed: the archived input is not in archive/".to_string(),
-                    Some(archived) => {
-                        let target = Target { key, record: record.clone(), archived };
-                        match job.rerate(&target) {
-                            Ok(outcome) => outcome,
-                            Err(RerateError::Invalid(why)) => format!("failed: {why}"),
-                            Err(e) => return Err(e),
-                        }
-                    }
+                let archived = match found.remove(hex) {
+                    Some(a) => a,
+                    None => select::archived_input(self.config, &key, &record)?,
+                };
+                let target = Target { key, record: record.clone(), archived };
+                match job.rerate(&target) {
+                    Ok(outcome) => outcome,
+                    Err(RerateError::Invalid(why)) => format!("failed: {why}"),
+                    Err(e) => return Err(e),
                 }
             };
             report.files.push(FileLine { name: record.name.clone(), stem: record.stem.clone(), outcome });

@@ -42,7 +42,7 @@ pub(super) fn targets(engine: &Engine<'_>, request: &Request) -> Result<Vec<Targ
                     None => archived_input(config, &key, &record)?
                         .ok_or_else(|| RerateError::Invalid(format!("{f}: its archived input is not in archive/")))?,
                 };
-                out.push(Target { key, record, archived });
+                out.push(Target { key, record, archived: Some(archived) });
             }
         }
     } else {
@@ -55,9 +55,9 @@ pub(super) fn targets(engine: &Engine<'_>, request: &Request) -> Result<Vec<Targ
             };
             let Some((first, last)) = span else { continue };
             if first < to && last >= from {
-                if let Some(archived) = archived_input(config, &key, &record)? {
-                    out.push(Target { key, record, archived });
-                }
+                // A file without its archived input is reported, not skipped.
+                let archived = archived_input(config, &key, &record)?;
+                out.push(Target { key, record, archived });
             }
         }
     }
