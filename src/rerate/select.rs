@@ -121,7 +121,8 @@ fn read_span(
 }
 
 /// The archived input of a record: `archive/[SOURCE/]NAME` or a reused
-/// name's `NAME.N`, whichever has its content key.
+/// name's `NAME.N`, whichever has its content key (the only candidate is
+/// taken as it is: rating it verifies its key).
 pub(super) fn archived_input(
     config: &Config,
     key: &ContentKey,
@@ -149,6 +150,12 @@ pub(super) fn archived_input(
         .map(|e| e.path())
         .collect();
     candidates.sort();
+    // One candidate: its bytes are hashed as they are rated and must give
+    // the key before anything is published; hashing it here too would read
+    // it twice. Several (a reused name): the key tells which.
+    if let [only] = candidates.as_slice() {
+        return Ok(Some(only.clone()));
+    }
     for path in candidates {
         let k = crate::state::hash_streaming(&path).map_err(|source| RerateError::Io { path: path.clone(), source })?;
         if k == *key {
