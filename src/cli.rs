@@ -30,6 +30,9 @@ pub enum Command {
     Ids(IdsArgs),
     /// Daemon state maintenance (the ledger and IDS state).
     State(StateArgs),
+    /// Re-rate archived inputs with the tables in force now; move spend and
+    /// billing totals by the difference (with the daemon running or stopped).
+    Rerate(RerateArgs),
     /// The shared store: copy an embedded store's state into PostgreSQL.
     Store(StoreArgs),
     /// Bill a month: invoices, lines, reseller commissions, printable
@@ -162,6 +165,32 @@ pub struct IdsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `cdr-rater rerate`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["month", "from", "file"])))]
+pub struct RerateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Every file holding calls of this month (YYYY-MM, in the configured timezone).
+    #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to", "file"])]
+    pub month: Option<String>,
+    /// Every file holding calls from this day (YYYY-MM-DD) ...
+    #[arg(long, value_name = "DATE", requires = "to", conflicts_with = "file")]
+    pub from: Option<String>,
+    /// ... up to and including this day.
+    #[arg(long, value_name = "DATE", requires = "from")]
+    pub to: Option<String>,
+    /// Archived inputs (paths, or names as the ledger records them).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub file: Vec<String>,
+    /// Only files holding calls of these customers (before or after); every row of such a file is re-rated.
+    #[arg(long, value_name = "ID", num_args = 1..)]
+    pub customer: Vec<String>,
+    /// Rate into a temp folder and report; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `cdr-rater state`.

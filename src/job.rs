@@ -159,6 +159,11 @@ impl Drop for RatingMark<'_> {
 /// Customers whose IDS days a file changed, by id.
 type IdsChanges = Vec<(String, CustomerDays)>;
 
+/// Customer days whose spend crossed a level: (customer, day) -> (the
+/// day's state before the file, its baseline, the customer's range in
+/// units, the customer's current day).
+pub type ToTrace = BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)>;
+
 /// A call of a customer day that crossed a level: (start, row, call id,
 /// sell, destination country; `None` for an internal call).
 type TracedCall = (i64, usize, String, i64, Option<ids::Country>);
@@ -285,6 +290,9 @@ impl FileRater<'_> {
             flagged: totals.flagged(),
             buy,
             sell,
+            first_call: tally.span.map(|s| s.0),
+            last_call: tally.span.map(|s| s.1),
+            rated_now: Some(limits.now),
             ..record
         };
         let usage = UsageCommit { rows: &usage, late: Bucket::LateCalls };
@@ -313,7 +321,7 @@ impl FileRater<'_> {
         }
         let mut changed = Vec::new();
         // Customer days whose new spend crosses a level: (customer, day) -> state before this file.
-        let mut to_trace: BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)> = BTreeMap::new();
+        let mut to_trace: ToTrace = BTreeMap::new();
         let mut states: BTreeMap<u32, CustomerDays> = BTreeMap::new();
         for (c, mut days) in by_customer {
             days.sort_by_key(|d| d.0);
@@ -367,13 +375,14 @@ impl FileRater<'_> {
 
     /// Re-reads the rated output for the customer days that crossed a level,
     /// orders their calls by start time (then line), and names the call that
-    /// crossed each level.
-    fn trace_alerts(
+    /// crossed each level. Also `rerate`'s, for the current day a
+    /// re-rated file moves over a level.
+    pub fn trace_alerts(
         &self,
         tariff: &Tariff,
         file: &str,
         rated: &Path,
-        to_trace: &BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)>,
+        to_trace: &ToTrace,
         limits: &RowLimits,
     ) -> Result<Vec<Alert>, JobError> {
         let now = limits.now;
@@ -473,7 +482,7 @@ impl FileRater<'_> {
 
 /// The customers of a file's usage (every customer with a rated call),
 /// sorted and distinct: the rows its commit section locks.
-fn customers_of(usage: &[crate::billing::UsageDelta]) -> Vec<&str> {
+pub(crate) fn customers_of(usage: &[crate::billing::UsageDelta]) -> Vec<&str> {
     let mut customers: Vec<&str> = usage.iter().map(|u| u.customer.as_str()).collect();
     customers.sort_unstable();
     customers.dedup();

@@ -36,6 +36,7 @@ pub mod numbers;
 pub mod output;
 pub mod pipeline;
 pub mod rating;
+pub mod rerate;
 pub mod rows;
 pub mod spool;
 pub mod state;

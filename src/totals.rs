@@ -199,6 +199,9 @@ pub struct Tally {
     pub fraud: crate::fraud::CallLog,
     /// Calls per customer month and invoice line (when committed to a store).
     pub usage: crate::billing::UsageAgg,
+    /// Earliest and latest call start (epoch seconds) of the rows that
+    /// parsed as calls, rated or not.
+    pub span: Option<(i64, i64)>,
 }
 
 impl Tally {
@@ -216,6 +219,15 @@ impl Tally {
         self.spend.merge(&o.spend);
         self.usage.merge(&o.usage);
         self.fraud.append_owned(o.fraud);
+        self.widen(o.span);
+    }
+
+    /// Widens [`Tally::span`] to cover `span`.
+    pub fn widen(&mut self, span: Option<(i64, i64)>) {
+        self.span = match (self.span, span) {
+            (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Adds the tally of the next chunk (or part of the file), in input order.
@@ -225,5 +237,6 @@ impl Tally {
         self.totals.add(&o.totals);
         self.spend.merge(&o.spend);
         self.usage.merge(&o.usage);
+        self.widen(o.span);
     }
 }

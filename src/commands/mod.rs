@@ -8,6 +8,7 @@ mod generate;
 mod ids;
 mod lookup;
 mod rate;
+mod rerate;
 mod run;
 mod state;
 mod store;
@@ -23,7 +24,7 @@ pub use crate::exit::Invalid;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     // The commands that read "now" refuse a bad CDR_RATER_NOW up front.
-    if matches!(cli.command, Command::Run(_) | Command::Rate(_) | Command::Ids(_)) {
+    if matches!(cli.command, Command::Run(_) | Command::Rate(_) | Command::Ids(_) | Command::Rerate(_)) {
         crate::config::fixed_now().map_err(|e| Invalid(e.to_string()))?;
     }
     match cli.command {
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Ids(args) => ids::run(args),
         Command::State(args) => state::run(args),
+        Command::Rerate(args) => rerate::run(args),
         Command::Store(args) => store::run(args),
         Command::Bill(args) => bill::run(args),
     }

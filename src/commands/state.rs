@@ -74,6 +74,10 @@ fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
         summary.levels,
         config.alerts.display()
     );
+    println!(
+        "  billing: {} month total row(s) (customer, month, currency, line) summed from rated outputs",
+        summary.usage_rows
+    );
     if fraud.rules.is_some() && config.ids.enabled {
         println!(
             "  fraud rules: {} customer state(s) judged again from rated outputs; {} fired rule(s) from {}",

@@ -17,7 +17,8 @@
 //!   report back;
 //! - [`reload`]: noticing a change of `rates/` (however it is replaced) and
 //!   loading it once it is quiet;
-//! - [`web`]: the HTTP listener: `/metrics`, the dashboard and its API.
+//! - [`web`]: the HTTP listener: `/metrics`, the dashboard and its API;
+//! - `rerate`: `cdr-rater rerate` requests run on a thread of their own.
 //!
 //! Several sources (`[[source]]`): one intake watches every drop folder;
 //! each file is rated with its source's format, zone, numbering and
@@ -33,6 +34,7 @@
 
 mod intake;
 mod reload;
+mod rerate;
 mod store;
 pub mod web;
 mod worker;
@@ -263,6 +265,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         })?);
     }
     drop(done_tx);
+    let rerate_parts = Arc::new(rerate::Parts {
+        config: config.clone(),
+        shared: shared.clone(),
+        tariffs: tariffs.clone(),
+        cancel: cancel.clone(),
+    });
+    let mut rerates = rerate::Rerates::new();
 
     let settle = Duration::from_millis(config.settle_ms);
     let reload_settle = Duration::from_millis(config.reload_settle_ms);
@@ -322,6 +331,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
             _ = tick.tick() => {
                 intake.tick()?;
+                rerates.poll(&rerate_parts);
                 let now = Instant::now();
                 let due: Vec<PathBuf> = waiting.iter().filter(|(_, w)| w.due <= now).map(|(p, _)| p.clone()).collect();
                 for claimed in due {
@@ -392,6 +402,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for worker in workers {
         tokio::task::spawn_blocking(move || worker.join()).await?.map_err(|_| anyhow::anyhow!("a worker panicked"))?;
     }
+    tokio::task::spawn_blocking(move || rerates.join()).await?;
     // Alerts already logged still reach the hook: wait for the queued runs
     // (each is killed at `on_alert_timeout_ms`, so this is bounded).
     if let Some(ids) = ids {

@@ -53,6 +53,7 @@ impl BufferPool {
         out.tally.spend.clear();
         out.tally.usage.clear();
         out.tally.fraud.clear();
+        out.tally.span = None;
         out
     }
 
@@ -177,6 +178,7 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     let usage = &mut out.tally.usage;
     let internal_line = crate::tariff::Category::DomesticOther.dense();
     let fraud_calls = &mut out.tally.fraud;
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
     let [rated, unrated, rejected] = &mut out.files;
     while let Some(rec) = scanner.next_record(&mut fields) {
         t.rows += 1;
@@ -193,6 +195,11 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                 parsed => parsed,
             }
         };
+        if let Ok(call) = &parsed {
+            let at = call.start.epoch_seconds();
+            first = first.min(at);
+            last = last.max(at);
+        }
         match parsed {
             Err(NotCall::Skip(reason)) => {
                 t.skipped += 1;
@@ -256,5 +263,8 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
         }
     }
     spend.flush();
+    if first <= last {
+        out.tally.span = Some((first, last));
+    }
     fraud_calls.rated_bytes = rated.len() as u64;
 }

@@ -1,21 +1,17 @@
 //! The IDS part of `state rebuild`: customers' days summed again from the
 //! rated outputs exactly as the daemon sums them while rating
+//! (through the shared reader, [`super::read_rated`])
 //! (`pipeline::chunk::rate_chunk` and `spool::process::apply_ids`), with the
 //! alert levels already logged, so no alert is raised twice.
 
-use crate::money::parse_written_units;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use super::rebuild::{Clock, RebuildPlan};
-use crate::csvscan::{unescape, Fields, Scanner};
-use crate::ids::{Country, CustomerDays};
-use crate::timefmt::{self, DayMapper, ZoneCache};
-use crate::totals::Flag;
-
-/// Columns of a rated output (`call_id,start_time,customer_id,...`).
-use crate::rows::rated::{BUY, COUNTRY, CURRENCY, CUSTOMER_ID as CUSTOMER, SELL, START_TIME as START};
+use super::ReadSettings;
+use crate::ids::CustomerDays;
+use crate::timefmt::{self, DayMapper};
 
 /// Totals of one rated output.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -30,6 +26,8 @@ pub struct RatedFile {
     pub money: crate::totals::Totals,
     /// When it was rated (unix seconds).
     pub rated_at: i64,
+    /// Earliest and latest call start (epoch seconds).
+    pub span: Option<(i64, i64)>,
 }
 
 /// One customer's days being summed.
@@ -47,16 +45,20 @@ pub struct IdsRebuild<'a> {
     customers: BTreeMap<u32, Acc>,
     /// Customer days whose level came from the alert log.
     pub levels_restored: usize,
+    /// Month totals of every rated output read.
+    pub usage: crate::billing::UsageAgg,
 }
 
 impl<'a> IdsRebuild<'a> {
     /// An empty sum.
     pub fn new(plan: &'a RebuildPlan<'a>) -> Self {
-        IdsRebuild { plan, customers: BTreeMap::new(), levels_restored: 0 }
+        IdsRebuild { plan, customers: BTreeMap::new(), levels_restored: 0, usage: Default::default() }
     }
 
     /// Reads the rated output of `stem` (`source/NAME` for a source's):
-    /// returns its totals and, with IDS on, adds its calls to the days.
+    /// returns its totals, adds its calls to the month totals and, with IDS
+    /// on, to the days (the one reader of rated outputs,
+    /// [`super::read_rated`]).
     pub fn read(&mut self, path: &Path, stem: &str) -> std::io::Result<RatedFile> {
         let plan = self.plan;
         let tariff = plan.tariff;
@@ -72,59 +74,28 @@ impl<'a> IdsRebuild<'a> {
             .split_once('/')
             .and_then(|(source, _)| plan.source_zones.get(source).cloned())
             .unwrap_or_else(|| plan.timezone.clone());
+        let settings =
+            ReadSettings { tariff, decimals: plan.decimals, zone: file_zone.clone(), limits, ids: plan.ids.is_some() };
+        let c = super::read_rated(path, &settings)?;
+        self.usage.merge(&c.usage);
+        let window = plan.ids.as_ref().map_or(0, |i| i64::from(i.0));
         let mut mappers: Vec<DayMapper> =
             tariff.zones.iter().chain(std::iter::once(&file_zone)).map(|z| DayMapper::new(z.clone())).collect();
-        let default_zone = tariff.zones.len();
-        let bytes = std::fs::read(path)?;
-        let mut scanner = Scanner::new(&bytes, 1, usize::MAX, b',');
-        let mut fields = Fields::default();
-        let mut zone = ZoneCache::new(file_zone.clone());
-        let mut out = RatedFile { rated_at: now.as_second(), ..RatedFile::default() };
-        out.money.currencies = tariff.currencies;
-        let _header = scanner.next_record(&mut fields);
-        while let Some(rec) = scanner.next_record(&mut fields) {
-            out.rows += 1;
-            let sell = parse_written_units(fields.get(rec.raw, SELL), plan.decimals);
-            if let Some(c) = out.money.currencies.index_of(fields.get(rec.raw, CURRENCY)) {
-                out.money.buy[c] += i128::from(parse_written_units(fields.get(rec.raw, BUY), plan.decimals));
-                out.money.sell[c] += i128::from(sell);
-            }
-            let Some(start) = timefmt::parse_start(fields.get(rec.raw, START), &mut zone) else { continue };
-            let mut epoch = start.epoch_seconds();
-            if let Some(flag) = limits.flag(epoch) {
-                out.flagged += 1;
-                // As in the rating: a call from the future counts on the day it is rated.
-                if flag == Flag::StartInFuture {
-                    epoch = limits.now;
-                }
-            }
-            if plan.ids.is_none() {
-                continue;
-            }
-            let Some(c) = tariff.customer_by_id(&unescape(fields.raw(rec.raw, CUSTOMER))) else { continue };
-            let customer = &tariff.customers[c as usize];
-            if customer.ids_range.is_none() {
-                continue;
-            }
-            let z = customer.zone.map_or(default_zone, usize::from);
-            let day = mappers[z].day_of(epoch);
+        for ((customer, day), agg) in c.spend.days() {
+            let z = tariff.customers[customer as usize].zone.map_or(tariff.zones.len(), usize::from);
             let today = mappers[z].day_of(limits.now);
-            // Internal calls have no destination: the pipeline counts them as `--`.
-            let country = match fields.get(rec.raw, COUNTRY) {
-                [] => *b"--",
-                c => [c[0], c.get(1).copied().unwrap_or(b'X')],
-            };
-            let acc = self.customers.entry(c).or_default();
+            let acc = self.customers.entry(customer).or_default();
             let state = acc.days.days.entry(day).or_default();
-            state.units += sell;
-            state.calls += 1;
-            *state.countries.entry(Country(country)).or_default() += sell;
+            state.units += agg.units;
+            state.calls += agg.calls;
+            for (country, units) in agg.countries {
+                *state.countries.entry(country).or_default() += units;
+            }
             acc.days.first_day = Some(acc.days.first_day.map_or(day, |f| f.min(day)));
-            let window = plan.ids.as_ref().map_or(0, |i| i64::from(i.0));
             let cut = today - 2 * window;
             acc.prune_from = Some(acc.prune_from.map_or(cut, |p| p.max(cut)));
         }
-        Ok(out)
+        Ok(RatedFile { rows: c.rows, flagged: c.flagged, money: c.money, rated_at: now.as_second(), span: c.span })
     }
 
     /// Prunes as the daemon does, sets the levels the alert log shows were
@@ -179,6 +150,7 @@ fn logged_levels(path: &Path) -> std::io::Result<Vec<(String, i64, u32)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::parse_written_units;
 
     #[test]
     fn prices_and_the_alert_log_read_back() {

@@ -11,6 +11,7 @@
 //! customers' rows locked in the database from the read of their state to
 //! the commit, where one process's lock is enough for the embedded store.
 
+mod contribution;
 mod export;
 mod fraud_rebuild;
 mod fraud_store;
@@ -26,6 +27,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use contribution::{read_rated, read_rated_bytes, Contribution, ReadSettings};
 pub use export::Export;
 pub use fraud_store::{FraudCommit, CHECKPOINT_EVERY};
 pub use guard::{earlier_work, open_for_daemon, GuardError, LEDGER_FILE};
@@ -109,6 +111,38 @@ pub struct FileRecord {
     /// records recreated by `state rebuild`.
     #[serde(default)]
     pub tariff: String,
+    /// Epoch seconds of the earliest call start in the input (rated or
+    /// unrated rows), when known: `rerate --month/--from` selects by it.
+    /// Absent in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_call: Option<i64>,
+    /// Epoch seconds of the latest call start, as `first_call`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_call: Option<i64>,
+    /// The "now" the file was rated at (decides its start-time flags, and
+    /// so which day a call from the future counted on for IDS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rated_now: Option<i64>,
+    /// How many times the file was re-rated (its superseded outputs are
+    /// `superseded/KIND/STEM.rN.KIND.csv`, N = 1..=rerates).
+    #[serde(default)]
+    pub rerates: u32,
+    /// A re-rating under way: set durably before any output moves, cleared
+    /// by the commit of its difference (see `rerate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerating: Option<RerateMark>,
+    /// The re-rating request that last re-rated the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerate_request: Option<String>,
+}
+
+/// A re-rating of a file that started and has not committed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerateMark {
+    /// The re-rating's number: the superseded outputs go to `STEM.rN.*`.
+    pub generation: u32,
+    /// The request it belongs to.
+    pub request: String,
 }
 
 /// A storage failure: the daemon cannot promise exactly-once without it.

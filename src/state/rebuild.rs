@@ -8,6 +8,9 @@
 //! - every output stem on disk is reserved, so no new input takes its name;
 //! - IDS days are summed again from the rated outputs, as the daemon sums
 //!   them, with the alert levels already logged;
+//! - the billing month totals are summed again from the rated outputs (so
+//!   a lost store keeps its months; closed months and invoice numbers are
+//!   not in the spool and are not recovered);
 //! - fraud states are judged again from the rated outputs of the judged
 //!   days, with the rules the alert log shows fired (`fraud_rebuild`).
 
@@ -82,6 +85,8 @@ pub struct Summary {
     /// Fraud rules the judgement found firing that the log does not show
     /// (0 unless the log lost lines; they are marked fired, not alerted).
     pub fraud_unlogged: usize,
+    /// Month totals rows (customer, month, currency, line) restored.
+    pub usage_rows: usize,
     /// Where the old ledger was moved, if there was one.
     pub moved_aside: Option<PathBuf>,
 }
@@ -145,7 +150,7 @@ pub fn rebuild(plan: &RebuildPlan<'_>) -> Result<Summary, RebuildError> {
         _ => None,
     };
     let mut summary = Summary::default();
-    let (records, reserved, ids, fraud) = recover(plan, &mut summary)?;
+    let (records, reserved, ids, fraud, usage) = recover(plan, &mut summary)?;
     drop(old);
     if path.exists() {
         summary.moved_aside = Some(move_aside(&path)?);
@@ -154,7 +159,7 @@ pub fn rebuild(plan: &RebuildPlan<'_>) -> Result<Summary, RebuildError> {
         OpenError::Locked(p) => RebuildError::Locked(p),
         e => RebuildError::Open(e),
     })?;
-    ledger.restore(&records, &reserved, &ids, &fraud)?;
+    ledger.restore(&records, &reserved, &ids, &fraud, &usage)?;
     super::write_ids_snapshot(&plan.state_dir, &ledger)?;
     Ok(summary)
 }
@@ -175,12 +180,14 @@ fn move_aside(path: &Path) -> Result<PathBuf, RebuildError> {
     Ok(target)
 }
 
-/// Records, reserved stems, IDS days and fraud states recovered from the spool.
+/// Records, reserved stems, IDS days, fraud states and month totals
+/// recovered from the spool.
 type Recovered = (
     Vec<(ContentKey, FileRecord)>,
     Vec<String>,
     Vec<(String, crate::ids::CustomerDays)>,
     Vec<(String, crate::fraud::CustomerState)>,
+    Vec<crate::billing::UsageDelta>,
 );
 
 fn recover(plan: &RebuildPlan<'_>, summary: &mut Summary) -> Result<Recovered, RebuildError> {
@@ -227,6 +234,12 @@ fn recover(plan: &RebuildPlan<'_>, summary: &mut Summary) -> Result<Recovered, R
             started_at: input.modified,
             finished_at: Some(input.modified),
             tariff: String::new(),
+            first_call: None,
+            last_call: None,
+            rated_now: None,
+            rerates: 0,
+            rerating: None,
+            rerate_request: None,
         };
         if let Some(stem) = stem {
             let r = &rated[&stem];
@@ -237,6 +250,8 @@ fn recover(plan: &RebuildPlan<'_>, summary: &mut Summary) -> Result<Recovered, R
             // As the daemon writes them: bare with one currency, per currency with several.
             (record.buy, record.sell) = r.money.money_text(plan.decimals);
             record.finished_at = Some(r.rated_at);
+            record.rated_now = Some(r.rated_at);
+            (record.first_call, record.last_call) = (r.span.map(|s| s.0), r.span.map(|s| s.1));
             owned.insert(stem.clone());
             record.stem = stem;
             summary.owned_stems += 1;
@@ -260,7 +275,14 @@ fn recover(plan: &RebuildPlan<'_>, summary: &mut Summary) -> Result<Recovered, R
         }
         _ => Vec::new(),
     };
-    Ok((records, reserved, days, states))
+    let tariff = plan.tariff;
+    let usage = ids.usage.deltas(
+        |c| &tariff.customers[c as usize].id,
+        |c| tariff.currencies.code(usize::from(c)),
+        plan.decimals,
+    );
+    summary.usage_rows = usage.len();
+    Ok((records, reserved, days, states, usage))
 }
 
 /// An archived input.

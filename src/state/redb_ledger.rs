@@ -224,13 +224,14 @@ impl RedbLedger {
     /// Writes what `state rebuild` recovered into an empty ledger, in one
     /// durable commit: the inputs' records, the stems they own plus stems
     /// reserved for outputs of unknown inputs (owned by [`ORPHAN_OWNER`]),
-    /// the customers' IDS days and their fraud states.
+    /// the customers' IDS days, their fraud states and the month totals.
     pub fn restore(
         &self,
         records: &[(ContentKey, FileRecord)],
         reserved: &[String],
         ids: &[(String, CustomerDays)],
         fraud: &[(String, CustomerState)],
+        usage: &[crate::billing::UsageDelta],
     ) -> Result<(), StateError> {
         let mut cache = self.cache();
         let result = self.with_db(|db| {
@@ -258,6 +259,8 @@ impl RedbLedger {
                 }
                 txn.open_table(FRAUD_LOG)?.retain(|_, _| false)?;
             }
+            // No month is closed in a rebuilt store: nothing is routed late.
+            usage_store::write(&txn, &[], &UsageCommit { rows: usage, late: crate::billing::Bucket::LateCalls })?;
             txn.commit()?;
             Ok(())
         });
@@ -335,6 +338,12 @@ impl Ledger for RedbLedger {
                     started_at: now(),
                     finished_at: None,
                     tariff: String::new(),
+                    first_call: None,
+                    last_call: None,
+                    rated_now: None,
+                    rerates: 0,
+                    rerating: None,
+                    rerate_request: None,
                 };
                 files.insert(key.0.as_slice(), encode(&record).as_slice())?;
                 record

@@ -92,6 +92,12 @@ pub(super) fn begin(
         started_at: jiff::Timestamp::now().as_second(),
         finished_at: None,
         tariff: String::new(),
+        first_call: None,
+        last_call: None,
+        rated_now: None,
+        rerates: 0,
+        rerating: None,
+        rerate_request: None,
     };
     // A site that inserted the content since the read above wins: its row
     // is left alone (no row updated) and this copy is a duplicate.
