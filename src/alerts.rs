@@ -320,7 +320,7 @@ fn report(run: Option<&HookRun>, error: &str) {
 }
 
 /// Takes an exclusive `flock` on `file`, released when it is closed.
-fn lock_exclusive(file: &fs::File) -> io::Result<()> {
+pub fn lock_exclusive(file: &fs::File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     loop {
         // SAFETY: flock only reads the descriptor, which `file` keeps open.

@@ -14,7 +14,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cdr_rater::billing::Month;
-use cdr_rater::state::{Ledger, RedbLedger};
 use common::daemon::Daemon;
 use common::{cdr_rater_at, repo, wait_for};
 
@@ -60,8 +59,9 @@ fn sample_files() -> Vec<(&'static str, String)> {
 /// days as (day, units, calls).
 type Store = (Vec<String>, BTreeMap<String, Vec<(i64, i64, u64)>>);
 
-fn store(root: &Path) -> Store {
-    let ledger = RedbLedger::open(&root.join("state/ledger.redb")).unwrap();
+/// (Of a stopped daemon; its database under `CDR_RATER_TEST_STORE=postgres`.)
+fn store(d: &Daemon) -> Store {
+    let ledger = d.ledger();
     let usage = ledger
         .usage(Month::parse("2026-11").unwrap())
         .unwrap()
@@ -109,7 +109,7 @@ fn rerating_equals_a_fresh_rating_daemon_stopped_or_running() {
     let files = sample_files();
     let fresh = rated(&files, true);
     let stopped = rated(&files, false);
-    let before = store(stopped.root.path());
+    let before = store(&stopped);
     let outputs_before = outputs(stopped.root.path());
     let unrated = String::from_utf8(outputs_before["unrated/b.unrated.csv"].clone()).unwrap();
     assert!(unrated.contains("unknown_customer"), "{unrated}");
@@ -120,7 +120,7 @@ fn rerating_equals_a_fresh_rating_daemon_stopped_or_running() {
     let dry = rerate(stopped.root.path(), &["--month", "2026-11", "--dry-run"]);
     let text = String::from_utf8_lossy(&dry.stderr);
     assert!(text.contains("dry run") && text.contains("C0011"), "{text}");
-    assert_eq!(store(stopped.root.path()), before);
+    assert_eq!(store(&stopped), before);
     assert_eq!(outputs(stopped.root.path()), outputs_before);
     assert!(!stopped.path("spool/superseded").exists() && !stopped.path("billing").exists());
 
@@ -128,10 +128,10 @@ fn rerating_equals_a_fresh_rating_daemon_stopped_or_running() {
     let out = rerate(stopped.root.path(), &["--month", "2026-11"]);
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("2 file(s) re-rated"), "{text}");
-    let fresh_store = store(fresh.root.path());
-    assert_eq!(store(stopped.root.path()), fresh_store);
+    let fresh_store = store(&fresh);
+    assert_eq!(store(&stopped), fresh_store);
     assert_eq!(outputs(stopped.root.path()), outputs(fresh.root.path()));
-    assert_ne!(store(stopped.root.path()), before, "the changed tables changed the totals");
+    assert_ne!(store(&stopped), before, "the changed tables changed the totals");
     // The superseded outputs are kept, under names that never collide.
     assert_eq!(
         fs::read(stopped.path("spool/superseded/rated/a.r1.rated.csv")).unwrap(),
@@ -149,7 +149,7 @@ fn rerating_equals_a_fresh_rating_daemon_stopped_or_running() {
 
     // Again with the same tables: nothing moves, a second generation is kept.
     rerate(stopped.root.path(), &["--file", "a.csv", "--customer", "C0001"]);
-    assert_eq!(store(stopped.root.path()), fresh_store);
+    assert_eq!(store(&stopped), fresh_store);
     assert!(stopped.path("spool/superseded/rated/a.r2.rated.csv").exists());
     assert!(!stopped.path("spool/superseded/rated/b.r2.rated.csv").exists(), "--file a.csv only");
     // --customer: only the files with calls of C0011 (b.csv) are re-rated.
@@ -157,22 +157,28 @@ fn rerating_equals_a_fresh_rating_daemon_stopped_or_running() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 file(s) re-rated, 1 without calls of --customer"));
     assert!(stopped.path("spool/superseded/rated/b.r2.rated.csv").exists());
     assert!(!stopped.path("spool/superseded/rated/a.r3.rated.csv").exists());
-    assert_eq!(store(stopped.root.path()), fresh_store);
+    assert_eq!(store(&stopped), fresh_store);
 
-    // A lost store keeps its month totals: `state rebuild` sums them again.
-    fs::remove_file(stopped.path("state/ledger.redb")).unwrap();
-    let out = cdr_rater_at(stopped.root.path(), LATER, &["state", "rebuild", "--config", "cdr-rater.toml"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(store(stopped.root.path()).0, fresh_store.0);
+    // A lost store keeps its month totals: `state rebuild` sums them again
+    // (the embedded store's file; a database is PostgreSQL's to keep).
+    if !common::pg::on_postgres() {
+        fs::remove_file(stopped.path("state/ledger.redb")).unwrap();
+        let out = cdr_rater_at(stopped.root.path(), LATER, &["state", "rebuild", "--config", "cdr-rater.toml"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(store(&stopped).0, fresh_store.0);
+    }
 
     // Re-rated through a running daemon: the same.
     let mut running = rated(&files, false);
     change_tables(running.root.path());
     running.start_at(LATER);
     let out = rerate(running.root.path(), &["--month", "2026-11"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("handed to it"));
+    // The embedded store is the daemon's: the request is handed to it. The
+    // shared one is run from here, beside the daemon (the control folder's
+    // lock keeps them from running it twice).
+    assert_eq!(String::from_utf8_lossy(&out.stderr).contains("handed to it"), !common::pg::on_postgres());
     running.stop();
-    assert_eq!(store(running.root.path()), fresh_store);
+    assert_eq!(store(&running), fresh_store);
     assert_eq!(outputs(running.root.path()), outputs(fresh.root.path()));
 }
 
@@ -207,10 +213,10 @@ fn kill9_during_rerate_leaves_what_an_uninterrupted_run_leaves() {
     let started = Instant::now();
     rerate(reference.root.path(), &["--month", "2026-11"]);
     let whole = started.elapsed().as_millis() as u64;
-    let expected = (store(reference.root.path()), outputs(reference.root.path()));
+    let expected = (store(&reference), outputs(reference.root.path()));
     // Old and new contributions are summed alike: again with the same tables, nothing moves.
     rerate(reference.root.path(), &["--month", "2026-11"]);
-    assert_eq!((store(reference.root.path()), outputs(reference.root.path())), expected);
+    assert_eq!((store(&reference), outputs(reference.root.path())), expected);
 
     let mut rng = Lcg(std::process::id() as u64);
     for round in 0..20 {
@@ -229,7 +235,7 @@ fn kill9_during_rerate_leaves_what_an_uninterrupted_run_leaves() {
     }
     // The next run finishes what the kills left, then its own request.
     rerate(killed.root.path(), &["--month", "2026-11"]);
-    assert_eq!((store(killed.root.path()), outputs(killed.root.path())), expected);
+    assert_eq!((store(&killed), outputs(killed.root.path())), expected);
     // Every re-rating kept its own superseded copy.
     let kept = fs::read_dir(killed.path("spool/superseded/rated")).unwrap().count();
     assert!(kept >= 2, "{kept}");
@@ -273,12 +279,12 @@ fn a_current_day_crossing_alerts_once_and_past_days_never() {
     assert!(cdr_rater_at(d.root.path(), today, &args).status.success());
     assert_eq!(alerts(&d).into_iter().filter(|l| l.contains("\"C0001\"")).count(), c0001.len(), "never twice");
     // An archived input gone: reported as failed (exit 1), nothing moved.
-    let before = store(d.root.path());
+    let before = store(&d);
     fs::remove_file(d.path("spool/archive/a.csv")).unwrap();
     let out = cdr_rater_at(d.root.path(), LATER, &["rerate", "--config", "cdr-rater.toml", "--month", "2026-11"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not in archive/"));
-    assert_eq!(store(d.root.path()), before);
+    assert_eq!(store(&d), before);
 }
 
 #[test]
@@ -287,7 +293,7 @@ fn a_request_survives_daemon_kills_and_is_done_once() {
     let reference = rated(&files, false);
     change_tables(reference.root.path());
     rerate(reference.root.path(), &["--month", "2026-11"]);
-    let expected = (store(reference.root.path()), outputs(reference.root.path()));
+    let expected = (store(&reference), outputs(reference.root.path()));
 
     let mut d = rated(&files, false);
     change_tables(d.root.path());
@@ -308,7 +314,7 @@ fn a_request_survives_daemon_kills_and_is_done_once() {
     d.start_at(LATER);
     wait_for("the daemon's report", Duration::from_secs(30), || report.exists());
     d.stop();
-    assert_eq!((store(d.root.path()), outputs(d.root.path())), expected);
+    assert_eq!((store(&d), outputs(d.root.path())), expected);
     assert!(!control.join(format!("{id}.request.json")).exists());
     // The report counts each file once, however often it was interrupted.
     let report: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();

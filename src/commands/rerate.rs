@@ -53,7 +53,16 @@ pub fn run(args: RerateArgs) -> anyhow::Result<()> {
         dry_run: args.dry_run,
     };
     let control = Control::of_spool(&config.spool);
-    let report = match crate::state::open_for_daemon(&config.state, &config.spool) {
+    let opened = if config.store.backend == crate::config::Backend::Postgres {
+        // The shared store: run here, from any host; the control folder's
+        // lock keeps a daemon on the same spool from running it too.
+        let store = crate::state::PgLedger::from_config(&config.store).context("cannot open the shared store")?;
+        Ok(Box::new(store) as Box<dyn crate::state::Ledger>)
+    } else {
+        crate::state::open_for_daemon(&config.state, &config.spool)
+            .map(|l| Box::new(l) as Box<dyn crate::state::Ledger>)
+    };
+    let report = match opened {
         Ok(ledger) => {
             if !request.dry_run {
                 control.submit(&request)?;
@@ -73,7 +82,7 @@ pub fn run(args: RerateArgs) -> anyhow::Result<()> {
                 if polls % 20 == 0 {
                     if let Ok(ledger) = crate::state::open_for_daemon(&config.state, &config.spool) {
                         let tariff = load_tariff(&config, None)?;
-                        break run_here(&config, tariff, ledger, &request)?;
+                        break run_here(&config, tariff, Box::new(ledger), &request)?;
                     }
                 }
                 std::thread::sleep(POLL);
@@ -96,7 +105,7 @@ pub fn run(args: RerateArgs) -> anyhow::Result<()> {
 fn run_here(
     config: &crate::config::Config,
     tariff: crate::tariff::Tariff,
-    ledger: crate::state::RedbLedger,
+    ledger: Box<dyn crate::state::Ledger>,
     request: &Request,
 ) -> anyhow::Result<Report> {
     let control = Control::of_spool(&config.spool);
@@ -105,7 +114,7 @@ fn run_here(
     let ids = crate::job::IdsSettings::from_config(config);
     let engine = Engine {
         config,
-        ledger: &ledger,
+        ledger: ledger.as_ref(),
         locks: &locks,
         tariffs: &tariffs,
         pool: &pool,
@@ -120,7 +129,9 @@ fn run_here(
         engine.run_pending().map_err(invalid)?;
         control.take_report(&request.id)?.context("the re-rating left no report")?
     };
-    crate::state::write_ids_snapshot(&config.state, &ledger)?;
+    if config.store.backend == crate::config::Backend::Embedded {
+        crate::state::write_ids_snapshot(&config.state, ledger.as_ref())?;
+    }
     // Alerts of the current day reach their hook before the command ends.
     if let Some(ids) = ids {
         ids.alerts.wait_for_hooks();

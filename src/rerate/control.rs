@@ -50,6 +50,17 @@ impl Control {
         Control { dir: spool.join(".control").join("rerate") }
     }
 
+    /// Holds the folder's lock until the returned file is dropped: one
+    /// process at a time runs requests (a `rerate` command and a daemon on
+    /// the same spool over the shared store, which neither holds alone).
+    pub fn exclusive(&self) -> Result<std::fs::File, RerateError> {
+        let path = self.dir.join(".lock");
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        crate::alerts::lock_exclusive(&file).map_err(io(&path))?;
+        Ok(file)
+    }
+
     /// Where file `suffix` of request `id` lives.
     pub fn path(&self, id: &str, suffix: &str) -> PathBuf {
         self.dir.join(format!("{id}.{suffix}"))

@@ -220,6 +220,7 @@ impl Engine<'_> {
     /// then any file whose re-rating mark no request owns any more.
     /// Returns the finished requests' reports.
     pub fn run_pending(&self) -> Result<Vec<Report>, RerateError> {
+        let _one_at_a_time = self.control().exclusive()?;
         let mut done = Vec::new();
         for request in self.control().pending()? {
             done.push(self.run(&request)?);
