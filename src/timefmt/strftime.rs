@@ -8,7 +8,7 @@
 //!   digits, except `%Y`;
 //! - `%b` English month name, abbreviated (`Mar`) or in full (`March`),
 //!   any case;
-//! - `%f` a fraction of a second (digits, dropped), e.g. `%S.%f`;
+//! - `%f` a fraction of a second (1 to 9 digits, dropped), e.g. `%S.%f`;
 //! - `%z` UTC offset `+hhmm`, `+hh:mm`, `+hh` or `Z`: the time is an exact
 //!   instant;
 //! - `%s` epoch seconds (UTC): an exact instant; only with `%f` and
@@ -50,7 +50,7 @@ enum Step {
     Minute,
     /// `%S`.
     Second,
-    /// `%f`: digits, dropped.
+    /// `%f`: 1 to 9 digits, dropped.
     Fraction,
     /// `%s`.
     Epoch,
@@ -269,8 +269,9 @@ impl TimeFormat {
                 Step::Minute => s.minute = digits(b, &mut p, 1, 2)? as u8,
                 Step::Second => s.second = digits(b, &mut p, 1, 2)? as u8,
                 Step::Fraction => {
+                    // Up to nanoseconds, as jiff reads `%f` (more digits: refused).
                     let n = b[p..].iter().take_while(|c| c.is_ascii_digit()).count();
-                    if n == 0 {
+                    if n == 0 || n > 9 {
                         return None;
                     }
                     p += n;
