@@ -221,3 +221,36 @@ fn call_lines_equal_the_rated_sell_on_a_generated_month() {
         }
     }
 }
+
+/// With a daemon holding the embedded store, `bill` hands its request to the
+/// daemon and prints its answer; the month is the same as billed with the
+/// daemon stopped. (On the shared store `bill` runs beside the daemon.)
+#[test]
+fn bill_while_a_daemon_runs() {
+    let mut d = common::daemon::Daemon::new();
+    d.start_at(NOW);
+    let rows = [
+        "d1,2026-11-10T10:00:00Z,C0001,+31201234567,0201234568,60\n",
+        "d2,2026-11-11T10:00:00Z,C0002,+31201234567,0612345678,120\n",
+    ];
+    d.drop_file("nov.csv", &format!("{HEADER}{}", rows.concat()));
+    common::wait_for("archived", std::time::Duration::from_secs(30), || d.files_in("spool/archive").len() == 1);
+    let root = d.root.path().to_path_buf();
+    let handed = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).contains("handed to it");
+    let draft = bill(&root, &["--month", "2026-11", "--config", "cdr-rater.toml"]);
+    assert!(draft.status.success(), "{}", String::from_utf8_lossy(&draft.stderr));
+    assert_eq!(handed(&draft), !common::pg::on_postgres());
+    let inv = invoices(&root.join("billing/2026-11.draft"));
+    assert!(inv.contains_key("C0001") && inv.contains_key("C0002"), "{inv:?}");
+    let close = bill(&root, &["--month", "2026-11", "--close", "--config", "cdr-rater.toml"]);
+    assert!(close.status.success(), "{}", String::from_utf8_lossy(&close.stderr));
+    let closed = snapshot(&root.join("billing/2026-11"));
+    let again = bill(&root, &["--month", "2026-11", "--close", "--config", "cdr-rater.toml"]);
+    assert_eq!(again.status.code(), Some(2), "closing twice is refused through the daemon too");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("closed before"));
+    d.stop();
+    // Stopped: written again from the store, the same.
+    fs::remove_dir_all(root.join("billing/2026-11")).unwrap();
+    bill_ok(&root, &["--month", "2026-11", "--config", "cdr-rater.toml"]);
+    assert_eq!(snapshot(&root.join("billing/2026-11")), closed);
+}

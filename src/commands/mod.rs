@@ -41,28 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The store a command reads and writes: the shared database, or the
-/// embedded ledger when no daemon holds it (`what` says what needs it, for
-/// the message when one does).
-fn open_store(config: &Config, what: &str) -> anyhow::Result<Box<dyn crate::state::Ledger>> {
-    use crate::state::{OpenError, PgLedger, RedbLedger, LEDGER_FILE};
-    if config.store.backend == crate::config::Backend::Postgres {
-        let store = PgLedger::from_config(&config.store)
-            .map_err(|e| anyhow::Error::new(e).context("cannot open the shared store"))?;
-        return Ok(Box::new(store));
-    }
-    let path = config.state.join(LEDGER_FILE);
-    match RedbLedger::open_checked(&path) {
-        Ok(store) => Ok(Box::new(store)),
-        Err(OpenError::Locked(_)) => Err(Invalid(format!(
-            "{}: a running daemon holds the store; stop it to {what} (or share the store through PostgreSQL)",
-            path.display()
-        ))
-        .into()),
-        Err(e) => Err(anyhow::Error::new(e).context("cannot open the store")),
-    }
-}
-
 /// Loads the configuration, mapping problems to [`Invalid`].
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| Invalid(e.to_string()).into())

@@ -1,4 +1,5 @@
-//! The daemon's side of `cdr-rater rerate`: while the daemon holds the
+//! The daemon's side of `cdr-rater rerate` (and of `bill`, whose requests
+//! run on the same thread after the re-ratings): while the daemon holds the
 //! store, the command files requests in `spool/.control/rerate/`; they
 //! run here, one at a time on a thread of their own, with the workers'
 //! ledger, ledger sections and tables, so a re-rated file's difference and
@@ -17,6 +18,7 @@ use arc_swap::ArcSwap;
 
 use super::worker::{write_snapshot, Shared};
 use crate::config::Config;
+use crate::invoicing::{BillControl, MonthBill};
 use crate::rerate::{Control, Engine, RerateError};
 use crate::tariff::Tariff;
 
@@ -61,7 +63,8 @@ impl Rerates {
             return;
         }
         self.last_poll = Some(Instant::now());
-        let waiting = Control::of_spool(&parts.config.spool).pending().map(|p| !p.is_empty()).unwrap_or(true);
+        let waiting = Control::of_spool(&parts.config.spool).pending().map(|p| !p.is_empty()).unwrap_or(true)
+            || !BillControl::of_spool(&parts.config.spool).pending().is_empty();
         if !(first || waiting) {
             return;
         }
@@ -106,4 +109,29 @@ fn run(parts: &Parts) {
         Err(e) => tracing::warn!(error = %e, "re-rating failed; retried shortly"),
     }
     write_snapshot(&parts.config, &parts.shared);
+    bills(parts);
+}
+
+/// Runs every waiting `bill` request with the daemon's store and tables.
+fn bills(parts: &Parts) {
+    let control = BillControl::of_spool(&parts.config.spool);
+    let requests = control.pending();
+    if requests.is_empty() {
+        return;
+    }
+    let tariff = parts.tariffs.load_full();
+    let zone = parts.config.time_zone();
+    let month_bill = MonthBill {
+        store: parts.shared.ledger.as_ref(),
+        tariff: &tariff,
+        settings: parts.config.billing_settings(),
+        zone: &zone,
+        rated: vec![parts.config.spool.join("rated")],
+    };
+    for request in requests {
+        match month_bill.serve(&control, &request) {
+            Ok(()) => tracing::info!(request = %request.id, month = %request.month, close = request.close, "bill done"),
+            Err(e) => tracing::warn!(request = %request.id, error = %e, "bill failed; retried shortly"),
+        }
+    }
 }

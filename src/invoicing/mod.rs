@@ -10,6 +10,10 @@
 //! closed month never changes, whatever the tables or the rated outputs do
 //! later.
 
+mod requests;
+
+pub use requests::{summary, BillAnswer, BillControl, BillRequest};
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -55,6 +59,9 @@ pub enum InvoicingError {
         /// Why.
         source: serde_json::Error,
     },
+    /// A request handed to the daemon is not one it can run.
+    #[error("{0}")]
+    Request(String),
     /// A file could not be read or written.
     #[error("cannot {what} {}: {source}", path.display())]
     Io {
@@ -65,6 +72,17 @@ pub enum InvoicingError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+impl InvoicingError {
+    /// The operator's to fix (exit 2): a closed month, tables that cannot
+    /// price it, a bad request.
+    pub fn is_operators(&self) -> bool {
+        matches!(
+            self,
+            InvoicingError::AlreadyClosed { .. } | InvoicingError::Tables { .. } | InvoicingError::Request(_)
+        )
+    }
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> InvoicingError {
