@@ -247,12 +247,14 @@ impl MonthBill<'_> {
         };
         let wanted = |id: &str| only.is_none_or(|o| o.iter().any(|x| x == id));
         let files = render::month_files(&frozen.invoices, &frozen.commissions, self.settings, logo.as_ref());
-        // Ten thousand small files: their fsyncs overlap on the pool's threads.
-        on_io_threads(&files, |(name, bytes)| write_file(&folder, name, bytes))?;
+        // A closed month's files are made durable (ten thousand small files:
+        // their fsyncs overlap on I/O threads). A draft's are not: it is a
+        // view of the store, written again whole by the next `bill`.
+        on_io_threads(&files, |(name, bytes)| write_file(&folder, name, bytes, closed))?;
         let mut written: BTreeSet<String> = files.into_iter().map(|(name, _)| name).collect();
         let customers: BTreeSet<&str> =
             frozen.invoices.iter().map(|i| i.customer_id.as_str()).filter(|id| wanted(id)).collect();
-        let itemised = self.itemise(month, &customers, &folder)?;
+        let itemised = self.itemise(month, &customers, &folder, closed)?;
         for id in &customers {
             written.insert(format!("{}.calls.csv", render::file_stem(id)));
         }
@@ -279,7 +281,13 @@ impl MonthBill<'_> {
     /// it (customer's zone), and calls of an earlier closed month whose file
     /// was committed after that month closed (its `late_calls`), routed as
     /// the store routed their usage. Returns the rows written.
-    fn itemise(&self, month: Month, customers: &BTreeSet<&str>, folder: &Path) -> Result<u64, InvoicingError> {
+    fn itemise(
+        &self,
+        month: Month,
+        customers: &BTreeSet<&str>,
+        folder: &Path,
+        durable: bool,
+    ) -> Result<u64, InvoicingError> {
         let tariff = self.tariff;
         let mut files = Vec::new();
         for dir in &self.rated {
@@ -338,7 +346,7 @@ impl MonthBill<'_> {
         for file in &mut files {
             file.append()?;
         }
-        on_io_threads(&files, Itemised::publish)?;
+        on_io_threads(&files, |f| f.publish(durable))?;
         Ok(files.iter().map(|f| f.rows).sum())
     }
 }
@@ -382,9 +390,12 @@ impl Itemised {
         Ok(file)
     }
 
-    /// Makes the (fully appended) file durable and renames it into place.
-    fn publish(&self) -> Result<(), InvoicingError> {
-        std::fs::File::open(&self.tmp).and_then(|f| f.sync_data()).map_err(io("write", &self.tmp))?;
+    /// Renames the (fully appended) file into place, made durable first
+    /// when `durable`.
+    fn publish(&self, durable: bool) -> Result<(), InvoicingError> {
+        if durable {
+            std::fs::File::open(&self.tmp).and_then(|f| f.sync_data()).map_err(io("write", &self.tmp))?;
+        }
         std::fs::rename(&self.tmp, &self.path).map_err(io("publish", &self.path))
     }
 }
@@ -439,12 +450,16 @@ fn on_io_threads<T: Sync>(
     }
 }
 
-/// Writes one file of the month folder atomically and durably (temp file,
-/// fsync, rename; the folder is fsynced once at the end).
-fn write_file(folder: &Path, name: &str, bytes: &[u8]) -> Result<(), InvoicingError> {
+/// Writes one file of the month folder atomically (temp file, rename), and
+/// durably when `durable` (fsync before the rename; the folder is fsynced
+/// once at the end).
+fn write_file(folder: &Path, name: &str, bytes: &[u8], durable: bool) -> Result<(), InvoicingError> {
     let path = folder.join(name);
     let tmp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = std::fs::File::create(&tmp).map_err(io("write", &tmp))?;
-    file.write_all(bytes).and_then(|()| file.sync_data()).map_err(io("write", &tmp))?;
+    file.write_all(bytes).map_err(io("write", &tmp))?;
+    if durable {
+        file.sync_data().map_err(io("write", &tmp))?;
+    }
     std::fs::rename(&tmp, &path).map_err(io("publish", &path))
 }
