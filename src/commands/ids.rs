@@ -47,11 +47,14 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     let customers: BTreeMap<String, CustomerDays> = match opened {
         // The shared store: every site's spend, from any host.
         _ if config.store.backend == crate::config::Backend::Postgres => {
-            crate::state::PgLedger::from_config(&config.store)
-                .map_err(|e| anyhow::Error::new(e).context("cannot open the shared store"))?
-                .all_customer_days()?
-                .into_iter()
-                .collect()
+            let store = crate::state::PgLedger::from_config(&config.store)
+                .map_err(|e| anyhow::Error::new(e).context("cannot open the shared store"))?;
+            let customers: BTreeMap<String, CustomerDays> = store.all_customer_days()?.into_iter().collect();
+            // As on the embedded store: nothing rated yet is no state.
+            if customers.is_empty() && !store.has_files()? {
+                return Err(Invalid(format!("no IDS state: {} has no rated files yet", store.shown())).into());
+            }
+            customers
         }
         Some(Ok(l)) => l.all_customer_days()?.into_iter().collect(),
         Some(Err(e @ (OpenError::Damaged { .. } | OpenError::Io { .. }))) => {
