@@ -6,6 +6,8 @@
 # one database.
 #
 #   benches/store.sh [FILES] [RUNS] [WORKDIR]
+#
+# BIN=path/to/cdr-rater uses that binary instead of building the release one.
 set -euo pipefail
 FILES=${1:-20}
 RUNS=${2:-3}
@@ -13,8 +15,10 @@ WORK=${3:-$(mktemp -d)}
 ROWS=100000
 PGBIN=/usr/lib/postgresql/15/bin
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-BIN=$PWD/target/release/cdr-rater
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/cdr-rater
+fi
 mkdir -p "$WORK" && chmod 755 "$WORK"
 for i in $(seq 1 "$FILES"); do
   [ -f "$WORK/cdrs-$i.csv" ] || $BIN generate cdrs --rows $ROWS --seed $((500 + i)) --rates rates --out "$WORK/cdrs-$i.csv"
@@ -30,8 +34,8 @@ if [ ! -d "$PGDIR/data" ]; then
 fi
 as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w -o "-p $PGPORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDIR" start >/dev/null
 trap 'as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null' EXIT
-db=0
-newdb() { db=$((db + 1)); as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE b$db" >/dev/null; echo "postgresql://postgres@127.0.0.1:$PGPORT/b$db"; }
+# A new empty database (named by the clock: called in $(...), a counter would not persist).
+newdb() { local db="b$(date +%s%N)"; as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE $db" >/dev/null; echo "postgresql://postgres@127.0.0.1:$PGPORT/$db"; }
 
 # A daemon folder in $1 on store $2 ("" = embedded), site $3; prints its port.
 setup() {
@@ -42,13 +46,14 @@ setup() {
     [ -z "$url" ] || printf '[store]\nbackend = "postgres"\nurl = "%s"\nsite = "%s"\n' "$url" "$site"; } >"$dir/cdr-rater.toml"
   echo "$port"
 }
-metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+# The metrics port of the daemon folder $1 (not the database's, also on 127.0.0.1).
+port_of() { sed -n 's/^listen = "127.0.0.1:\([0-9]*\)"$/\1/p' "$1/cdr-rater.toml"; }
 # Runs daemons in the given folders over every file (each gets its own
 # copy of the files, content made distinct per daemon); prints seconds.
 stream() {
   local pids=() d start end i
   for d in "$@"; do (cd "$d" && exec "$BIN" run --allow-root --config cdr-rater.toml 2>daemon.log) & pids+=($!); done
-  for d in "$@"; do p=$(grep -o '127.0.0.1:[0-9]*' "$d/cdr-rater.toml" | cut -d: -f2); until curl -s "http://127.0.0.1:$p/metrics" >/dev/null; do sleep 0.1; done; done
+  for d in "$@"; do p=$(port_of "$d"); until curl -s "http://127.0.0.1:$p/metrics" >/dev/null; do sleep 0.1; done; done
   sleep 1
   start=$(date +%s.%N)
   for i in $(seq 1 "$FILES"); do
@@ -57,12 +62,14 @@ stream() {
   for d in "$@"; do until [ "$(ls "$d/spool/archive" 2>/dev/null | wc -l)" -ge "$FILES" ]; do sleep 0.05; done; done
   end=$(date +%s.%N)
   echo "$start $end" >"$WORK/last-stream"
+  for d in "$@"; do curl -s "http://127.0.0.1:$(port_of "$d")/metrics" >"$d/metrics.txt"; done
   for p in "${pids[@]}"; do kill -TERM "$p"; done
   wait "${pids[@]}" 2>/dev/null || true
   echo "$end - $start" | bc
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# Median and p99 of the commit histogram of the logs' ... metric dumps.
+# Median and p99 of the commit histogram summed over the daemons' metric
+# dumps (upper bounds of the histogram's buckets).
 latency() { python3 - "$@" <<'PY'
 import sys, re
 buckets = {}
@@ -83,18 +90,19 @@ emb=() pgs=()
 for r in $(seq 1 "$RUNS"); do
   setup "$WORK/d-emb" "" "" >/dev/null
   s=$(stream "$WORK/d-emb"); emb+=("$s"); echo "run $r embedded: $FILES files of $ROWS rows in ${s}s"
+  rm -rf "$WORK/d-emb"   # the outputs are most of the disk used
   setup "$WORK/d-pg" "$(newdb)" ams1 >/dev/null
   s=$(stream "$WORK/d-pg"); pgs+=("$s"); echo "run $r postgres: $FILES files of $ROWS rows in ${s}s"
+  rm -rf "$WORK/d-pg"
 done
 me=$(printf '%s\n' "${emb[@]}" | median); mp=$(printf '%s\n' "${pgs[@]}" | median)
 echo "median embedded: $(echo "$FILES * $ROWS / $me" | bc) rows/s; postgres: $(echo "$FILES * $ROWS / $mp" | bc) rows/s ($(echo "100 * $me / $mp" | bc)% of embedded)"
 
-# Commit latency: 1 daemon, then 3 daemons on one database, scraped while running.
+# Commit latency: 1 daemon, then 3 daemons on one database, scraped when done.
 for n in 1 3; do
   url=$(newdb); dirs=()
   for i in $(seq 1 $n); do setup "$WORK/lat-$n-$i" "$url" "site$i" >/dev/null; dirs+=("$WORK/lat-$n-$i"); done
-  ( while sleep 0.5; do for d in "${dirs[@]}"; do p=$(grep -o '127.0.0.1:[0-9]*' "$d/cdr-rater.toml" | cut -d: -f2); curl -s "http://127.0.0.1:$p/metrics" >"$d/metrics.tmp" 2>/dev/null && [ -s "$d/metrics.tmp" ] && mv "$d/metrics.tmp" "$d/metrics.txt"; done; done ) & scraper=$!
   stream "${dirs[@]}" >/dev/null
-  kill "$scraper" 2>/dev/null || true
   echo "$n daemon(s): $(latency "${dirs[@]/%//metrics.txt}")"
+  rm -rf "${dirs[@]}"
 done

@@ -4,6 +4,7 @@
 //! never blocks rating: runs are queued and delivered by at most
 //! [`MAX_HOOK_RUNS`] processes at once.
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, Write};
@@ -63,6 +64,9 @@ pub struct AlertLog {
     pub hook_timeout: Duration,
     /// The queue of hook runs and its delivery threads.
     hooks: Arc<Hooks>,
+    /// The site written into each alert (the shared store's; `None` on the
+    /// embedded store, whose lines have no `site`).
+    pub site: Option<String>,
 }
 
 impl AlertLog {
@@ -78,7 +82,21 @@ impl AlertLog {
             }),
             changed: Condvar::new(),
         });
-        AlertLog { path, hook, hook_timeout, hooks }
+        AlertLog { path, hook, hook_timeout, hooks, site: None }
+    }
+
+    /// This log with `site` written into every alert it logs.
+    pub fn with_site(mut self, site: Option<String>) -> AlertLog {
+        self.site = site;
+        self
+    }
+
+    /// The alerts as logged: with this log's site, when it has one.
+    fn stamped<'a>(&self, ids: &'a [Alert], fraud: &'a [FraudAlert]) -> (Cow<'a, [Alert]>, Cow<'a, [FraudAlert]>) {
+        let Some(site) = &self.site else { return (Cow::Borrowed(ids), Cow::Borrowed(fraud)) };
+        let ids = ids.iter().map(|a| Alert { site: Some(site.clone()), ..a.clone() }).collect();
+        let fraud = fraud.iter().map(|a| FraudAlert { site: Some(site.clone()), ..a.clone() }).collect();
+        (Cow::Owned(ids), Cow::Owned(fraud))
     }
 
     /// Waits until every queued hook run has finished (each is killed at
@@ -162,6 +180,7 @@ impl AlertLog {
     /// and announces each. On a `redo` (the file's commit did not happen,
     /// its alerts may have) the alerts already in the log are left out.
     pub fn log_file_alerts(&self, ids: &[Alert], fraud: &[FraudAlert], redo: bool) -> io::Result<()> {
+        let (ids, fraud) = self.stamped(ids, fraud);
         let logged = if redo { self.logged_ids()? } else { HashSet::new() };
         let fresh: Vec<Logged<'_>> = ids
             .iter()

@@ -74,7 +74,9 @@ impl IdsSettings {
                 config.alerts.clone(),
                 config.ids.on_alert.clone(),
                 std::time::Duration::from_millis(config.ids.on_alert_timeout_ms),
-            ),
+            )
+            // On the shared store each alert names the site that raised it.
+            .with_site((config.store.backend == crate::config::Backend::Postgres).then(|| config.store.site())),
         })
     }
 }
@@ -473,6 +475,7 @@ impl FileRater<'_> {
                     emitted_at: emitted_at.clone(),
                     warm_up: base.n < ids::WARM_UP_DAYS,
                     late: day < *today,
+                    site: None,
                 });
             }
         }

@@ -43,7 +43,8 @@ fn setup(dir: &Path, ids: &str) {
         customers.push_str(&format!("K{k:02},Customer {k},k{k}@example.nl,flat,1.00,\n"));
     }
     fs::write(rates.join("customers.csv"), customers).unwrap();
-    fs::write(dir.join("cdr-rater.toml"), format!("[ids]\n{ids}\n")).unwrap();
+    // CDR_RATER_TEST_STORE=postgres: `rate --ids` on a database of its own.
+    fs::write(dir.join("cdr-rater.toml"), format!("[ids]\n{ids}\n{}", common::pg::store_section("test"))).unwrap();
 }
 
 /// `rate --ids` of `rows` as file `name`; returns its stderr and wall time.

@@ -3,6 +3,12 @@
 //! their writer, claimed files moved back by an operator, tariff tables
 //! copied in file by file or swapped whole. After each, every call is billed
 //! exactly once.
+//!
+//! Every test here runs on the configured store: the daemon and its
+//! [`Daemon::ledger`] honour `CDR_RATER_TEST_STORE=postgres` (`.ci/run`). The
+//! faults of the embedded ledger file itself (damaged, lost, locked, on a
+//! full disk) are in `tests/ledger_faults.rs`, `tests/state_loss.rs` and
+//! `tests/disk_full.rs`, embedded-only.
 
 mod common;
 

@@ -190,9 +190,8 @@ fn kill_9_with_fraud_rules_on_loses_and_doubles_no_alert() {
     assert!(missing.is_empty() && extra.is_empty(), "lost: {missing:?}\nnot expected: {extra:?}");
     // The states committed with the files are the reference's (night spend
     // of a fired night differs with the order it was reached in).
-    let states = |ledger: &Path| {
-        let l = cdr_rater::state::RedbLedger::open(ledger).unwrap();
-        let mut all = cdr_rater::state::Ledger::all_fraud_states(&l).unwrap();
+    let states = |l: &dyn cdr_rater::state::Ledger| {
+        let mut all = l.all_fraud_states().unwrap();
         for (_, s) in &mut all {
             for m in s.days.values_mut() {
                 if m.fired & cdr_rater::fraud::Rule::NightSpend.bit() != 0 {
@@ -202,5 +201,8 @@ fn kill_9_with_fraud_rules_on_loses_and_doubles_no_alert() {
         }
         all
     };
-    assert_eq!(states(&d.path("state/ledger.redb")), states(&reference.path().join("state/ledger.redb")));
+    // The daemon's store (its database under CDR_RATER_TEST_STORE=postgres);
+    // the reference's `rate --ids` ran on the embedded store.
+    let reference_store = cdr_rater::state::RedbLedger::open(&reference.path().join("state/ledger.redb")).unwrap();
+    assert_eq!(states(d.ledger().as_ref()), states(&reference_store));
 }

@@ -36,6 +36,8 @@ fn setup(dir: &Path) {
          Y,New York,y@example.nl,flat,100.00,America/New_York\n",
     )
     .unwrap();
+    // CDR_RATER_TEST_STORE=postgres: `rate --ids` and `ids` on a database of their own.
+    fs::write(dir.join("cdr-rater.toml"), common::pg::store_section("test")).unwrap();
 }
 
 /// Runs `rate --ids` on one file with "now" fixed.
@@ -148,6 +150,8 @@ fn forty_days_of_spend_with_hand_computed_baselines() {
         assert_eq!(a["late"], false);
         assert_eq!(a["currency"], "EUR");
         assert_eq!(a["file"], "day31.csv");
+        // The site only on the shared store: embedded alert lines are unchanged.
+        assert_eq!(a.get("site"), common::pg::on_postgres().then(|| serde_json::json!("test")).as_ref());
     }
     assert_eq!(j[0]["calls"], 6);
 

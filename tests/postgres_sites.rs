@@ -117,9 +117,11 @@ fn three_sites_kills_and_database_restarts_rate_each_file_once() {
         .collect();
     assert_eq!(stored, spend, "each customer's spend is the sum of the rated outputs of all sites");
     let mut alerts = Vec::new();
-    for d in &daemons {
+    for (i, d) in daemons.iter().enumerate() {
         for line in std::fs::read_to_string(d.path("spool/alerts.jsonl")).unwrap_or_default().lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            // Each alert names the site that raised it.
+            assert_eq!(v["site"], format!("site{i}"), "{line}");
             if v["type"] == "ids_threshold" {
                 alerts.push((v["customer_id"].to_string(), v["day"].to_string(), v["level"].as_u64().unwrap()));
             }

@@ -43,8 +43,6 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
         Some(d) => timefmt::parse_day(d).ok_or_else(|| Invalid(format!("--day {d:?} is not YYYY-MM-DD")))?,
         None => timefmt::DayMapper::new(config.time_zone()).day_of(crate::config::now().as_second()),
     };
-    // The ledger when no daemon holds it, else the daemon's snapshot. A
-    // damaged ledger is an error: its snapshot may be stale.
     // The store when it can be read here (the shared one, or the embedded
     // ledger when no daemon holds it), else the daemon's snapshot. A damaged
     // ledger is an error: its snapshot may be stale.
@@ -52,6 +50,10 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     let store: Option<Box<dyn Ledger>> = if config.store.backend == crate::config::Backend::Postgres {
         let store = crate::state::PgLedger::from_config(&config.store)
             .map_err(|e| anyhow::Error::new(e).context("cannot open the shared store"))?;
+        // As on the embedded store: nothing rated yet is no state.
+        if !store.has_files()? {
+            return Err(Invalid(format!("no IDS state: {} has no rated files yet", store.shown())).into());
+        }
         Some(Box::new(store))
     } else if path.exists() {
         match RedbLedger::open_checked(&path) {

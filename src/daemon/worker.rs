@@ -218,8 +218,12 @@ pub(super) fn worker_loop(
 /// How often the worker refreshes `state/ids.json` while files keep coming.
 pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
+/// Writes `state/ids.json`: what `cdr-rater ids` reads while the daemon
+/// holds the embedded ledger. On the shared store `ids` reads the database
+/// itself, so the snapshot (every customer's days read back and written
+/// out, twice a second under load) is skipped.
 pub(super) fn write_snapshot(config: &Config, shared: &Shared) {
-    if shared.ids.is_some() {
+    if shared.ids.is_some() && config.store.backend != crate::config::Backend::Postgres {
         let _one = shared.snapshot.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = crate::state::write_ids_snapshot(&config.state, shared.ledger.as_ref()) {
             tracing::warn!(error = %e, "cannot write the IDS snapshot");

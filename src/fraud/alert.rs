@@ -132,6 +132,10 @@ pub struct FraudAlert {
     pub emitted_at: String,
     /// The day is before the customer's current day.
     pub late: bool,
+    /// The daemon's site on the shared store (SPEC §13); absent on the
+    /// embedded store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// Who, where and when, for [`FraudAlert::of`].
@@ -215,6 +219,7 @@ impl FraudAlert {
             file: cx.file.to_string(),
             emitted_at: cx.emitted_at.to_string(),
             late: firing.day < cx.today,
+            site: None,
         }
     }
 }

@@ -170,6 +170,10 @@ pub struct Alert {
     pub warm_up: bool,
     /// The call's day is before the customer's current day.
     pub late: bool,
+    /// The daemon's site on the shared store (SPEC §13); absent on the
+    /// embedded store, whose alert lines stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// Spend to one destination country.

@@ -9,7 +9,7 @@
 //! (it waits for the commits in flight and holds new ones back until it is
 //! done), so a file's usage is in the closed bill or in a later month.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use postgres::{Client, GenericClient};
 use rust_decimal::Decimal;
@@ -24,8 +24,31 @@ pub(super) fn closed_set(c: &mut impl GenericClient) -> Result<BTreeSet<Month>, 
     rows.iter().map(|r| Month::parse(r.get(0)).ok_or(PgError::Decode("closed month"))).collect()
 }
 
+/// Adds a file's usage whose keys are distinct (added to the stored rows
+/// in the database).
+const UPSERT_DISTINCT: &str =
+    "INSERT INTO usage (bill_month, customer, origin, currency, category, bucket, calls, billed_s, sell, buy)
+     SELECT m, c, o, cur, cat, b, n, s, sl::numeric, bu::numeric
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                 $7::bigint[], $8::bigint[], $9::text[], $10::text[]) AS v(m, c, o, cur, cat, b, n, s, sl, bu)
+     ON CONFLICT (bill_month, customer, origin, currency, category, bucket) DO UPDATE SET
+       calls = usage.calls + excluded.calls, billed_s = usage.billed_s + excluded.billed_s,
+       sell = usage.sell + excluded.sell, buy = usage.buy + excluded.buy";
+
+/// [`UPSERT_DISTINCT`] for usage whose keys may repeat: summed first.
+const UPSERT_SUMMED: &str =
+    "INSERT INTO usage (bill_month, customer, origin, currency, category, bucket, calls, billed_s, sell, buy)
+     SELECT m, c, o, cur, cat, b, sum(n), sum(s), sum(sl::numeric), sum(bu::numeric)
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                 $7::bigint[], $8::bigint[], $9::text[], $10::text[]) AS v(m, c, o, cur, cat, b, n, s, sl, bu)
+     GROUP BY m, c, o, cur, cat, b
+     ON CONFLICT (bill_month, customer, origin, currency, category, bucket) DO UPDATE SET
+       calls = usage.calls + excluded.calls, billed_s = usage.billed_s + excluded.billed_s,
+       sell = usage.sell + excluded.sell, buy = usage.buy + excluded.buy";
+
 /// Adds a file's usage inside its transaction: one statement for every
-/// row (summed in the database), one to drop the rows that became zero.
+/// row (summed in the database), and, for a re-rating difference, one to
+/// drop the rows that became zero.
 pub(super) fn write(txn: &mut impl GenericClient, file: &[u8], usage: &UsageCommit<'_>) -> Result<(), PgError> {
     if usage.rows.is_empty() {
         return Ok(());
@@ -66,24 +89,22 @@ pub(super) fn write(txn: &mut impl GenericClient, file: &[u8], usage: &UsageComm
         sell.push(row.sums.sell.to_string());
         buy.push(row.sums.buy.to_string());
     }
-    txn.execute(
-        "INSERT INTO usage (bill_month, customer, origin, currency, category, bucket, calls, billed_s, sell, buy)
-         SELECT m, c, o, cur, cat, b, sum(n), sum(s), sum(sl::numeric), sum(bu::numeric)
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::bigint[], $8::bigint[], $9::text[], $10::text[]) AS v(m, c, o, cur, cat, b, n, s, sl, bu)
-         GROUP BY m, c, o, cur, cat, b
-         ON CONFLICT (bill_month, customer, origin, currency, category, bucket) DO UPDATE SET
-           calls = usage.calls + excluded.calls, billed_s = usage.billed_s + excluded.billed_s,
-           sell = usage.sell + excluded.sell, buy = usage.buy + excluded.buy",
-        &[&bill, &customer, &origin, &currency, &category, &bucket, &calls, &billed, &sell, &buy],
-    )?;
-    txn.execute(
-        "DELETE FROM usage u USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-           AS v(m, c, o, cur, cat, b)
-         WHERE (u.bill_month, u.customer, u.origin, u.currency, u.category, u.bucket) = (v.m, v.c, v.o, v.cur, v.cat, v.b)
-           AND u.calls = 0 AND u.billed_s = 0 AND u.sell = 0 AND u.buy = 0",
-        &[&bill, &customer, &origin, &currency, &category, &bucket],
-    )?;
+    // A file's cells are distinct (the common case skips the sum: it is a
+    // third of the statement); a caller's rows that repeat a key are summed.
+    let mut keys = HashSet::with_capacity(n);
+    let distinct = usage.rows.iter().all(|r| keys.insert((&r.customer, r.origin, &r.currency, r.category)));
+    let insert = if distinct { UPSERT_DISTINCT } else { UPSERT_SUMMED };
+    txn.execute(insert, &[&bill, &customer, &origin, &currency, &category, &bucket, &calls, &billed, &sell, &buy])?;
+    // Only a delta without calls (a re-rating difference) can leave a row at zero.
+    if usage.rows.iter().any(|r| r.sums.calls <= 0) {
+        txn.execute(
+            "DELETE FROM usage u USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+               AS v(m, c, o, cur, cat, b)
+             WHERE (u.bill_month, u.customer, u.origin, u.currency, u.category, u.bucket) = (v.m, v.c, v.o, v.cur, v.cat, v.b)
+               AND u.calls = 0 AND u.billed_s = 0 AND u.sell = 0 AND u.buy = 0",
+            &[&bill, &customer, &origin, &currency, &category, &bucket],
+        )?;
+    }
     if usage.late == Bucket::LateCalls && !routes.is_empty() {
         let text: Vec<String> = routes.iter().map(|(o, b)| format!("{o}={b}")).collect();
         write_late(txn, file, &text.join(";"))?;
