@@ -36,8 +36,14 @@ fn tables(prices: bool) -> Tariff {
     let dir = tempfile::tempdir().unwrap();
     let rates = dir.path();
     std::fs::create_dir_all(rates.join("plans")).unwrap();
-    for f in ["wholesale.csv", "customers.csv", "numbers.csv"] {
+    for f in ["wholesale.csv", "customers.csv", "numbers.csv", "resellers.csv", "services.csv", "subscriptions.csv"] {
         std::fs::copy(repo.join("rates").join(f), rates.join(f)).unwrap();
+    }
+    // The customers name service plans (SPEC §12.2): copied as they are.
+    std::fs::create_dir_all(rates.join("service_plans")).unwrap();
+    for e in std::fs::read_dir(repo.join("rates/service_plans")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), rates.join("service_plans").join(e.file_name())).unwrap();
     }
     for e in std::fs::read_dir(repo.join("rates/plans")).unwrap() {
         let e = e.unwrap();
