@@ -15,8 +15,21 @@ use crate::formats::Call;
 use crate::money::charge_sum;
 use crate::numbers::{Number, Numbering};
 use crate::tariff::periods::Trail;
-use crate::tariff::{Plan, Quote, Tariff, NO_PLAN};
+use crate::tariff::trie::MAX_WALKS;
+use crate::tariff::{Deck, Epoch, Plan, Quote, Tariff, NO_PLAN};
 use crate::timefmt::LocalClock;
+
+/// Most calls [`Rater::look_up`] takes at once.
+pub const LOOK_AHEAD: usize = MAX_WALKS;
+
+/// What [`Rater::look_up`] found for one call ahead of rating it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LookedUp {
+    /// Its customer (as `Rater::rate` resolves it).
+    customer: Option<u32>,
+    /// Its wholesale destination on its epoch's deck.
+    dest: Option<u32>,
+}
 
 /// Why a parsed call could not be rated. Each becomes the `reason` of an
 /// unrated row.
@@ -104,15 +117,98 @@ impl Rater<'_> {
     /// Rates one parsed call.
     #[inline]
     pub fn rate(&self, call: &Call<'_>, scratch: &mut RateScratch) -> Result<Priced, Unrated> {
+        self.rate_with(call, scratch, None)
+    }
+
+    /// Looks up ahead, for a batch of up to [`LOOK_AHEAD`] calls about to be
+    /// rated, their customers and destinations (the deck tries walked in
+    /// step, so that their cache misses overlap), and brings what rating and
+    /// writing them will read into the cache. `ahead[i]` is for `calls[i]`;
+    /// pass it to [`Rater::rate_looked_up`]. Changes no result: only when
+    /// memory is read.
+    pub fn look_up<'c>(&self, calls: &[Option<&Call<'c>>], ahead: &mut [LookedUp; LOOK_AHEAD]) {
         let t = self.tariff;
-        let start = call.start.epoch_seconds();
-        let (epoch_idx, epoch) = t.epoch_at(start);
-        let customer = if !call.account.is_empty() {
+        let mut decks: [Option<&Deck>; LOOK_AHEAD] = [None; LOOK_AHEAD];
+        let mut numbers: [&[u8]; LOOK_AHEAD] = [&[]; LOOK_AHEAD];
+        let mut from = [0usize; LOOK_AHEAD];
+        let mut n = 0;
+        for (i, call) in calls.iter().enumerate().take(LOOK_AHEAD) {
+            let Some(call) = call else { continue };
+            let (_, epoch) = t.epoch_at(call.start.epoch_seconds());
+            if !call.account.is_empty() {
+                epoch.prefetch_customer(call.account);
+            }
+            if let Number::E164(num) = &call.number {
+                decks[n] = Some(&epoch.deck);
+                numbers[n] = num.as_bytes();
+                from[n] = i;
+                n += 1;
+            }
+        }
+        let decks: [&Deck; LOOK_AHEAD] = std::array::from_fn(|i| decks[i].or(decks[0]).unwrap_or(&t.latest().deck));
+        let mut found = [None; LOOK_AHEAD];
+        Deck::destinations(&decks[..n], &numbers[..n], &mut found[..n]);
+        for a in ahead.iter_mut() {
+            *a = LookedUp::default();
+        }
+        for k in 0..n {
+            ahead[from[k]].dest = found[k];
+        }
+        for (call, a) in calls.iter().zip(ahead.iter_mut()) {
+            let Some(call) = call else { continue };
+            let (_, epoch) = t.epoch_at(call.start.epoch_seconds());
+            a.customer = self.customer_of(call, epoch);
+            let Some(c) = a.customer else { continue };
+            if call.account.is_empty() {
+                t.prefetch_customer_csv_id(c);
+            }
+            let plan = epoch.plan_of(c);
+            if let (Some(d), Some(Some(plan))) = (a.dest, epoch.plans.get(plan as usize)) {
+                epoch.deck.prefetch_csv(d);
+                plan.prefetch(d);
+            }
+        }
+    }
+
+    /// [`Rater::rate`] of a call [`Rater::look_up`] looked up.
+    #[inline]
+    pub fn rate_looked_up(
+        &self,
+        call: &Call<'_>,
+        scratch: &mut RateScratch,
+        ahead: LookedUp,
+    ) -> Result<Priced, Unrated> {
+        self.rate_with(call, scratch, Some(ahead))
+    }
+
+    /// The customer of `call` in `epoch`: its account's, else the default
+    /// customer, else the owner of the caller's number block.
+    #[inline]
+    fn customer_of(&self, call: &Call<'_>, epoch: &Epoch) -> Option<u32> {
+        if !call.account.is_empty() {
             epoch.customer_by_id(call.account)
         } else if let Some(c) = self.default_customer {
             Some(c)
         } else {
             self.numbering.normalise_caller(unquote(call.caller)).and_then(|n| epoch.customer_by_number(n.as_bytes()))
+        }
+    }
+
+    /// Rates one call; `ahead`, when given, is its customer and destination
+    /// as looked up ahead in the tables of its epoch (else looked up here).
+    #[inline]
+    fn rate_with(
+        &self,
+        call: &Call<'_>,
+        scratch: &mut RateScratch,
+        ahead: Option<LookedUp>,
+    ) -> Result<Priced, Unrated> {
+        let t = self.tariff;
+        let start = call.start.epoch_seconds();
+        let (epoch_idx, epoch) = t.epoch_at(start);
+        let customer = match ahead {
+            Some(a) => a.customer,
+            None => self.customer_of(call, epoch),
         }
         .ok_or(Unrated::UnknownCustomer)?;
         let plan_idx = epoch.plan_of(customer);
@@ -145,7 +241,11 @@ impl Rater<'_> {
             Number::E164(n) => n,
         };
         let digits = number.as_bytes();
-        let dest_idx = epoch.deck.destination(digits).ok_or(Unrated::NoTariff)?;
+        let dest_idx = match ahead {
+            Some(a) => a.dest,
+            None => epoch.deck.destination(digits),
+        }
+        .ok_or(Unrated::NoTariff)?;
         let dest = epoch.deck.hot(dest_idx);
         let billed_buy = dest.increment.billed(call.billsec);
         let billed_sell = plan.levels.increment.billed(call.billsec);

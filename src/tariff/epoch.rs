@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use hashbrown::HashMap;
-
 use super::hugemem::HugeSlice;
-use super::trie::PrefixTrie;
+use super::idindex::IdIndex;
+use super::trie::{PrefixTrie, MAX_WALKS};
 use super::{DestHot, Destination, Plan};
 
 /// `Epoch::plan_of` for a customer the epoch's customers version does not list.
@@ -38,6 +37,32 @@ impl Deck {
         self.trie.longest_match(number).map(|(v, _)| v)
     }
 
+    /// `out[i]` = `decks[i].destination(numbers[i])`, the tries walked in
+    /// step ([`PrefixTrie::longest_matches`]); each destination found is
+    /// brought into the cache for the rating that follows.
+    ///
+    /// # Panics
+    /// If the slices differ in length or are longer than [`MAX_WALKS`].
+    pub fn destinations(decks: &[&Deck], numbers: &[&[u8]], out: &mut [Option<u32>]) {
+        let Some(first) = decks.first() else { return };
+        assert!(decks.len() <= MAX_WALKS);
+        let tries: [&PrefixTrie; MAX_WALKS] = std::array::from_fn(|i| &decks.get(i).unwrap_or(first).trie);
+        PrefixTrie::longest_matches(&tries[..decks.len()], numbers, out);
+        for (deck, d) in decks.iter().zip(out.iter()) {
+            if let Some(hot) = d.and_then(|d| deck.hot.get(d as usize)) {
+                super::hugemem::prefetch(hot);
+            }
+        }
+    }
+
+    /// Brings destination `d`'s CSV fragment into the cache.
+    #[inline]
+    pub fn prefetch_csv(&self, d: u32) {
+        if let Some(at) = self.hot.get(d as usize).and_then(|h| self.csv_arena.get(h.csv.0 as usize)) {
+            super::hugemem::prefetch(at);
+        }
+    }
+
     /// The hot record of destination `d`.
     #[inline]
     pub fn hot(&self, d: u32) -> &DestHot {
@@ -63,7 +88,7 @@ pub struct CustomerVersion {
     /// Plan index per customer index; [`NO_PLAN`] when not listed.
     pub(super) plan_of: Vec<u32>,
     /// Id to customer index, for the customers listed.
-    pub(super) index: HashMap<Box<[u8]>, u32>,
+    pub(super) ids: IdIndex,
     /// The file (empty: none in force).
     pub(super) file: String,
 }
@@ -98,7 +123,13 @@ impl Epoch {
     /// The customer with this id, if this epoch's customers list it.
     #[inline]
     pub fn customer_by_id(&self, id: &[u8]) -> Option<u32> {
-        self.customers.index.get(id).copied()
+        self.customers.ids.get(id)
+    }
+
+    /// Brings the start of `id`'s lookup into the cache.
+    #[inline]
+    pub fn prefetch_customer(&self, id: &[u8]) {
+        self.customers.ids.prefetch(id);
     }
 
     /// The customer owning the longest number block that prefixes `number`.
