@@ -15,12 +15,12 @@ use crate::formats::Call;
 use crate::money::charge_sum;
 use crate::numbers::{Number, Numbering};
 use crate::tariff::periods::Trail;
-use crate::tariff::trie::MAX_WALKS;
-use crate::tariff::{Deck, Epoch, Plan, Quote, Tariff, NO_PLAN};
+use crate::tariff::trie::{PrefixTrie, MAX_WALKS};
+use crate::tariff::{Epoch, Plan, Quote, Tariff, NO_PLAN};
 use crate::timefmt::LocalClock;
 
 /// Most calls [`Rater::look_up`] takes at once.
-pub const LOOK_AHEAD: usize = MAX_WALKS;
+pub const LOOK_AHEAD: usize = MAX_WALKS / 2;
 
 /// What [`Rater::look_up`] found for one call ahead of rating it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -128,36 +128,61 @@ impl Rater<'_> {
     /// memory is read.
     pub fn look_up<'c>(&self, calls: &[Option<&Call<'c>>], ahead: &mut [LookedUp; LOOK_AHEAD]) {
         let t = self.tariff;
-        let mut decks: [Option<&Deck>; LOOK_AHEAD] = [None; LOOK_AHEAD];
-        let mut numbers: [&[u8]; LOOK_AHEAD] = [&[]; LOOK_AHEAD];
-        let mut from = [0usize; LOOK_AHEAD];
+        let latest = t.latest();
+        // Walks: each call's number on its epoch's deck, and for a call
+        // without account or default customer its caller on the number
+        // blocks; `what[k]` = (call, whether a number-block walk).
+        let mut tries: [&PrefixTrie; MAX_WALKS] = [latest.deck.trie(); MAX_WALKS];
+        let mut numbers: [&[u8]; MAX_WALKS] = [&[]; MAX_WALKS];
+        let mut what = [(0usize, false); MAX_WALKS];
+        let mut callers = [None; LOOK_AHEAD];
+        let mut epochs: [&Epoch; LOOK_AHEAD] = [latest; LOOK_AHEAD];
+        for (i, call) in calls.iter().enumerate().take(LOOK_AHEAD) {
+            let Some(call) = call else { continue };
+            epochs[i] = t.epoch_at(call.start.epoch_seconds()).1;
+            if !call.account.is_empty() {
+                epochs[i].prefetch_customer(call.account);
+            } else if self.default_customer.is_none() {
+                callers[i] = self.numbering.normalise_caller(unquote(call.caller));
+            }
+        }
         let mut n = 0;
         for (i, call) in calls.iter().enumerate().take(LOOK_AHEAD) {
             let Some(call) = call else { continue };
-            let (_, epoch) = t.epoch_at(call.start.epoch_seconds());
-            if !call.account.is_empty() {
-                epoch.prefetch_customer(call.account);
-            }
             if let Number::E164(num) = &call.number {
-                decks[n] = Some(&epoch.deck);
-                numbers[n] = num.as_bytes();
-                from[n] = i;
+                (tries[n], numbers[n], what[n]) = (epochs[i].deck.trie(), num.as_bytes(), (i, false));
+                n += 1;
+            }
+            if let Some(caller) = &callers[i] {
+                (tries[n], numbers[n], what[n]) = (epochs[i].number_trie(), caller.as_bytes(), (i, true));
                 n += 1;
             }
         }
-        let decks: [&Deck; LOOK_AHEAD] = std::array::from_fn(|i| decks[i].or(decks[0]).unwrap_or(&t.latest().deck));
-        let mut found = [None; LOOK_AHEAD];
-        Deck::destinations(&decks[..n], &numbers[..n], &mut found[..n]);
+        let mut found = [None; MAX_WALKS];
+        PrefixTrie::longest_matches(&tries[..n], &numbers[..n], &mut found[..n]);
         for a in ahead.iter_mut() {
             *a = LookedUp::default();
         }
         for k in 0..n {
-            ahead[from[k]].dest = found[k];
+            let (i, by_number) = what[k];
+            if by_number {
+                ahead[i].customer = found[k];
+            } else {
+                ahead[i].dest = found[k];
+                if let Some(d) = found[k] {
+                    epochs[i].deck.prefetch_hot(d);
+                }
+            }
         }
-        for (call, a) in calls.iter().zip(ahead.iter_mut()) {
+        for (i, call) in calls.iter().enumerate().take(LOOK_AHEAD) {
             let Some(call) = call else { continue };
-            let (_, epoch) = t.epoch_at(call.start.epoch_seconds());
-            a.customer = self.customer_of(call, epoch);
+            let (epoch, a) = (epochs[i], &mut ahead[i]);
+            // As `customer_of`, the number-block walk done above.
+            if !call.account.is_empty() {
+                a.customer = epoch.customer_by_id(call.account);
+            } else if let Some(c) = self.default_customer {
+                a.customer = Some(c);
+            }
             let Some(c) = a.customer else { continue };
             if call.account.is_empty() {
                 t.prefetch_customer_csv_id(c);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::hugemem::HugeSlice;
 use super::idindex::IdIndex;
-use super::trie::{PrefixTrie, MAX_WALKS};
+use super::trie::PrefixTrie;
 use super::{DestHot, Destination, Plan};
 
 /// `Epoch::plan_of` for a customer the epoch's customers version does not list.
@@ -37,21 +37,17 @@ impl Deck {
         self.trie.longest_match(number).map(|(v, _)| v)
     }
 
-    /// `out[i]` = `decks[i].destination(numbers[i])`, the tries walked in
-    /// step ([`PrefixTrie::longest_matches`]); each destination found is
-    /// brought into the cache for the rating that follows.
-    ///
-    /// # Panics
-    /// If the slices differ in length or are longer than [`MAX_WALKS`].
-    pub fn destinations(decks: &[&Deck], numbers: &[&[u8]], out: &mut [Option<u32>]) {
-        let Some(first) = decks.first() else { return };
-        assert!(decks.len() <= MAX_WALKS);
-        let tries: [&PrefixTrie; MAX_WALKS] = std::array::from_fn(|i| &decks.get(i).unwrap_or(first).trie);
-        PrefixTrie::longest_matches(&tries[..decks.len()], numbers, out);
-        for (deck, d) in decks.iter().zip(out.iter()) {
-            if let Some(hot) = d.and_then(|d| deck.hot.get(d as usize)) {
-                super::hugemem::prefetch(hot);
-            }
+    /// The wholesale prefixes (values: destination indexes).
+    #[inline]
+    pub fn trie(&self) -> &PrefixTrie {
+        &self.trie
+    }
+
+    /// Brings destination `d`'s hot record into the cache.
+    #[inline]
+    pub fn prefetch_hot(&self, d: u32) {
+        if let Some(hot) = self.hot.get(d as usize) {
+            super::hugemem::prefetch(hot);
         }
     }
 
@@ -136,6 +132,13 @@ impl Epoch {
     #[inline]
     pub fn customer_by_number(&self, number: &[u8]) -> Option<u32> {
         self.numbers.trie.longest_match(number).map(|(v, _)| v)
+    }
+
+    /// The number blocks (values: customer indexes), as
+    /// [`Epoch::customer_by_number`] walks them.
+    #[inline]
+    pub fn number_trie(&self) -> &PrefixTrie {
+        &self.numbers.trie
     }
 
     /// Customer `c`'s plan index here ([`NO_PLAN`] when not listed).

@@ -15,7 +15,7 @@
 const NONE: u32 = u32::MAX;
 
 /// Most numbers [`PrefixTrie::longest_matches`] walks at once.
-pub const MAX_WALKS: usize = 16;
+pub const MAX_WALKS: usize = 32;
 
 /// `RANK[m]` = bits set in `m` (< 2^9): the position of a child among its
 /// siblings, without relying on a `popcnt` instruction.
