@@ -55,7 +55,24 @@ struct Packed {
 pub struct PrefixTrie {
     nodes: Vec<Node>,
     frozen: Option<super::hugemem::HugeSlice<Packed>>,
+    /// Once frozen, the walk of every [`TOP_DIGITS`]-digit start, by its
+    /// value as a number: the in-step walks begin there.
+    top: Box<[Top]>,
     len: usize,
+}
+
+/// Digits of a number's start looked up in one step by the in-step walks.
+const TOP_DIGITS: usize = 3;
+
+/// Where the walk of a [`TOP_DIGITS`]-digit start ends.
+#[derive(Clone, Copy)]
+struct Top {
+    /// The node reached after all its digits, if `live`.
+    node: u32,
+    /// The value of the longest prefix on the way (or `NONE`).
+    best: u32,
+    /// Whether the walk got through all its digits (else it ended there).
+    live: bool,
 }
 
 impl Default for PrefixTrie {
@@ -67,7 +84,7 @@ impl Default for PrefixTrie {
 impl PrefixTrie {
     /// An empty trie.
     pub fn new() -> Self {
-        PrefixTrie { nodes: vec![EMPTY_NODE], frozen: None, len: 0 }
+        PrefixTrie { nodes: vec![EMPTY_NODE], frozen: None, top: Box::new([]), len: 0 }
     }
 
     /// Ends building: packs the nodes (breadth first, children adjacent)
@@ -108,6 +125,25 @@ impl PrefixTrie {
                     }
                 }
                 Packed { mask, first, value: n.value }
+            })
+            .collect();
+        self.top = (0..10usize.pow(TOP_DIGITS as u32))
+            .map(|start| {
+                let mut top = Top { node: 0, best: packed[0].value, live: true };
+                for k in (0..TOP_DIGITS).rev() {
+                    let d = start / 10usize.pow(k as u32) % 10;
+                    let node = packed[top.node as usize];
+                    if node.mask & (1 << d) == 0 {
+                        top.live = false;
+                        break;
+                    }
+                    top.node = node.first + u32::from(RANK[(node.mask & ((1 << d) - 1)) as usize]);
+                    let v = packed[top.node as usize].value;
+                    if v != NONE {
+                        top.best = v;
+                    }
+                }
+                top
             })
             .collect();
         self.frozen = Some(super::hugemem::HugeSlice::new(packed));
@@ -220,24 +256,31 @@ impl PrefixTrie {
         let mut at = [0u32; MAX_WALKS];
         let mut best = [NONE; MAX_WALKS];
         let mut live = [false; MAX_WALKS];
+        let mut pos = [0usize; MAX_WALKS];
         for i in 0..n {
-            match &tries[i].frozen {
-                Some(f) => {
-                    nodes[i] = f;
-                    best[i] = f[0].value;
-                    live[i] = true;
+            let Some(f) = &tries[i].frozen else {
+                out[i] = tries[i].longest_match_building(numbers[i]).map(|(v, _)| v);
+                continue;
+            };
+            nodes[i] = f;
+            let start = numbers[i]
+                .get(..TOP_DIGITS)
+                .and_then(|s| s.iter().try_fold(0usize, |acc, &b| digit(b).map(|d| acc * 10 + d)));
+            match start.and_then(|s| tries[i].top.get(s)) {
+                // The first digits in one step: where their walk ends.
+                Some(top) => {
+                    (at[i], best[i], live[i], pos[i]) = (top.node, top.best, top.live, TOP_DIGITS);
                 }
-                None => out[i] = tries[i].longest_match_building(numbers[i]).map(|(v, _)| v),
+                None => (best[i], live[i]) = (f[0].value, true),
             }
         }
-        let mut depth = 0;
         loop {
             let mut any = false;
             for i in 0..n {
                 if !live[i] {
                     continue;
                 }
-                let digit = numbers[i].get(depth).and_then(|&b| digit(b));
+                let digit = numbers[i].get(pos[i]).and_then(|&b| digit(b));
                 let node = nodes[i][at[i] as usize];
                 let bit = digit.map_or(0, |d| 1u32 << d);
                 if node.mask & bit == 0 {
@@ -249,12 +292,12 @@ impl PrefixTrie {
                 if v != NONE {
                     best[i] = v;
                 }
+                pos[i] += 1;
                 any = true;
             }
             if !any {
                 break;
             }
-            depth += 1;
         }
         for i in 0..n {
             if tries[i].frozen.is_some() {
