@@ -15,8 +15,21 @@ use crate::formats::Call;
 use crate::money::charge_sum;
 use crate::numbers::{Number, Numbering};
 use crate::tariff::periods::Trail;
-use crate::tariff::{Plan, Quote, Tariff, NO_PLAN};
+use crate::tariff::trie::{PrefixTrie, MAX_WALKS};
+use crate::tariff::{Epoch, Plan, Quote, Tariff, NO_PLAN};
 use crate::timefmt::LocalClock;
+
+/// Most calls [`Rater::look_up`] takes at once.
+pub const LOOK_AHEAD: usize = MAX_WALKS / 2;
+
+/// What [`Rater::look_up`] found for one call ahead of rating it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LookedUp {
+    /// Its customer (as `Rater::rate` resolves it).
+    customer: Option<u32>,
+    /// Its wholesale destination on its epoch's deck.
+    dest: Option<u32>,
+}
 
 /// Why a parsed call could not be rated. Each becomes the `reason` of an
 /// unrated row.
@@ -104,15 +117,123 @@ impl Rater<'_> {
     /// Rates one parsed call.
     #[inline]
     pub fn rate(&self, call: &Call<'_>, scratch: &mut RateScratch) -> Result<Priced, Unrated> {
+        self.rate_with(call, scratch, None)
+    }
+
+    /// Looks up ahead, for a batch of up to [`LOOK_AHEAD`] calls about to be
+    /// rated, their customers and destinations (the deck tries walked in
+    /// step, so that their cache misses overlap), and brings what rating and
+    /// writing them will read into the cache. `ahead[i]` is for `calls[i]`;
+    /// pass it to [`Rater::rate_looked_up`]. Changes no result: only when
+    /// memory is read.
+    pub fn look_up<'c>(&self, calls: &[Option<&Call<'c>>], ahead: &mut [LookedUp; LOOK_AHEAD]) {
         let t = self.tariff;
-        let start = call.start.epoch_seconds();
-        let (epoch_idx, epoch) = t.epoch_at(start);
-        let customer = if !call.account.is_empty() {
+        let latest = t.latest();
+        // Walks: each call's number on its epoch's deck, and for a call
+        // without account or default customer its caller on the number
+        // blocks; `what[k]` = (call, whether a number-block walk).
+        let mut tries: [&PrefixTrie; MAX_WALKS] = [latest.deck.trie(); MAX_WALKS];
+        let mut numbers: [&[u8]; MAX_WALKS] = [&[]; MAX_WALKS];
+        let mut what = [(0usize, false); MAX_WALKS];
+        let mut callers = [None; LOOK_AHEAD];
+        let mut epochs: [&Epoch; LOOK_AHEAD] = [latest; LOOK_AHEAD];
+        for (i, call) in calls.iter().enumerate().take(LOOK_AHEAD) {
+            let Some(call) = call else { continue };
+            epochs[i] = t.epoch_at(call.start.epoch_seconds()).1;
+            if !call.account.is_empty() {
+                epochs[i].prefetch_customer(call.account);
+            } else if self.default_customer.is_none() {
+                callers[i] = self.numbering.normalise_caller(unquote(call.caller));
+            }
+        }
+        let mut n = 0;
+        for (i, call) in calls.iter().enumerate().take(LOOK_AHEAD) {
+            let Some(call) = call else { continue };
+            if let Number::E164(num) = &call.number {
+                (tries[n], numbers[n], what[n]) = (epochs[i].deck.trie(), num.as_bytes(), (i, false));
+                n += 1;
+            }
+            if let Some(caller) = &callers[i] {
+                (tries[n], numbers[n], what[n]) = (epochs[i].number_trie(), caller.as_bytes(), (i, true));
+                n += 1;
+            }
+        }
+        let mut found = [None; MAX_WALKS];
+        PrefixTrie::longest_matches(&tries[..n], &numbers[..n], &mut found[..n]);
+        for a in ahead.iter_mut() {
+            *a = LookedUp::default();
+        }
+        for k in 0..n {
+            let (i, by_number) = what[k];
+            if by_number {
+                ahead[i].customer = found[k];
+            } else {
+                ahead[i].dest = found[k];
+                if let Some(d) = found[k] {
+                    epochs[i].deck.prefetch_hot(d);
+                }
+            }
+        }
+        for (i, call) in calls.iter().enumerate().take(LOOK_AHEAD) {
+            let Some(call) = call else { continue };
+            let (epoch, a) = (epochs[i], &mut ahead[i]);
+            // As `customer_of`, the number-block walk done above.
+            if !call.account.is_empty() {
+                a.customer = epoch.customer_by_id(call.account);
+            } else if let Some(c) = self.default_customer {
+                a.customer = Some(c);
+            }
+            let Some(c) = a.customer else { continue };
+            if call.account.is_empty() {
+                t.prefetch_customer_csv_id(c);
+            }
+            let plan = epoch.plan_of(c);
+            if let (Some(d), Some(Some(plan))) = (a.dest, epoch.plans.get(plan as usize)) {
+                epoch.deck.prefetch_csv(d);
+                plan.prefetch(d);
+            }
+        }
+    }
+
+    /// [`Rater::rate`] of a call [`Rater::look_up`] looked up.
+    #[inline]
+    pub fn rate_looked_up(
+        &self,
+        call: &Call<'_>,
+        scratch: &mut RateScratch,
+        ahead: LookedUp,
+    ) -> Result<Priced, Unrated> {
+        self.rate_with(call, scratch, Some(ahead))
+    }
+
+    /// The customer of `call` in `epoch`: its account's, else the default
+    /// customer, else the owner of the caller's number block.
+    #[inline]
+    fn customer_of(&self, call: &Call<'_>, epoch: &Epoch) -> Option<u32> {
+        if !call.account.is_empty() {
             epoch.customer_by_id(call.account)
         } else if let Some(c) = self.default_customer {
             Some(c)
         } else {
             self.numbering.normalise_caller(unquote(call.caller)).and_then(|n| epoch.customer_by_number(n.as_bytes()))
+        }
+    }
+
+    /// Rates one call; `ahead`, when given, is its customer and destination
+    /// as looked up ahead in the tables of its epoch (else looked up here).
+    #[inline]
+    fn rate_with(
+        &self,
+        call: &Call<'_>,
+        scratch: &mut RateScratch,
+        ahead: Option<LookedUp>,
+    ) -> Result<Priced, Unrated> {
+        let t = self.tariff;
+        let start = call.start.epoch_seconds();
+        let (epoch_idx, epoch) = t.epoch_at(start);
+        let customer = match ahead {
+            Some(a) => a.customer,
+            None => self.customer_of(call, epoch),
         }
         .ok_or(Unrated::UnknownCustomer)?;
         let plan_idx = epoch.plan_of(customer);
@@ -145,7 +266,11 @@ impl Rater<'_> {
             Number::E164(n) => n,
         };
         let digits = number.as_bytes();
-        let dest_idx = epoch.deck.destination(digits).ok_or(Unrated::NoTariff)?;
+        let dest_idx = match ahead {
+            Some(a) => a.dest,
+            None => epoch.deck.destination(digits),
+        }
+        .ok_or(Unrated::NoTariff)?;
         let dest = epoch.deck.hot(dest_idx);
         let billed_buy = dest.increment.billed(call.billsec);
         let billed_sell = plan.levels.increment.billed(call.billsec);

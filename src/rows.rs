@@ -214,7 +214,6 @@ impl<'a> RatedRows<'a> {
         let (line, plain) = (rec.line, rec.plain && self.comma);
         let tariff = self.tariff;
         let decimals = self.decimals;
-        let customer = &tariff.customers[p.customer as usize];
         let epoch = tariff.epoch(p.epoch);
         let plan = epoch.plan(p.plan);
         match call.call_id {
@@ -235,7 +234,15 @@ impl<'a> RatedRows<'a> {
         out.push(b',');
         call.start.write_rfc3339(out);
         out.push(b',');
-        put(out, &customer.csv_id);
+        if call.account.is_empty() {
+            put(out, tariff.customer_csv_id(p.customer));
+        } else {
+            // A call with an account was rated as the customer of exactly
+            // that id (`Rater::rate`): its bytes are the id's, and already in
+            // cache where `csv_id` would be a load from the customer table.
+            debug_assert_eq!(call.account, tariff.customers[p.customer as usize].id.as_bytes());
+            csv_field(out, call.account);
+        }
         out.push(b',');
         put(out, &plan.csv_name);
         out.push(b',');

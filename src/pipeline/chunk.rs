@@ -9,9 +9,9 @@ use std::sync::{mpsc, Mutex};
 
 use rayon::prelude::*;
 
-use crate::csvscan::{self, Chunker, Fields, Scanner};
-use crate::formats::{NotCall, ParseContext, Parser, Reject, RowParser};
-use crate::rating::RateScratch;
+use crate::csvscan::{self, Chunker, Fields, Record, Scanner};
+use crate::formats::{Call, NotCall, ParseContext, Parser, Reject, RowParser};
+use crate::rating::{LookedUp, RateScratch, LOOK_AHEAD};
 use crate::rows::{self, Output};
 use crate::tariff::MAX_CURRENCIES;
 use crate::timefmt::{DayMapper, ZoneCache};
@@ -51,9 +51,9 @@ impl BufferPool {
         }
         out.tally.totals = Totals::default();
         out.tally.spend.clear();
+        out.tally.span = None;
         out.tally.usage.clear();
         out.tally.fraud.clear();
-        out.tally.span = None;
         out
     }
 
@@ -180,86 +180,105 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
     let fraud_calls = &mut out.tally.fraud;
     let (mut first, mut last) = (i64::MAX, i64::MIN);
     let [rated, unrated, rejected] = &mut out.files;
-    while let Some(rec) = scanner.next_record(&mut fields) {
-        t.rows += 1;
-        let mut cx = ParseContext { zone: &mut zone, numbering: job.rater.numbering };
-        // Too long first: such a record's fields were not split, and the
-        // streamed path (which never holds it) decides on its length alone.
-        let parsed = if rec.too_long {
-            Err(NotCall::Reject(Reject::LineTooLong))
-        } else if fields.len() > limits.max_fields {
-            Err(NotCall::Reject(Reject::TooManyFields))
-        } else {
-            match parser.parse(&rec, &fields, &mut cx) {
-                Ok(call) if call.billsec > limits.max_billsec => Err(NotCall::Reject(Reject::BillsecTooLong)),
-                parsed => parsed,
+    // Records are parsed in batches of LOOK_AHEAD; their destinations and
+    // customers are looked up together (the memory loads of a wide deck
+    // overlap), then each is rated and written in input order.
+    let mut batch: Vec<(Record<'_>, Result<Call<'_>, NotCall>)> = Vec::with_capacity(LOOK_AHEAD);
+    let mut ahead = [LookedUp::default(); LOOK_AHEAD];
+    loop {
+        batch.clear();
+        while batch.len() < LOOK_AHEAD {
+            let Some(rec) = scanner.next_record(&mut fields) else { break };
+            t.rows += 1;
+            let mut cx = ParseContext { zone: &mut zone, numbering: job.rater.numbering };
+            // Too long first: such a record's fields were not split, and the
+            // streamed path (which never holds it) decides on its length alone.
+            let parsed = if rec.too_long {
+                Err(NotCall::Reject(Reject::LineTooLong))
+            } else if fields.len() > limits.max_fields {
+                Err(NotCall::Reject(Reject::TooManyFields))
+            } else {
+                match parser.parse(&rec, &fields, &mut cx) {
+                    Ok(call) if call.billsec > limits.max_billsec => Err(NotCall::Reject(Reject::BillsecTooLong)),
+                    parsed => parsed,
+                }
+            };
+            if let Ok(call) = &parsed {
+                let at = call.start.epoch_seconds();
+                first = first.min(at);
+                last = last.max(at);
             }
-        };
-        if let Ok(call) = &parsed {
-            let at = call.start.epoch_seconds();
-            first = first.min(at);
-            last = last.max(at);
+            batch.push((rec, parsed));
         }
-        match parsed {
-            Err(NotCall::Skip(reason)) => {
-                t.skipped += 1;
-                t.by_skip[reason as usize] += 1;
-            }
-            Err(NotCall::Reject(reason)) => {
-                t.rejected += 1;
-                t.by_reject[reason as usize] += 1;
-                // Only the head of a record that is too long: a copy of a
-                // huge one would cost its size in memory.
-                rows::write_rejected(rejected, rec.line, reason, &rec.raw[..rec.raw.len().min(head_len)]);
-            }
-            Ok(call) => match job.rater.rate(&call, &mut scratch) {
-                Ok(p) => {
-                    t.rated += 1;
-                    if p.capped {
-                        t.by_flag[Flag::Capped as usize] += 1;
-                    }
-                    // The mask keeps the index in range without a bounds
-                    // check (the tariff numbers fewer currencies).
-                    let c = usize::from(p.currency) & (MAX_CURRENCIES - 1);
-                    t.buy[c] += i128::from(p.buy);
-                    t.sell[c] += i128::from(p.sell);
-                    let row_at = rated.len() as u64;
-                    state.rated.write(rated, &call, &p, &rec);
-                    let call_start = call.start.epoch_seconds();
-                    let mut start = call_start;
-                    if let Some(flag) = limits.flag(start) {
-                        t.by_flag[flag as usize] += 1;
-                        if flag == Flag::StartInFuture {
-                            start = limits.now;
+        if batch.is_empty() {
+            break;
+        }
+        let calls: [Option<&Call<'_>>; LOOK_AHEAD] =
+            std::array::from_fn(|i| batch.get(i).and_then(|(_, parsed)| parsed.as_ref().ok()));
+        job.rater.look_up(&calls[..batch.len()], &mut ahead);
+        for (i, (rec, parsed)) in batch.drain(..).enumerate() {
+            match parsed {
+                Err(NotCall::Skip(reason)) => {
+                    t.skipped += 1;
+                    t.by_skip[reason as usize] += 1;
+                }
+                Err(NotCall::Reject(reason)) => {
+                    t.rejected += 1;
+                    t.by_reject[reason as usize] += 1;
+                    // Only the head of a record that is too long: a copy of a
+                    // huge one would cost its size in memory.
+                    rows::write_rejected(rejected, rec.line, reason, &rec.raw[..rec.raw.len().min(head_len)]);
+                }
+                Ok(call) => match job.rater.rate_looked_up(&call, &mut scratch, ahead[i]) {
+                    Ok(p) => {
+                        t.rated += 1;
+                        if p.capped {
+                            t.by_flag[Flag::Capped as usize] += 1;
                         }
-                    }
-                    if job.usage {
-                        // Billed in the month the call started, in the customer's zone.
-                        let customer = &tariff.customers[p.customer as usize];
-                        let zone = customer.zone.map_or(default_zone, usize::from);
-                        let day = days[zone].day_of(call_start);
-                        let line = p.destination.map_or(internal_line, |d| tariff.epoch(p.epoch).deck.hot(d).usage);
-                        usage.add(p.customer, day, line, p.currency, p.billed_sell, p.buy, p.sell);
-                    }
-                    if job.ids {
-                        let customer = &tariff.customers[p.customer as usize];
-                        if customer.ids_range.is_some() {
+                        // The mask keeps the index in range without a bounds
+                        // check (the tariff numbers fewer currencies).
+                        let c = usize::from(p.currency) & (MAX_CURRENCIES - 1);
+                        t.buy[c] += i128::from(p.buy);
+                        t.sell[c] += i128::from(p.sell);
+                        let row_at = rated.len() as u64;
+                        state.rated.write(rated, &call, &p, &rec);
+                        let call_start = call.start.epoch_seconds();
+                        let mut start = call_start;
+                        if let Some(flag) = limits.flag(start) {
+                            t.by_flag[flag as usize] += 1;
+                            if flag == Flag::StartInFuture {
+                                start = limits.now;
+                            }
+                        }
+                        if job.usage {
+                            // Billed in the month the call started, in the customer's zone.
+                            let customer = &tariff.customers[p.customer as usize];
                             let zone = customer.zone.map_or(default_zone, usize::from);
-                            let day = days[zone].day_of(start);
-                            let country = p.destination.map_or(*b"--", |d| tariff.epoch(p.epoch).deck.hot(d).country);
-                            spend.add(p.customer, day, p.sell as i64, country);
+                            let day = days[zone].day_of(call_start);
+                            let line = p.destination.map_or(internal_line, |d| tariff.epoch(p.epoch).deck.hot(d).usage);
+                            usage.add(p.customer, day, line, p.currency, p.billed_sell, p.buy, p.sell);
+                        }
+                        if job.ids {
+                            let customer = &tariff.customers[p.customer as usize];
+                            if customer.ids_range.is_some() {
+                                let zone = customer.zone.map_or(default_zone, usize::from);
+                                let day = days[zone].day_of(start);
+                                let country =
+                                    p.destination.map_or(*b"--", |d| tariff.epoch(p.epoch).deck.hot(d).country);
+                                spend.add(p.customer, day, p.sell as i64, country);
+                            }
+                        }
+                        if let Some(rules) = job.fraud {
+                            fraud_calls.note(rules, tariff, &call, &p, call_start, row_at);
                         }
                     }
-                    if let Some(rules) = job.fraud {
-                        fraud_calls.note(rules, tariff, &call, &p, call_start, row_at);
+                    Err(reason) => {
+                        t.unrated += 1;
+                        t.by_unrated[reason as usize] += 1;
+                        rows::write_unrated(unrated, rec.line, reason, rec.raw);
                     }
-                }
-                Err(reason) => {
-                    t.unrated += 1;
-                    t.by_unrated[reason as usize] += 1;
-                    rows::write_unrated(unrated, rec.line, reason, rec.raw);
-                }
-            },
+                },
+            }
         }
     }
     spend.flush();

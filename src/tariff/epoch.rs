@@ -6,9 +6,8 @@
 
 use std::sync::Arc;
 
-use hashbrown::HashMap;
-
 use super::hugemem::HugeSlice;
+use super::idindex::IdIndex;
 use super::trie::PrefixTrie;
 use super::{DestHot, Destination, Plan};
 
@@ -38,6 +37,28 @@ impl Deck {
         self.trie.longest_match(number).map(|(v, _)| v)
     }
 
+    /// The wholesale prefixes (values: destination indexes).
+    #[inline]
+    pub fn trie(&self) -> &PrefixTrie {
+        &self.trie
+    }
+
+    /// Brings destination `d`'s hot record into the cache.
+    #[inline]
+    pub fn prefetch_hot(&self, d: u32) {
+        if let Some(hot) = self.hot.get(d as usize) {
+            super::hugemem::prefetch(hot);
+        }
+    }
+
+    /// Brings destination `d`'s CSV fragment into the cache.
+    #[inline]
+    pub fn prefetch_csv(&self, d: u32) {
+        if let Some(at) = self.hot.get(d as usize).and_then(|h| self.csv_arena.get(h.csv.0 as usize)) {
+            super::hugemem::prefetch(at);
+        }
+    }
+
     /// The hot record of destination `d`.
     #[inline]
     pub fn hot(&self, d: u32) -> &DestHot {
@@ -63,7 +84,7 @@ pub struct CustomerVersion {
     /// Plan index per customer index; [`NO_PLAN`] when not listed.
     pub(super) plan_of: Vec<u32>,
     /// Id to customer index, for the customers listed.
-    pub(super) index: HashMap<Box<[u8]>, u32>,
+    pub(super) ids: IdIndex,
     /// The file (empty: none in force).
     pub(super) file: String,
 }
@@ -98,13 +119,26 @@ impl Epoch {
     /// The customer with this id, if this epoch's customers list it.
     #[inline]
     pub fn customer_by_id(&self, id: &[u8]) -> Option<u32> {
-        self.customers.index.get(id).copied()
+        self.customers.ids.get(id)
+    }
+
+    /// Brings the start of `id`'s lookup into the cache.
+    #[inline]
+    pub fn prefetch_customer(&self, id: &[u8]) {
+        self.customers.ids.prefetch(id);
     }
 
     /// The customer owning the longest number block that prefixes `number`.
     #[inline]
     pub fn customer_by_number(&self, number: &[u8]) -> Option<u32> {
         self.numbers.trie.longest_match(number).map(|(v, _)| v)
+    }
+
+    /// The number blocks (values: customer indexes), as
+    /// [`Epoch::customer_by_number`] walks them.
+    #[inline]
+    pub fn number_trie(&self) -> &PrefixTrie {
+        &self.numbers.trie
     }
 
     /// Customer `c`'s plan index here ([`NO_PLAN`] when not listed).

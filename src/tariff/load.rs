@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 
 use super::epoch::{CustomerVersion, Deck, Epoch, NumberVersion, NO_PLAN};
 use super::hugemem::HugeSlice;
+use super::idindex::IdIndex;
 use super::sell::{build_plan, Plan};
 use super::trie::PrefixTrie;
 use super::versions::{self, start_of, Version};
@@ -293,13 +294,14 @@ fn assemble(parts: Parts, home_country: &str, dir: &Path, c: &mut Collector) -> 
         .iter()
         .map(|(_, v, file)| {
             let mut plan_of = vec![NO_PLAN; registry.list.len()];
-            let mut index = hashbrown::HashMap::new();
+            let mut index: hashbrown::HashMap<Box<[u8]>, u32> = hashbrown::HashMap::new();
             for cu in &v.list {
                 let g = registry.index[cu.id.as_bytes()];
                 plan_of[g as usize] = cu.plan;
                 index.insert(cu.id.as_bytes().into(), g);
             }
-            Arc::new(CustomerVersion { plan_of, index, file: file.clone() })
+            let ids = IdIndex::new(index.iter().map(|(id, &c)| (&id[..], c)));
+            Arc::new(CustomerVersion { plan_of, ids, file: file.clone() })
         })
         .collect();
     let number_starts: Vec<i64> = number_versions.iter().map(|v| v.0).collect();
@@ -342,10 +344,12 @@ fn assemble(parts: Parts, home_country: &str, dir: &Path, c: &mut Collector) -> 
             cu.zone = Some(at as u16);
         }
     }
+    let customer_csv = customers.iter().map(|c| super::CsvId::new(&c.csv_id)).collect();
     Tariff {
         epochs,
         customers,
         customer_index,
+        customer_csv,
         plan_names: plans.loaded.iter().map(|p| p.name.clone()).collect(),
         home_country: home_country.to_string(),
         currencies,

@@ -10,6 +10,7 @@ mod category;
 pub mod diff;
 mod epoch;
 mod hugemem;
+mod idindex;
 mod load;
 pub mod margins;
 pub mod periods;
@@ -168,6 +169,9 @@ pub struct Tariff {
     pub customers: Vec<Customer>,
     /// Customer id to index, over every version.
     customer_index: HashMap<Box<[u8]>, u32>,
+    /// Each customer's `csv_id` inline when it fits, for the rated rows
+    /// (a customer found through its number block writes this).
+    customer_csv: Box<[CsvId]>,
     /// Every plan name of any version (plan indexes).
     pub plan_names: Vec<String>,
     /// Home country of the numbering plan the tables were built for.
@@ -232,6 +236,23 @@ impl Tariff {
         self.epochs.last().expect("a tariff has at least one epoch")
     }
 
+    /// Customer `c`'s id as a CSV field ([`Customer::csv_id`]).
+    #[inline]
+    pub fn customer_csv_id(&self, c: u32) -> &[u8] {
+        match self.customer_csv.get(c as usize) {
+            Some(inline) if inline.len as usize <= inline.bytes.len() => &inline.bytes[..inline.len as usize],
+            _ => &self.customers[c as usize].csv_id,
+        }
+    }
+
+    /// Brings customer `c`'s CSV id into the cache.
+    #[inline]
+    pub fn prefetch_customer_csv_id(&self, c: u32) {
+        if let Some(inline) = self.customer_csv.get(c as usize) {
+            hugemem::prefetch(inline);
+        }
+    }
+
     /// The customer with this id (in any version).
     #[inline]
     pub fn customer_by_id(&self, id: &[u8]) -> Option<u32> {
@@ -260,6 +281,26 @@ impl Tariff {
     /// Number of wholesale prefixes of the newest deck.
     pub fn prefix_count(&self) -> usize {
         self.latest().deck.prefix_count()
+    }
+}
+
+/// A customer's CSV id in one cache-line half: `len` bytes of `bytes`, or
+/// `len` = `u8::MAX` when it is too long (then read from the [`Customer`]).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+struct CsvId {
+    len: u8,
+    bytes: [u8; 31],
+}
+
+impl CsvId {
+    fn new(csv_id: &[u8]) -> CsvId {
+        let mut c = CsvId { len: u8::MAX, bytes: [0; 31] };
+        if csv_id.len() <= c.bytes.len() {
+            c.bytes[..csv_id.len()].copy_from_slice(csv_id);
+            c.len = csv_id.len() as u8;
+        }
+        c
     }
 }
 

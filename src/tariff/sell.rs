@@ -104,6 +104,14 @@ impl Plan {
         Quote { row: dest, over: false, limits }
     }
 
+    /// Brings the base-period price of destination `dest` into the cache.
+    #[inline]
+    pub fn prefetch(&self, dest: u32) {
+        if let Some(price) = self.tables.first().and_then(|t| t.get(dest as usize)) {
+            super::hugemem::prefetch(price);
+        }
+    }
+
     /// The sell price of a quote in period `period`.
     #[inline]
     pub fn price(&self, q: Quote, period: u8) -> FixedPrice {
