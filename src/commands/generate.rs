@@ -52,6 +52,24 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 }
             }
             plan_names.sort();
+            // The service tables come along (the shipped customers name
+            // them); subscriptions only with the shipped customers.
+            let mut tables = vec!["services.csv", "resellers.csv"];
+            if customers.is_none() {
+                tables.push("subscriptions.csv");
+            }
+            for name in tables {
+                if rates.join(name).exists() {
+                    fs::copy(rates.join(name), out.join(name))?;
+                }
+            }
+            if rates.join("service_plans").is_dir() {
+                fs::create_dir_all(out.join("service_plans"))?;
+                for e in fs::read_dir(rates.join("service_plans"))? {
+                    let e = e?;
+                    fs::copy(e.path(), out.join("service_plans").join(e.file_name()))?;
+                }
+            }
             match customers {
                 Some(n) => {
                     let mut c = fs::File::create(out.join("customers.csv"))?;
