@@ -68,7 +68,7 @@ impl Daemon {
         self.child = Some(child);
         let started = Instant::now();
         while self.scrape().is_none() {
-            assert!(started.elapsed() < Duration::from_secs(20), "no metrics listener; log:\n{}", self.log());
+            assert!(started.elapsed() < Duration::from_secs(45), "no metrics listener; log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(25));
         }
     }
