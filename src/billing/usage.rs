@@ -137,6 +137,32 @@ pub struct UsageKey {
     pub bucket: Bucket,
 }
 
+/// Where usage of `origin` is billed when `closed` are the closed months:
+/// in `origin` while it is open (bucket `Calls`), else in the first open
+/// month after it, as `late` (`LateCalls` or `Rerating`).
+pub fn route(origin: Month, closed: &std::collections::BTreeSet<Month>, late: Bucket) -> (Month, Bucket) {
+    if !closed.contains(&origin) {
+        return (origin, Bucket::Calls);
+    }
+    let mut m = origin.next();
+    while closed.contains(&m) {
+        m = m.next();
+    }
+    (m, late)
+}
+
+/// A late file's routes as stored: `ORIGIN=BILL_MONTH` joined by `;`.
+pub fn format_routes<'a>(routes: impl IntoIterator<Item = &'a (Month, Month)>) -> String {
+    routes.into_iter().map(|(o, b)| format!("{o}={b}")).collect::<Vec<_>>().join(";")
+}
+
+/// Reads [`format_routes`] back.
+pub fn parse_routes(text: &str) -> Option<Vec<(Month, Month)>> {
+    text.split(';')
+        .map(|pair| pair.split_once('=').and_then(|(o, b)| Some((Month::parse(o)?, Month::parse(b)?))))
+        .collect()
+}
+
 /// What one file adds to (or, re-rated, moves in) a customer's month, as
 /// handed to the store; the store decides the bill month and bucket.
 #[derive(Clone, PartialEq, Eq, Debug)]

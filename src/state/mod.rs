@@ -145,6 +145,32 @@ pub struct RerateMark {
     pub request: String,
 }
 
+impl FileRecord {
+    /// The record of an input just claimed: in progress, owning `stem`.
+    pub fn in_progress(name: &str, claimed: &str, stem: String, started_at: i64) -> FileRecord {
+        FileRecord {
+            name: name.to_string(),
+            claimed: claimed.to_string(),
+            stem,
+            phase: Phase::InProgress,
+            counts: [0; 4],
+            skipped: 0,
+            flagged: 0,
+            buy: String::new(),
+            sell: String::new(),
+            started_at,
+            finished_at: None,
+            tariff: String::new(),
+            first_call: None,
+            last_call: None,
+            rated_now: None,
+            rerates: 0,
+            rerating: None,
+            rerate_request: None,
+        }
+    }
+}
+
 /// A storage failure: the daemon cannot promise exactly-once without it.
 /// Each variant keeps its cause as the error's source.
 #[derive(Debug, thiserror::Error)]

@@ -325,26 +325,7 @@ impl Ledger for RedbLedger {
                     }
                 };
                 stems.insert(stem.as_str(), key.0.as_slice())?;
-                let record = FileRecord {
-                    name: name.to_string(),
-                    claimed: claimed.to_string(),
-                    stem,
-                    phase: Phase::InProgress,
-                    counts: [0; 4],
-                    skipped: 0,
-                    flagged: 0,
-                    buy: String::new(),
-                    sell: String::new(),
-                    started_at: now(),
-                    finished_at: None,
-                    tariff: String::new(),
-                    first_call: None,
-                    last_call: None,
-                    rated_now: None,
-                    rerates: 0,
-                    rerating: None,
-                    rerate_request: None,
-                };
+                let record = FileRecord::in_progress(name, claimed, stem, now());
                 files.insert(key.0.as_slice(), encode(&record).as_slice())?;
                 record
             };

@@ -116,16 +116,10 @@ pub(super) fn write(txn: &WriteTransaction, file: &[u8], usage: &UsageCommit<'_>
     let mut table = txn.open_table(USAGE)?;
     let mut routes = BTreeSet::new();
     for row in usage.rows {
-        let (bill_month, bucket) = if closed.contains(&row.origin) {
-            let mut m = row.origin.next();
-            while closed.contains(&m) {
-                m = m.next();
-            }
-            routes.insert((row.origin, m));
-            (m, usage.late)
-        } else {
-            (row.origin, Bucket::Calls)
-        };
+        let (bill_month, bucket) = crate::billing::usage::route(row.origin, &closed, usage.late);
+        if bill_month != row.origin {
+            routes.insert((row.origin, bill_month));
+        }
         let key = usage_key(&UsageKey {
             customer: row.customer.clone(),
             bill_month,
@@ -146,8 +140,7 @@ pub(super) fn write(txn: &WriteTransaction, file: &[u8], usage: &UsageCommit<'_>
         }
     }
     if usage.late == Bucket::LateCalls && !routes.is_empty() {
-        let text: Vec<String> = routes.iter().map(|(o, b)| format!("{o}={b}")).collect();
-        txn.open_table(LATE)?.insert(file, text.join(";").as_str())?;
+        txn.open_table(LATE)?.insert(file, crate::billing::usage::format_routes(&routes).as_str())?;
     }
     Ok(())
 }
@@ -163,11 +156,7 @@ pub(super) fn late_routes(
         if k.value().len() == 16 {
             key.copy_from_slice(k.value());
         }
-        let mut pairs = Vec::new();
-        for pair in v.value().split(';') {
-            let parsed = pair.split_once('=').and_then(|(o, b)| Some((Month::parse(o)?, Month::parse(b)?)));
-            pairs.push(parsed.ok_or_else(|| damaged("late route", v.value()))?);
-        }
+        let pairs = crate::billing::usage::parse_routes(v.value()).ok_or_else(|| damaged("late route", v.value()))?;
         out.push((key, pairs));
     }
     Ok(out)

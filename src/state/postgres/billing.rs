@@ -68,16 +68,10 @@ pub(super) fn write(txn: &mut impl GenericClient, file: &[u8], usage: &UsageComm
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let mut routes = BTreeSet::new();
     for row in usage.rows {
-        let (bill_month, b) = if closed.contains(&row.origin) {
-            let mut m = row.origin.next();
-            while closed.contains(&m) {
-                m = m.next();
-            }
-            routes.insert((row.origin, m));
-            (m, usage.late)
-        } else {
-            (row.origin, Bucket::Calls)
-        };
+        let (bill_month, b) = crate::billing::usage::route(row.origin, &closed, usage.late);
+        if bill_month != row.origin {
+            routes.insert((row.origin, bill_month));
+        }
         bill.push(bill_month.to_string());
         customer.push(row.customer.as_str());
         origin.push(row.origin.to_string());
@@ -106,8 +100,7 @@ pub(super) fn write(txn: &mut impl GenericClient, file: &[u8], usage: &UsageComm
         )?;
     }
     if usage.late == Bucket::LateCalls && !routes.is_empty() {
-        let text: Vec<String> = routes.iter().map(|(o, b)| format!("{o}={b}")).collect();
-        write_late(txn, file, &text.join(";"))?;
+        write_late(txn, file, &crate::billing::usage::format_routes(&routes))?;
     }
     Ok(())
 }
@@ -130,11 +123,7 @@ pub(super) fn late_files(c: &mut impl GenericClient) -> Result<Vec<(ContentKey, 
             key.copy_from_slice(bytes);
         }
         let text: &str = row.get(1);
-        let mut pairs = Vec::new();
-        for pair in text.split(';') {
-            let parsed = pair.split_once('=').and_then(|(o, b)| Some((Month::parse(o)?, Month::parse(b)?)));
-            pairs.push(parsed.ok_or(PgError::Decode("late route"))?);
-        }
+        let pairs = crate::billing::usage::parse_routes(text).ok_or(PgError::Decode("late route"))?;
         out.push((ContentKey(key), pairs));
     }
     Ok(out)
@@ -235,8 +224,7 @@ pub(super) fn import(
     next_invoice: Option<u64>,
 ) -> Result<(), PgError> {
     for (key, routes) in late {
-        let text: Vec<String> = routes.iter().map(|(o, b)| format!("{o}={b}")).collect();
-        write_late(txn, &key.0, &text.join(";"))?;
+        write_late(txn, &key.0, &crate::billing::usage::format_routes(routes))?;
     }
     for (k, s) in usage {
         txn.execute(

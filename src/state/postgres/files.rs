@@ -79,26 +79,7 @@ pub(super) fn begin(
         "INSERT INTO stems (site, stem, key) VALUES ($1, $2, $3) ON CONFLICT (site, stem) DO NOTHING",
         &[&site, &stem, &k],
     )?;
-    let record = FileRecord {
-        name: name.to_string(),
-        claimed: claimed.to_string(),
-        stem,
-        phase: Phase::InProgress,
-        counts: [0; 4],
-        skipped: 0,
-        flagged: 0,
-        buy: String::new(),
-        sell: String::new(),
-        started_at: jiff::Timestamp::now().as_second(),
-        finished_at: None,
-        tariff: String::new(),
-        first_call: None,
-        last_call: None,
-        rated_now: None,
-        rerates: 0,
-        rerating: None,
-        rerate_request: None,
-    };
+    let record = FileRecord::in_progress(name, claimed, stem, jiff::Timestamp::now().as_second());
     // A site that inserted the content since the read above wins: its row
     // is left alone (no row updated) and this copy is a duplicate.
     let written = txn.execute(
