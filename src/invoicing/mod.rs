@@ -250,14 +250,18 @@ impl MonthBill<'_> {
         // A closed month's files are made durable (ten thousand small files:
         // their fsyncs overlap on I/O threads). A draft's are not: it is a
         // view of the store, written again whole by the next `bill`.
-        on_io_threads(&files, |(name, bytes)| write_file(&folder, name, bytes, closed))?;
+        if closed {
+            on_io_threads(&files, |(name, bytes)| write_file(&folder, name, bytes, true))?;
+        } else {
+            for (name, bytes) in &files {
+                write_file(&folder, name, bytes, false)?;
+            }
+        }
         let mut written: BTreeSet<String> = files.into_iter().map(|(name, _)| name).collect();
         let customers: BTreeSet<&str> =
             frozen.invoices.iter().map(|i| i.customer_id.as_str()).filter(|id| wanted(id)).collect();
-        let itemised = self.itemise(month, &customers, &folder, closed)?;
-        for id in &customers {
-            written.insert(format!("{}.calls.csv", render::file_stem(id)));
-        }
+        let (itemised, names) = self.itemise(month, &customers, &folder, closed)?;
+        written.extend(names);
         sync_dir(&folder).map_err(io("sync", &folder))?;
         if !closed && only.is_none() {
             for entry in std::fs::read_dir(&folder).map_err(io("list", &folder))?.flatten() {
@@ -280,14 +284,15 @@ impl MonthBill<'_> {
     /// `month`, in file name order then row order: calls that started in
     /// it (customer's zone), and calls of an earlier closed month whose file
     /// was committed after that month closed (its `late_calls`), routed as
-    /// the store routed their usage. Returns the rows written.
+    /// the store routed their usage. A customer without such rows gets no
+    /// file. Returns the rows written and the files written.
     fn itemise(
         &self,
         month: Month,
         customers: &BTreeSet<&str>,
         folder: &Path,
         durable: bool,
-    ) -> Result<u64, InvoicingError> {
+    ) -> Result<(u64, Vec<String>), InvoicingError> {
         let tariff = self.tariff;
         let mut files = Vec::new();
         for dir in &self.rated {
@@ -312,7 +317,7 @@ impl MonthBill<'_> {
         let mut out: BTreeMap<u32, Itemised> = BTreeMap::new();
         for (c, id) in index.values().zip(index.keys()) {
             let name = format!("{}.calls.csv", render::file_stem(&String::from_utf8_lossy(id)));
-            out.insert(*c, Itemised::create(folder, &name)?);
+            out.insert(*c, Itemised::new(folder, &name));
         }
         let mut mappers: HashMap<u32, DayMapper> = HashMap::new();
         let mut zone = ZoneCache::new(self.zone.clone());
@@ -342,22 +347,32 @@ impl MonthBill<'_> {
                 }
             }
         }
-        let mut files: Vec<Itemised> = out.into_values().collect();
-        for file in &mut files {
-            file.append()?;
+        // A customer without itemised calls (services only) gets no file.
+        let mut files: Vec<std::sync::Mutex<Itemised>> =
+            out.into_values().filter(|f| f.rows > 0).map(std::sync::Mutex::new).collect();
+        if durable {
+            on_io_threads(&files, |f| f.lock().unwrap_or_else(|e| e.into_inner()).publish(true))?;
+        } else {
+            for f in &mut files {
+                f.get_mut().unwrap_or_else(|e| e.into_inner()).publish(false)?;
+            }
         }
-        on_io_threads(&files, |f| f.publish(durable))?;
-        Ok(files.iter().map(|f| f.rows).sum())
+        let files: Vec<Itemised> =
+            files.into_iter().map(|f| f.into_inner().unwrap_or_else(|e| e.into_inner())).collect();
+        Ok((files.iter().map(|f| f.rows).sum(), files.into_iter().map(|f| f.name).collect()))
     }
 }
 
-/// One customer's itemised calls being written: rows gathered in memory and
-/// appended to a hidden temp file in pieces (the file is opened only for a
-/// piece, so ten thousand customers do not hold ten thousand descriptors),
-/// renamed into place when complete.
+/// One customer's itemised calls being written: rows gathered in memory;
+/// a customer with many calls spills them in pieces to a hidden temp file
+/// (opened only for a piece, so ten thousand customers do not hold ten
+/// thousand descriptors), renamed into place when complete; a small one is
+/// written whole at the end (left alone when the file has those bytes).
 struct Itemised {
-    tmp: PathBuf,
-    path: PathBuf,
+    folder: PathBuf,
+    name: String,
+    /// The temp file, once a piece was spilled.
+    tmp: Option<PathBuf>,
     buf: Vec<u8>,
     rows: u64,
 }
@@ -366,11 +381,14 @@ struct Itemised {
 const PIECE: usize = 64 << 10;
 
 impl Itemised {
-    fn create(folder: &Path, name: &str) -> Result<Itemised, InvoicingError> {
-        let path = folder.join(name);
-        let tmp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, b"").map_err(io("create", &tmp))?;
-        Ok(Itemised { tmp, path, buf: render::calls_csv(std::iter::empty()), rows: 0 })
+    fn new(folder: &Path, name: &str) -> Itemised {
+        Itemised {
+            folder: folder.to_path_buf(),
+            name: name.to_string(),
+            tmp: None,
+            buf: render::calls_csv(std::iter::empty()),
+            rows: 0,
+        }
     }
 
     fn row(&mut self, raw: &[u8]) -> Result<(), InvoicingError> {
@@ -378,25 +396,34 @@ impl Itemised {
         self.buf.extend_from_slice(raw);
         self.buf.push(b'\n');
         if self.buf.len() >= PIECE {
-            self.append()?;
+            self.spill()?;
         }
         Ok(())
     }
 
-    fn append(&mut self) -> Result<std::fs::File, InvoicingError> {
-        let mut file = std::fs::OpenOptions::new().append(true).open(&self.tmp).map_err(io("write", &self.tmp))?;
-        file.write_all(&self.buf).map_err(io("write", &self.tmp))?;
+    /// Appends the rows gathered to the temp file (created on first use).
+    fn spill(&mut self) -> Result<(), InvoicingError> {
+        let tmp = self
+            .tmp
+            .get_or_insert_with(|| self.folder.join(format!(".{}.{}.tmp", self.name, std::process::id())))
+            .clone();
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&tmp).map_err(io("write", &tmp))?;
+        file.write_all(&self.buf).map_err(io("write", &tmp))?;
         self.buf.clear();
-        Ok(file)
+        Ok(())
     }
 
-    /// Renames the (fully appended) file into place, made durable first
-    /// when `durable`.
-    fn publish(&self, durable: bool) -> Result<(), InvoicingError> {
+    /// Puts the whole file in place, made durable first when `durable`.
+    fn publish(&mut self, durable: bool) -> Result<(), InvoicingError> {
+        let Some(tmp) = self.tmp.clone() else {
+            return write_file(&self.folder, &self.name, &self.buf, durable);
+        };
+        self.spill()?;
         if durable {
-            std::fs::File::open(&self.tmp).and_then(|f| f.sync_data()).map_err(io("write", &self.tmp))?;
+            std::fs::File::open(&tmp).and_then(|f| f.sync_data()).map_err(io("write", &tmp))?;
         }
-        std::fs::rename(&self.tmp, &self.path).map_err(io("publish", &self.path))
+        let path = self.folder.join(&self.name);
+        std::fs::rename(&tmp, &path).map_err(io("publish", &path))
     }
 }
 
@@ -455,6 +482,11 @@ fn on_io_threads<T: Sync>(
 /// once at the end).
 fn write_file(folder: &Path, name: &str, bytes: &[u8], durable: bool) -> Result<(), InvoicingError> {
     let path = folder.join(name);
+    // A bill made again is mostly the same bytes: a file that has them is
+    // left alone (replacing it would make the file system write it back).
+    if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
     let tmp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = std::fs::File::create(&tmp).map_err(io("write", &tmp))?;
     file.write_all(bytes).map_err(io("write", &tmp))?;
