@@ -250,23 +250,24 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                                 start = limits.now;
                             }
                         }
+                        let customer = &tariff.customers[p.customer as usize];
+                        let zone = customer.zone.map_or(default_zone, usize::from);
+                        let mut start_day = None;
                         if job.usage {
                             // Billed in the month the call started, in the customer's zone.
-                            let customer = &tariff.customers[p.customer as usize];
-                            let zone = customer.zone.map_or(default_zone, usize::from);
                             let day = days[zone].day_of(call_start);
+                            start_day = Some(day);
                             let line = p.destination.map_or(internal_line, |d| tariff.epoch(p.epoch).deck.hot(d).usage);
                             usage.add(p.customer, day, line, p.currency, p.billed_sell, p.buy, p.sell);
                         }
-                        if job.ids {
-                            let customer = &tariff.customers[p.customer as usize];
-                            if customer.ids_range.is_some() {
-                                let zone = customer.zone.map_or(default_zone, usize::from);
-                                let day = days[zone].day_of(start);
-                                let country =
-                                    p.destination.map_or(*b"--", |d| tariff.epoch(p.epoch).deck.hot(d).country);
-                                spend.add(p.customer, day, p.sell as i64, country);
-                            }
+                        if job.ids && customer.ids_range.is_some() {
+                            // The day of `start` (a future call counts on the day it is rated).
+                            let day = match start_day {
+                                Some(day) if start == call_start => day,
+                                _ => days[zone].day_of(start),
+                            };
+                            let country = p.destination.map_or(*b"--", |d| tariff.epoch(p.epoch).deck.hot(d).country);
+                            spend.add(p.customer, day, p.sell as i64, country);
                         }
                         if let Some(rules) = job.fraud {
                             fraud_calls.note(rules, tariff, &call, &p, call_start, row_at);

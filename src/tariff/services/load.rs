@@ -146,15 +146,22 @@ fn load_services(path: &Path, cat: &mut Catalog, c: &mut Collector) -> BTreeMap<
         },
         |id| refused.push(id.map(str::to_string)),
     );
+    note_refused(refused, &mut cat.service_ids, &mut cat.services_incomplete);
+    out
+}
+
+/// Rows refused by the table reader: their ids still count as known (so
+/// the tables that name them are not reported again); a refused row
+/// without an id leaves the table incomplete.
+fn note_refused(refused: Vec<Option<String>>, ids: &mut BTreeSet<String>, incomplete: &mut bool) {
     for id in refused {
         match id {
             Some(id) => {
-                cat.service_ids.insert(id);
+                ids.insert(id);
             }
-            None => cat.services_incomplete = true,
+            None => *incomplete = true,
         }
     }
-    out
 }
 
 fn percent(text: &str, column: &str, path: &Path, line: u64, c: &mut Collector) -> Option<Decimal> {
@@ -205,14 +212,7 @@ fn load_resellers(path: &Path, cat: &mut Catalog, c: &mut Collector) -> BTreeMap
         },
         |id| refused.push(id.map(str::to_string)),
     );
-    for id in refused {
-        match id {
-            Some(id) => {
-                cat.reseller_ids.insert(id);
-            }
-            None => cat.resellers_incomplete = true,
-        }
-    }
+    note_refused(refused, &mut cat.reseller_ids, &mut cat.resellers_incomplete);
     out
 }
 
