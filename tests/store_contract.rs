@@ -152,7 +152,18 @@ fn concurrent_sites_sum_a_customers_spend_exactly() {
                         day.level = (day.calls / 30) as u32;
                         changed.push((c.to_string(), days));
                     }
-                    l.finish(&key, &r, changed).unwrap();
+                    let usage: Vec<UsageDelta> = ["A", "B"]
+                        .iter()
+                        .map(|c| UsageDelta {
+                            customer: c.to_string(),
+                            origin: Month::parse("2026-11").unwrap(),
+                            currency: "EUR".into(),
+                            category: Category::DomesticFixed,
+                            sums: Sums { calls: 1, billed_s: 60, sell: "0.0007".parse().unwrap(), buy: 0.into() },
+                        })
+                        .collect();
+                    let usage = UsageCommit { rows: &usage, late: Bucket::LateCalls };
+                    l.finish_with(&key, &r, changed, Default::default(), usage).unwrap();
                 }
             });
         }
@@ -164,6 +175,16 @@ fn concurrent_sites_sum_a_customers_spend_exactly() {
     let mut db = common::pg::Pg::client(&url);
     let levels: i64 = db.query_one("SELECT count(*) FROM alert_levels", &[]).unwrap().get(0);
     assert_eq!(levels, 2 * 4, "levels 1 to 4 of A and B, each once");
+    // The usage: each file's pending entry, folded in batches by the
+    // commits (while other sites committed) and the rest by the reader.
+    let pending =
+        |db: &mut postgres::Client| -> i64 { db.query_one("SELECT count(*) FROM usage_pending", &[]).unwrap().get(0) };
+    assert!(pending(&mut db) < 120, "commits fold the pending usage");
+    let usage = sites[1].usage(Month::parse("2026-11").unwrap()).unwrap();
+    let got: Vec<(String, i64, String)> =
+        usage.iter().map(|(k, s)| (k.customer.clone(), s.calls, s.sell.to_string())).collect();
+    assert_eq!(got, [("A".into(), 120, "0.0840".into()), ("B".into(), 120, "0.0840".into())]);
+    assert_eq!(pending(&mut db), 0, "a read folds what is pending");
 }
 
 #[test]

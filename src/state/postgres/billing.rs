@@ -4,12 +4,20 @@
 //! re-rating line; closing a month freezes its bill and advances the
 //! gap-free invoice sequence, in one transaction.
 //!
-//! A file's usage is written under a `SHARE` lock of `closed_months` (file
+//! A file's transaction routes its usage and adds it as one entry of
+//! `usage_pending`; entries are folded into the `usage` cells in batches
+//! ([`fold`], by the commit whose entry number is a multiple of
+//! [`FOLD_EVERY`]), and every reader folds what is pending first, in its
+//! own transaction, so it sees every committed file. Folds are serialised
+//! by an advisory lock.
+//!
+//! A file's usage is routed under a `SHARE` lock of `closed_months` (file
 //! commits do not wait on each other); a close takes `SHARE ROW EXCLUSIVE`
 //! (it waits for the commits in flight and holds new ones back until it is
-//! done), so a file's usage is in the closed bill or in a later month.
+//! done) and folds before it reads, so a file's usage is in the closed bill
+//! or in a later month.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use postgres::{Client, GenericClient};
 use rust_decimal::Decimal;
@@ -24,9 +32,8 @@ pub(super) fn closed_set(c: &mut impl GenericClient) -> Result<BTreeSet<Month>, 
     rows.iter().map(|r| Month::parse(r.get(0)).ok_or(PgError::Decode("closed month"))).collect()
 }
 
-/// Adds a file's usage whose keys are distinct (added to the stored rows
-/// in the database).
-const UPSERT_DISTINCT: &str =
+/// Adds usage whose keys are distinct to the stored rows (in the database).
+const UPSERT: &str =
     "INSERT INTO usage (bill_month, customer, origin, currency, category, bucket, calls, billed_s, sell, buy)
      SELECT m, c, o, cur, cat, b, n, s, sl::numeric, bu::numeric
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -35,27 +42,108 @@ const UPSERT_DISTINCT: &str =
        calls = usage.calls + excluded.calls, billed_s = usage.billed_s + excluded.billed_s,
        sell = usage.sell + excluded.sell, buy = usage.buy + excluded.buy";
 
-/// [`UPSERT_DISTINCT`] for usage whose keys may repeat: summed first.
-const UPSERT_SUMMED: &str =
-    "INSERT INTO usage (bill_month, customer, origin, currency, category, bucket, calls, billed_s, sell, buy)
-     SELECT m, c, o, cur, cat, b, sum(n), sum(s), sum(sl::numeric), sum(bu::numeric)
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                 $7::bigint[], $8::bigint[], $9::text[], $10::text[]) AS v(m, c, o, cur, cat, b, n, s, sl, bu)
-     GROUP BY m, c, o, cur, cat, b
-     ON CONFLICT (bill_month, customer, origin, currency, category, bucket) DO UPDATE SET
-       calls = usage.calls + excluded.calls, billed_s = usage.billed_s + excluded.billed_s,
-       sell = usage.sell + excluded.sell, buy = usage.buy + excluded.buy";
+/// Key of the advisory lock of whoever folds `usage_pending` into `usage`
+/// (`usage` in ASCII): one folder at a time, so folds never wait on each
+/// other's rows.
+const FOLD_LOCK: i64 = 0x7573_6167_65;
 
-/// Adds a file's usage inside its transaction: one statement for every
-/// row (summed in the database), and, for a re-rating difference, one to
-/// drop the rows that became zero.
-pub(super) fn write(txn: &mut impl GenericClient, file: &[u8], usage: &UsageCommit<'_>) -> Result<(), PgError> {
+/// A commit whose pending entry's number is a multiple of this folds the
+/// pending usage after it: the table holds about this many files' usage.
+pub(super) const FOLD_EVERY: i64 = 32;
+
+/// One usage row as stored in a pending entry: bill month, customer,
+/// origin month, currency, category, bucket, calls, billed seconds, sell,
+/// buy (decimals as text).
+type PendingRow<S> = (S, S, S, S, S, S, i64, i64, S, S);
+
+/// Writes a file's usage inside its transaction, as routed now (a closed
+/// month's rows go to the first open month after it): one pending entry,
+/// a single value whatever the number of rows, folded into `usage` later
+/// ([`fold`]; readers fold first). Returns the entry's number.
+///
+/// Why not add to `usage` here: that upsert touches every (customer,
+/// month, line) cell a file has, thousands of index lookups and row
+/// versions per file, inside the section that holds the customers' locks.
+/// Folded, the cells are summed over many files first and written once.
+pub(super) fn write(
+    txn: &mut impl GenericClient,
+    file: &[u8],
+    usage: &UsageCommit<'_>,
+) -> Result<Option<i64>, PgError> {
     if usage.rows.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     txn.batch_execute("LOCK TABLE closed_months IN SHARE MODE")?;
     let closed = closed_set(txn)?;
-    let n = usage.rows.len();
+    let mut routes = BTreeSet::new();
+    let mut rows: Vec<PendingRow<std::borrow::Cow<'_, str>>> = Vec::with_capacity(usage.rows.len());
+    for row in usage.rows {
+        let (bill_month, b) = crate::billing::usage::route(row.origin, &closed, usage.late);
+        if bill_month != row.origin {
+            routes.insert((row.origin, bill_month));
+        }
+        rows.push((
+            bill_month.to_string().into(),
+            row.customer.as_str().into(),
+            row.origin.to_string().into(),
+            row.currency.as_str().into(),
+            row.category.code().into(),
+            b.as_str().into(),
+            row.sums.calls,
+            row.sums.billed_s,
+            row.sums.sell.to_string().into(),
+            row.sums.buy.to_string().into(),
+        ));
+    }
+    // Strings and integers only: serialising into memory cannot fail.
+    let entry = serde_json::to_vec(&rows).unwrap_or_default();
+    let seq: i64 = txn.query_one("INSERT INTO usage_pending (rows) VALUES ($1) RETURNING seq", &[&entry])?.get(0);
+    if usage.late == Bucket::LateCalls && !routes.is_empty() {
+        write_late(txn, file, &crate::billing::usage::format_routes(&routes))?;
+    }
+    Ok(Some(seq))
+}
+
+/// Folds the pending usage into `usage` in a transaction of its own; with
+/// `wait` false, does nothing when another client is folding.
+pub(super) fn fold(c: &mut Client, wait: bool) -> Result<(), PgError> {
+    let mut txn = c.transaction()?;
+    if !lock_folding(&mut txn, wait)? {
+        return Ok(());
+    }
+    fold_pending(&mut txn)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Takes [`FOLD_LOCK`] until the end of the transaction (`wait`: waiting
+/// for it); whether it is held.
+fn lock_folding(txn: &mut impl GenericClient, wait: bool) -> Result<bool, PgError> {
+    if wait {
+        txn.execute("SELECT pg_advisory_xact_lock($1)", &[&FOLD_LOCK])?;
+        return Ok(true);
+    }
+    Ok(txn.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&FOLD_LOCK])?.get(0))
+}
+
+/// Moves every pending entry committed so far into `usage`, summed per
+/// cell, in the caller's transaction (which holds [`FOLD_LOCK`]); a cell a
+/// re-rating difference brought to zero is deleted.
+fn fold_pending(txn: &mut impl GenericClient) -> Result<(), PgError> {
+    let entries = txn.query("DELETE FROM usage_pending RETURNING rows", &[])?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut cells: BTreeMap<UsageKey, Sums> = BTreeMap::new();
+    for entry in &entries {
+        let rows: Vec<PendingRow<String>> =
+            serde_json::from_slice(entry.get(0)).map_err(|_| PgError::Decode("pending usage"))?;
+        for row in rows {
+            let (key, sums) = pending_cell(row).ok_or(PgError::Decode("pending usage row"))?;
+            cells.entry(key).or_default().add(&sums);
+        }
+    }
+    let n = cells.len();
     let (mut bill, mut customer, mut origin, mut currency, mut category, mut bucket) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -66,31 +154,23 @@ pub(super) fn write(txn: &mut impl GenericClient, file: &[u8], usage: &UsageComm
     );
     let (mut calls, mut billed, mut sell, mut buy) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut routes = BTreeSet::new();
-    for row in usage.rows {
-        let (bill_month, b) = crate::billing::usage::route(row.origin, &closed, usage.late);
-        if bill_month != row.origin {
-            routes.insert((row.origin, bill_month));
-        }
-        bill.push(bill_month.to_string());
-        customer.push(row.customer.as_str());
-        origin.push(row.origin.to_string());
-        currency.push(row.currency.as_str());
-        category.push(row.category.code());
-        bucket.push(b.as_str());
-        calls.push(row.sums.calls);
-        billed.push(row.sums.billed_s);
-        sell.push(row.sums.sell.to_string());
-        buy.push(row.sums.buy.to_string());
+    for (k, s) in &cells {
+        bill.push(k.bill_month.to_string());
+        customer.push(k.customer.as_str());
+        origin.push(k.origin.to_string());
+        currency.push(k.currency.as_str());
+        category.push(k.category.code());
+        bucket.push(k.bucket.as_str());
+        calls.push(s.calls);
+        billed.push(s.billed_s);
+        sell.push(s.sell.to_string());
+        buy.push(s.buy.to_string());
     }
-    // A file's cells are distinct (the common case skips the sum: it is a
-    // third of the statement); a caller's rows that repeat a key are summed.
-    let mut keys = HashSet::with_capacity(n);
-    let distinct = usage.rows.iter().all(|r| keys.insert((&r.customer, r.origin, &r.currency, r.category)));
-    let insert = if distinct { UPSERT_DISTINCT } else { UPSERT_SUMMED };
-    txn.execute(insert, &[&bill, &customer, &origin, &currency, &category, &bucket, &calls, &billed, &sell, &buy])?;
-    // Only a delta without calls (a re-rating difference) can leave a row at zero.
-    if usage.rows.iter().any(|r| r.sums.calls <= 0) {
+    // Cells in key order: two transactions adding to the same cells (a
+    // fold and `store copy`) lock them in the same order.
+    txn.execute(UPSERT, &[&bill, &customer, &origin, &currency, &category, &bucket, &calls, &billed, &sell, &buy])?;
+    // Only a difference without calls (a re-rating) can leave a cell at zero.
+    if cells.values().any(|s| s.calls <= 0) {
         txn.execute(
             "DELETE FROM usage u USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
                AS v(m, c, o, cur, cat, b)
@@ -99,10 +179,21 @@ pub(super) fn write(txn: &mut impl GenericClient, file: &[u8], usage: &UsageComm
             &[&bill, &customer, &origin, &currency, &category, &bucket],
         )?;
     }
-    if usage.late == Bucket::LateCalls && !routes.is_empty() {
-        write_late(txn, file, &crate::billing::usage::format_routes(&routes))?;
-    }
     Ok(())
+}
+
+/// A pending row's cell and sums.
+fn pending_cell(row: PendingRow<String>) -> Option<(UsageKey, Sums)> {
+    let (bill, customer, origin, currency, category, bucket, calls, billed_s, sell, buy) = row;
+    let key = UsageKey {
+        bill_month: Month::parse(&bill)?,
+        customer,
+        origin: Month::parse(&origin)?,
+        currency,
+        category: Category::parse(&category)?,
+        bucket: Bucket::parse(&bucket)?,
+    };
+    Some((key, Sums { calls, billed_s, sell: sell.parse().ok()?, buy: buy.parse().ok()? }))
 }
 
 fn write_late(txn: &mut impl GenericClient, file: &[u8], routes: &str) -> Result<(), PgError> {
@@ -129,8 +220,19 @@ pub(super) fn late_files(c: &mut impl GenericClient) -> Result<Vec<(ContentKey, 
     Ok(out)
 }
 
-/// The usage billed in `month`, sorted by key.
-pub(super) fn read(c: &mut impl GenericClient, month: Month) -> Result<Vec<(UsageKey, Sums)>, PgError> {
+/// The usage billed in `month`, sorted by key: the pending usage folded
+/// first, in the same transaction, so every file committed before is in.
+pub(super) fn read(c: &mut Client, month: Month) -> Result<Vec<(UsageKey, Sums)>, PgError> {
+    let mut txn = c.transaction()?;
+    lock_folding(&mut txn, true)?;
+    fold_pending(&mut txn)?;
+    let usage = select(&mut txn, month)?;
+    txn.commit()?;
+    Ok(usage)
+}
+
+/// The rows of `usage` billed in `month`, sorted by key.
+fn select(c: &mut impl GenericClient, month: Month) -> Result<Vec<(UsageKey, Sums)>, PgError> {
     let rows = c.query(
         "SELECT customer, origin, currency, category, bucket, calls, billed_s, sell::text, buy::text
          FROM usage WHERE bill_month = $1",
@@ -186,7 +288,10 @@ pub(super) fn close(
     if let Some(before) = closed(&mut txn, month)? {
         return Ok(Ok(Close::AlreadyClosed(before)));
     }
-    let usage = read(&mut txn, month)?;
+    // Every file committed before the lock is pending or in `usage`.
+    lock_folding(&mut txn, true)?;
+    fold_pending(&mut txn)?;
+    let usage = select(&mut txn, month)?;
     let next = txn
         .query_opt("SELECT value FROM billing_meta WHERE name = 'next_invoice' FOR UPDATE", &[])?
         .map_or(1, |r| r.get::<_, i64>(0));

@@ -82,7 +82,8 @@ struct FileWrite<'a> {
 impl FileWrite<'_> {
     /// Writes everything inside the open transaction (the customers locked
     /// in `locked`): a handful of statements whatever the file's size.
-    fn write(&self, c: &mut Client, locked: &Locked) -> Result<(), PgError> {
+    /// Returns the number of the file's pending usage entry.
+    fn write(&self, c: &mut Client, locked: &Locked) -> Result<Option<i64>, PgError> {
         files::finish(c, self.site, self.key, self.done)?;
         if !self.ids.is_empty() {
             let customers: Vec<&str> = self.ids.iter().map(|(c, _)| c.as_str()).collect();
@@ -231,9 +232,16 @@ impl PgLedger {
         };
         let result = open.and_then(|mut open| {
             lock(&mut open.client, &written(&ids, &fraud), &mut open.locked)?;
-            file.write(&mut open.client, &open.locked)?;
+            let pending = file.write(&mut open.client, &open.locked)?;
             open.client.batch_execute("COMMIT")?;
             emit(&Event::StoreCommit { seconds: open.started.elapsed().as_secs_f64() });
+            if pending.is_some_and(|seq| seq % billing::FOLD_EVERY == 0) {
+                // The file is committed: a failed fold is done by the next one.
+                if let Err(e) = billing::fold(&mut open.client, false) {
+                    tracing::warn!(error = %e, "could not fold the pending usage (the next commit or read will)");
+                    return Ok(());
+                }
+            }
             self.put(open.client);
             Ok(())
         });

@@ -11,10 +11,11 @@
 //!   two sites never deadlock) before their days and states are read, and
 //!   holds them until the commit writes the new ones;
 //! - an alert level is a row unique on (customer, day, rule, level);
-//! - usage is added in the database (`x = usage.x + excluded.x`) under a
-//!   `SHARE` lock of `closed_months`, which closing a month takes in `SHARE
-//!   ROW EXCLUSIVE` mode: a file's usage is in the closed bill or in a later
-//!   month, never both or neither.
+//! - usage is routed under a `SHARE` lock of `closed_months`, which closing
+//!   a month takes in `SHARE ROW EXCLUSIVE` mode: a file's usage is in the
+//!   closed bill or in a later month, never both or neither; it is written
+//!   as one pending entry per file and added to the cells in the database
+//!   (`x = usage.x + excluded.x`) by batches, before every read.
 //!
 //! The client is the synchronous `postgres` crate with a small pool of
 //! connections; a connection that failed is dropped, and the next request

@@ -80,6 +80,15 @@ const STEPS: &[&str] = &[
                            ALTER COLUMN fraud SET STORAGE EXTERNAL,
                            SET (fillfactor = 50);
      ALTER TABLE usage SET (fillfactor = 50);",
+    // 4: a file's usage is one pending entry, folded into `usage` in
+    // batches (`billing::fold`): the per-file upsert of thousands of cells
+    // was most of a commit's time in the database. Entries are written
+    // once and deleted by the fold: stored uncompressed.
+    "CREATE TABLE usage_pending (
+        seq bigserial PRIMARY KEY,
+        rows bytea NOT NULL
+     );
+     ALTER TABLE usage_pending ALTER COLUMN rows SET STORAGE EXTERNAL;",
 ];
 
 /// The schema version this build writes.
