@@ -45,7 +45,7 @@ const UPSERT: &str =
 /// Key of the advisory lock of whoever folds `usage_pending` into `usage`
 /// (`usage` in ASCII): one folder at a time, so folds never wait on each
 /// other's rows.
-const FOLD_LOCK: i64 = 0x7573_6167_65;
+const FOLD_LOCK: i64 = 0x0075_7361_6765;
 
 /// A commit whose pending entry's number is a multiple of this folds the
 /// pending usage after it: the table holds about this many files' usage.
