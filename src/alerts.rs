@@ -176,6 +176,15 @@ impl AlertLog {
         Ok(())
     }
 
+    /// A file's alerts as the lines this log writes (with its site), IDS
+    /// then fraud: what the shared store commits into its outbox.
+    pub fn lines(&self, ids: &[Alert], fraud: &[FraudAlert]) -> Vec<String> {
+        let (ids, fraud) = self.stamped(ids, fraud);
+        let alerts = ids.iter().map(Logged::Ids).chain(fraud.iter().map(Logged::Fraud));
+        // Strings, numbers and lists only: serialising into memory cannot fail.
+        alerts.map(|a| serde_json::to_string(&a).unwrap_or_default()).collect()
+    }
+
     /// Logs a file's alerts, IDS then fraud, in one all-or-nothing append,
     /// and announces each. On a `redo` (the file's commit did not happen,
     /// its alerts may have) the alerts already in the log are left out.

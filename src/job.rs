@@ -278,12 +278,13 @@ impl FileRater<'_> {
             }
             _ => crate::fraud_job::Judged::default(),
         };
-        if let Some(settings) = &self.ids {
-            settings
-                .alerts
-                .log_file_alerts(&alerts, &judged.alerts, redo)
-                .map_err(|e| io_err("append to the alert log", &settings.alerts.path, e))?;
-        }
+        let staged = match &self.ids {
+            Some(settings) => Some(
+                crate::outbox::before_commit(self.ledger, &settings.alerts, &alerts, &judged.alerts, redo)
+                    .map_err(|e| io_err("append to the alert log", &settings.alerts.path, e))?,
+            ),
+            None => None,
+        };
         let (buy, sell) = totals.money_text(self.decimals);
         let done = FileRecord {
             tariff: tariff.digest.clone(),
@@ -299,6 +300,9 @@ impl FileRater<'_> {
         };
         let usage = UsageCommit { rows: &usage, late: Bucket::LateCalls };
         self.ledger.finish_with(&key, &done, ids_days, judged.commit(), usage)?;
+        if let (Some(settings), Some(staged)) = (&self.ids, staged) {
+            crate::outbox::after_commit(self.ledger, &settings.alerts, staged);
+        }
         Ok(Rated::Done { totals: Box::new(totals), tariff: done.tariff })
     }
 

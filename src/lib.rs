@@ -33,6 +33,7 @@ pub mod invoicing;
 pub mod job;
 pub mod money;
 pub mod numbers;
+pub mod outbox;
 pub mod output;
 pub mod pipeline;
 pub mod rating;

@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("settings", &["config"]),
     ("edges", &["input", "output", "state", "alerts", "telemetry"]),
-    ("engine", &["pipeline", "job", "fraud_job", "invoicing", "spool", "generate", "rerate"]),
+    ("engine", &["pipeline", "job", "fraud_job", "outbox", "invoicing", "spool", "generate", "rerate"]),
     ("face", &["daemon", "commands", "cli"]),
 ];
 

@@ -194,3 +194,75 @@ fn tls_required_against_a_server_without_it_fails_clearly() {
     let e = PgLedger::open(connect::target(&url, None).unwrap(), "x").unwrap_err().to_string();
     assert!(e.to_lowercase().contains("tls") || e.to_lowercase().contains("ssl"), "{e}");
 }
+
+fn ids_alert(id: &str) -> cdr_rater::ids::Alert {
+    cdr_rater::ids::Alert {
+        kind: "ids_threshold".into(),
+        alert_id: id.into(),
+        customer_id: "C1".into(),
+        customer_name: "One".into(),
+        day: "2026-11-02".into(),
+        spend: "120.0000".into(),
+        baseline: "10.0000".into(),
+        range: "100.0000".into(),
+        threshold: "110.0000".into(),
+        level_threshold: "110.0000".into(),
+        level: 1,
+        currency: "EUR".into(),
+        calls: 3,
+        trigger_call_id: "c3".into(),
+        file: "f.csv".into(),
+        top_destinations: Vec::new(),
+        emitted_at: "2026-11-02T10:00:00Z".into(),
+        warm_up: false,
+        late: false,
+        site: None,
+    }
+}
+
+#[test]
+fn alerts_committed_with_a_file_are_logged_once_by_its_site() {
+    use cdr_rater::alerts::AlertLog;
+    use cdr_rater::outbox;
+    let pg = common::pg::Pg::start();
+    let url = pg.create_db();
+    let (ams, rtm) = (pg_ledger(&url, "ams1"), pg_ledger(&url, "rtm1"));
+    let dir = tempfile::tempdir().unwrap();
+    let log = |site: &str| {
+        AlertLog::new(dir.path().join(format!("{site}.jsonl")), Vec::new(), std::time::Duration::from_secs(1))
+            .with_site(Some(site.into()))
+    };
+    let (ams_log, rtm_log) = (log("ams1"), log("rtm1"));
+    let logged = |log: &AlertLog| -> Vec<String> {
+        let text = std::fs::read_to_string(&log.path).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["alert_id"].to_string()).collect()
+    };
+    let commit = |n: u8, alerts: &[cdr_rater::ids::Alert]| {
+        let key = ContentKey([n; 16]);
+        let record = ams.begin(&key, "f", "f", &format!("f{n}"), &|_| true).unwrap();
+        let _section = ams.section(&["C1"]).unwrap();
+        let staged = outbox::before_commit(&ams, &ams_log, alerts, &[], false).unwrap();
+        ams.finish(&key, &record, Vec::new()).unwrap();
+        staged
+    };
+    // Committed, and the site stopped before logging: nothing is logged yet,
+    // by it or by another site.
+    let _ = commit(1, &[ids_alert("C1/2026-11-02/1")]);
+    assert!(logged(&ams_log).is_empty());
+    assert_eq!(outbox::flush(rtm.alert_outbox().unwrap(), &rtm_log, &Default::default()).unwrap(), 0);
+    // The site starting again logs it, once, with its site.
+    assert_eq!(outbox::flush(ams.alert_outbox().unwrap(), &ams_log, &Default::default()).unwrap(), 1);
+    assert_eq!(outbox::flush(ams.alert_outbox().unwrap(), &ams_log, &Default::default()).unwrap(), 0);
+    assert!(std::fs::read_to_string(&ams_log.path).unwrap().contains(r#""site":"ams1""#));
+    // A file that failed after staging its alerts (no commit) leaves none
+    // for the next file's commit.
+    {
+        let _section = ams.section(&["C1"]).unwrap();
+        let _ = outbox::before_commit(&ams, &ams_log, &[ids_alert("C1/2026-11-02/9")], &[], false).unwrap();
+    }
+    // The ordinary path: committed, then logged by the same worker.
+    let staged = commit(2, &[ids_alert("C1/2026-11-02/2")]);
+    outbox::after_commit(&ams, &ams_log, staged);
+    assert_eq!(logged(&ams_log), [r#""C1/2026-11-02/1""#, r#""C1/2026-11-02/2""#]);
+    assert!(logged(&rtm_log).is_empty());
+}

@@ -235,6 +235,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         pool: crate::pipeline::BufferPool::default(),
         live: live.clone(),
     });
+    // Alerts the shared store committed for this site before a stop and
+    // that were not logged yet (otherwise the next commit logs them).
+    if let (Some(outbox), Some(ids)) = (shared.ledger.alert_outbox(), &ids) {
+        match crate::outbox::flush(outbox, &ids.alerts, &Default::default()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(alerts = n, "logged the alerts committed before the last stop"),
+            Err(e) => tracing::warn!(error = %e, "cannot log the alerts committed before the last stop yet"),
+        }
+    }
     let web_settings = web::Settings::from_config(&config);
     let web_ids = web::IdsCache::new(
         shared.clone(),

@@ -247,11 +247,13 @@ impl<'e, 'a> FileJob<'e, 'a> {
         let moved = super::ids::IdsMove { engine, tariff: &tariff, zone: &zone, limits: &limits };
         let (ids, to_trace) = moved.days(&old.spend, &tally.spend)?;
         // Alerts of the current day only, logged (fsynced, each once by
-        // its id) before the commit that raises the level.
+        // its id) with the commit that raises the level (`crate::outbox`).
+        let mut staged = None;
         if let (Some(settings), false) = (&engine.ids, to_trace.is_empty()) {
             let rated = dirs.output_path(Output::Rated, stem);
             let alerts = moved.alerts(settings, &record.name, stem, &rated, &to_trace)?;
-            settings.alerts.log_file_alerts(&alerts, &[], true).map_err(io(&settings.alerts.path))?;
+            let before = crate::outbox::before_commit(engine.ledger, &settings.alerts, &alerts, &[], true);
+            staged = Some(before.map_err(io(&settings.alerts.path))?);
         }
         let totals = &tally.totals;
         let (buy, sell) = totals.money_text(config.price_decimals);
@@ -272,6 +274,9 @@ impl<'e, 'a> FileJob<'e, 'a> {
         };
         let usage = UsageCommit { rows: &usage, late: Bucket::Rerating };
         engine.ledger.finish_with(&t.key, &done, ids, FraudCommit::default(), usage)?;
+        if let (Some(settings), Some(staged)) = (&engine.ids, staged) {
+            crate::outbox::after_commit(engine.ledger, &settings.alerts, staged);
+        }
         Ok("rerated".into())
     }
 

@@ -265,6 +265,20 @@ pub enum Close {
 /// used and the bill to freeze.
 pub type BillMaker<'a> = dyn FnMut(&[(UsageKey, Sums)], u64) -> Result<(u64, Vec<u8>), StateError> + 'a;
 
+/// A store that commits a file's alerts with it and hands them back until
+/// they are logged (the shared store: see `crate::outbox`).
+pub trait AlertOutbox {
+    /// Adds alert lines to the next file commit on this thread.
+    fn stage(&self, lines: Vec<String>);
+
+    /// This site's committed alerts not yet marked logged, oldest first:
+    /// (entry, line).
+    fn unlogged(&self) -> Result<Vec<(i64, String)>, StateError>;
+
+    /// Marks entries logged (they leave the outbox).
+    fn logged(&self, entries: &[i64]) -> Result<(), StateError>;
+}
+
 /// The file ledger.
 pub trait Ledger: Send + Sync {
     /// The record of an input, if any.
@@ -352,6 +366,13 @@ pub trait Ledger: Send + Sync {
 
     /// The IDS days of every customer.
     fn all_customer_days(&self) -> Result<Vec<(String, CustomerDays)>, StateError>;
+
+    /// The store's alert outbox, when alerts are committed with their file
+    /// and logged after it (the shared store); `None`: logged before the
+    /// commit (the embedded store). See `crate::outbox`.
+    fn alert_outbox(&self) -> Option<&dyn AlertOutbox> {
+        None
+    }
 
     /// Forgets an input that could not be rated (it went to `failed/`),
     /// releasing its stem.

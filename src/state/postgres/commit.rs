@@ -77,6 +77,8 @@ struct FileWrite<'a> {
     ids: &'a [(String, CustomerDays)],
     fraud: &'a FraudCommit<'a>,
     usage: &'a UsageCommit<'a>,
+    /// Alert lines for the outbox.
+    alerts: &'a [String],
 }
 
 impl FileWrite<'_> {
@@ -126,6 +128,12 @@ impl FileWrite<'_> {
                 &[&customers, &states],
             )?;
         }
+        if !self.alerts.is_empty() {
+            c.execute(
+                "INSERT INTO alert_outbox (site, alert) SELECT $1, a FROM unnest($2::text[]) WITH ORDINALITY AS v(a, n) ORDER BY n",
+                &[&self.site, &self.alerts],
+            )?;
+        }
         billing::write(c, &self.key.0, self.usage)
     }
 }
@@ -135,6 +143,8 @@ impl PgLedger {
     /// customers' rows locked, kept for this thread until the commit.
     pub(super) fn open_section(&self, customers: &[&str]) -> Result<Section<'_>, StateError> {
         self.end_section();
+        // Alerts staged for a commit that never came (its file failed).
+        drop(self.take_staged());
         let result = self.client().and_then(|mut client| {
             let started = Instant::now();
             client.batch_execute("BEGIN")?;
@@ -220,7 +230,9 @@ impl PgLedger {
         let mut done = record.clone();
         done.phase = Phase::Done;
         done.finished_at = Some(jiff::Timestamp::now().as_second());
-        let file = FileWrite { site: &self.site, key, done: &done, ids: &ids, fraud: &fraud, usage: &usage };
+        let alerts = self.take_staged();
+        let file =
+            FileWrite { site: &self.site, key, done: &done, ids: &ids, fraud: &fraud, usage: &usage, alerts: &alerts };
         let open = self.sections.lock().unwrap_or_else(|e| e.into_inner()).remove(&std::thread::current().id());
         let open = match open {
             Some(open) => Ok(open),

@@ -10,7 +10,9 @@
 //!   which locks its customers' rows (`FOR UPDATE`, in customer order, so
 //!   two sites never deadlock) before their days and states are read, and
 //!   holds them until the commit writes the new ones;
-//! - an alert level is a row unique on (customer, day, rule, level);
+//! - an alert level is a row unique on (customer, day, rule, level), and
+//!   the alerts a file fires are committed with it into `alert_outbox`
+//!   and logged by its site after the commit (`crate::outbox`);
 //! - usage is routed under a `SHARE` lock of `closed_months`, which closing
 //!   a month takes in `SHARE ROW EXCLUSIVE` mode: a file's usage is in the
 //!   closed bill or in a later month, never both or neither; it is written
@@ -36,7 +38,9 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::UsageCommit;
-use super::{BillMaker, Close, ClosedMonth, ContentKey, FileRecord, FraudCommit, Ledger, Section, StateError};
+use super::{
+    AlertOutbox, BillMaker, Close, ClosedMonth, ContentKey, FileRecord, FraudCommit, Ledger, Section, StateError,
+};
 use crate::billing::{Month, Sums, UsageKey};
 use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
@@ -137,6 +141,8 @@ pub struct PgLedger {
     idle: Mutex<Vec<Client>>,
     /// Open sections, by worker thread.
     sections: Mutex<HashMap<ThreadId, Open>>,
+    /// Alert lines staged per thread for its next file commit.
+    staged: Mutex<HashMap<ThreadId, Vec<String>>>,
 }
 
 impl std::fmt::Debug for PgLedger {
@@ -154,6 +160,7 @@ impl PgLedger {
             site: site.to_string(),
             idle: Mutex::new(Vec::new()),
             sections: Mutex::new(HashMap::new()),
+            staged: Mutex::new(HashMap::new()),
         };
         ledger.with_client(schema::migrate)?;
         Ok(ledger)
@@ -280,6 +287,34 @@ impl PgLedger {
     }
 }
 
+/// The outbox: `alert_outbox`, this site's alert lines committed with their
+/// files and not yet logged.
+impl AlertOutbox for PgLedger {
+    fn stage(&self, lines: Vec<String>) {
+        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        staged.entry(std::thread::current().id()).or_default().extend(lines);
+    }
+
+    fn unlogged(&self) -> Result<Vec<(i64, String)>, StateError> {
+        self.with_client(|c| {
+            let rows = c.query("SELECT seq, alert FROM alert_outbox WHERE site = $1 ORDER BY seq", &[&self.site])?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn logged(&self, entries: &[i64]) -> Result<(), StateError> {
+        self.with_client(|c| Ok(c.execute("DELETE FROM alert_outbox WHERE seq = ANY($1)", &[&entries]).map(drop)?))
+    }
+}
+
+impl PgLedger {
+    /// The alert lines staged on this thread (taken: a commit writes them once).
+    fn take_staged(&self) -> Vec<String> {
+        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        staged.remove(&std::thread::current().id()).unwrap_or_default()
+    }
+}
+
 /// Runs `f` where the synchronous client may block: on this thread, or on
 /// a thread of its own when this one drives an async runtime (the daemon's
 /// start-up and dashboard), where the client's own runtime cannot start.
@@ -367,6 +402,10 @@ impl Ledger for PgLedger {
 
     fn all_customer_days(&self) -> Result<Vec<(String, CustomerDays)>, StateError> {
         self.with_client(commit::all_customer_days)
+    }
+
+    fn alert_outbox(&self) -> Option<&dyn AlertOutbox> {
+        Some(self)
     }
 
     fn forget(&self, key: &ContentKey) -> Result<(), StateError> {

@@ -83,12 +83,20 @@ const STEPS: &[&str] = &[
     // 4: a file's usage is one pending entry, folded into `usage` in
     // batches (`billing::fold`): the per-file upsert of thousands of cells
     // was most of a commit's time in the database. Entries are written
-    // once and deleted by the fold: stored uncompressed.
+    // once and deleted by the fold: stored uncompressed. And the alerts a
+    // file fires, committed with it and logged by its site after the
+    // commit (`crate::outbox`).
     "CREATE TABLE usage_pending (
         seq bigserial PRIMARY KEY,
         rows bytea NOT NULL
      );
-     ALTER TABLE usage_pending ALTER COLUMN rows SET STORAGE EXTERNAL;",
+     ALTER TABLE usage_pending ALTER COLUMN rows SET STORAGE EXTERNAL;
+     CREATE TABLE alert_outbox (
+        seq bigserial PRIMARY KEY,
+        site text NOT NULL,
+        alert text NOT NULL
+     );
+     CREATE INDEX alert_outbox_site ON alert_outbox (site, seq);",
 ];
 
 /// The schema version this build writes.
