@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use postgres::{Client, GenericClient};
 
-use super::{billing, files, Locked, Open, PgError, PgLedger};
+use super::{billing, files, Cached, Locked, Open, PgError, PgLedger, StateCache};
 use crate::fraud::CustomerState;
 use crate::ids::CustomerDays;
 use crate::state::{ContentKey, FileRecord, FraudCommit, Phase, Section, StateError, UsageCommit};
@@ -21,10 +21,12 @@ use crate::telemetry::{emit, Event};
 
 /// Locks the rows of `customers` (created first when missing) in the open
 /// transaction of `client`, in customer order, and reads their state into
-/// `locked`. The rows a transaction creates are its own until it commits,
-/// and are created in the same order, so two sites never wait in a circle.
-fn lock(client: &mut Client, customers: &[&str], locked: &mut Locked) -> Result<(), PgError> {
-    let mut wanted: Vec<&str> = customers.iter().copied().filter(|c| !locked.days.contains_key(*c)).collect();
+/// `locked`: from `cache` when the row's version is the one cached, else
+/// from the row. The rows a transaction creates are its own until it
+/// commits, and are created in the same order, so two sites never wait in
+/// a circle.
+fn lock(client: &mut Client, customers: &[&str], locked: &mut Locked, cache: &StateCache) -> Result<(), PgError> {
+    let mut wanted: Vec<&str> = customers.iter().copied().filter(|c| !locked.versions.contains_key(*c)).collect();
     if wanted.is_empty() {
         return Ok(());
     }
@@ -35,10 +37,17 @@ fn lock(client: &mut Client, customers: &[&str], locked: &mut Locked) -> Result<
         &[&wanted],
     )?;
     let rows = client.query(
-        "SELECT customer, ids_days, fraud FROM customers WHERE customer = ANY($1) ORDER BY customer FOR UPDATE",
+        "SELECT customer, version FROM customers WHERE customer = ANY($1) ORDER BY customer FOR UPDATE",
         &[&wanted],
     )?;
-    for r in rows {
+    let versions: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    locked.versions.extend(versions.iter().cloned());
+    let missing = cache.take(&versions, locked);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // Locked above: the rows read now are the ones just locked.
+    for r in client.query("SELECT customer, ids_days, fraud FROM customers WHERE customer = ANY($1)", &[&missing])? {
         let customer: String = r.get(0);
         let days = match r.get::<_, Option<&str>>(1) {
             Some(json) => decode_days(json)?,
@@ -52,6 +61,33 @@ fn lock(client: &mut Client, customers: &[&str], locked: &mut Locked) -> Result<
         locked.days.insert(customer, days);
     }
     Ok(())
+}
+
+/// The states of a section that ended, for the cache: as read (rolled
+/// back), or with what the commit wrote at the versions it wrote.
+fn settle(
+    mut locked: Locked,
+    ids: Vec<(String, CustomerDays)>,
+    fraud: Vec<(&str, CustomerState)>,
+) -> Vec<(String, Cached)> {
+    let mut written: HashMap<String, i64> = HashMap::new();
+    for (customer, days) in ids {
+        written.insert(customer.clone(), 1);
+        locked.days.insert(customer, days);
+    }
+    for (customer, state) in fraud {
+        written.insert(customer.to_string(), 1);
+        locked.fraud.insert(customer.to_string(), state);
+    }
+    let mut out = Vec::with_capacity(locked.versions.len());
+    for (customer, version) in locked.versions {
+        let bump = written.get(&customer).copied().unwrap_or(0);
+        let (Some(days), Some(fraud)) = (locked.days.remove(&customer), locked.fraud.remove(&customer)) else {
+            continue;
+        };
+        out.push((customer, Cached { version: version + bump, days, fraud }));
+    }
+    out
 }
 
 fn decode_days(json: &str) -> Result<CustomerDays, PgError> {
@@ -91,10 +127,11 @@ impl FileWrite<'_> {
             let customers: Vec<&str> = self.ids.iter().map(|(c, _)| c.as_str()).collect();
             let json: Vec<String> =
                 self.ids.iter().map(|(_, d)| serde_json::to_string(d).unwrap_or_default()).collect();
+            let versions: Vec<i64> = customers.iter().map(|c| next_version(locked, c)).collect();
             c.execute(
-                "UPDATE customers SET ids_days = v.d FROM unnest($1::text[], $2::text[]) AS v(c, d)
-                 WHERE customers.customer = v.c",
-                &[&customers, &json],
+                "UPDATE customers SET ids_days = v.d, version = v.n
+                 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(c, d, n) WHERE customers.customer = v.c",
+                &[&customers, &json, &versions],
             )?;
             // The levels each day reached now: the first site to insert one fired it.
             let (mut who, mut day, mut level) = (Vec::new(), Vec::new(), Vec::new());
@@ -122,10 +159,11 @@ impl FileWrite<'_> {
             let customers: Vec<&str> = self.fraud.states.iter().map(|(c, _)| *c).collect();
             let states: Vec<Option<Vec<u8>>> =
                 self.fraud.states.iter().map(|(_, s)| (!s.is_empty()).then(|| s.encode())).collect();
+            let versions: Vec<i64> = customers.iter().map(|c| next_version(locked, c)).collect();
             c.execute(
-                "UPDATE customers SET fraud = v.s FROM unnest($1::text[], $2::bytea[]) AS v(c, s)
-                 WHERE customers.customer = v.c",
-                &[&customers, &states],
+                "UPDATE customers SET fraud = v.s, version = v.n
+                 FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS v(c, s, n) WHERE customers.customer = v.c",
+                &[&customers, &states, &versions],
             )?;
         }
         if !self.alerts.is_empty() {
@@ -136,6 +174,12 @@ impl FileWrite<'_> {
         }
         billing::write(c, &self.key.0, self.usage)
     }
+}
+
+/// The version a commit writes a locked customer's row at (the same for
+/// each of its statements).
+fn next_version(locked: &Locked, customer: &str) -> i64 {
+    locked.versions.get(customer).map_or(1, |v| v + 1)
 }
 
 impl PgLedger {
@@ -149,7 +193,7 @@ impl PgLedger {
             let started = Instant::now();
             client.batch_execute("BEGIN")?;
             let mut locked = Locked::default();
-            lock(&mut client, customers, &mut locked)?;
+            lock(&mut client, customers, &mut locked, &self.cache)?;
             Ok(Open { client, locked, started })
         });
         let open = self.report(result)?;
@@ -162,6 +206,8 @@ impl PgLedger {
         let open = self.sections.lock().unwrap_or_else(|e| e.into_inner()).remove(&std::thread::current().id());
         if let Some(mut open) = open {
             if open.client.batch_execute("ROLLBACK").is_ok() {
+                // Nothing was written: the rows are as read.
+                self.cache.put(settle(open.locked, Vec::new(), Vec::new()));
                 self.put(open.client);
             }
         }
@@ -173,7 +219,7 @@ impl PgLedger {
         let mut sections = self.sections.lock().unwrap_or_else(|e| e.into_inner());
         let id = std::thread::current().id();
         let open = sections.get_mut(&id)?;
-        Some(match lock(&mut open.client, customers, &mut open.locked) {
+        Some(match lock(&mut open.client, customers, &mut open.locked, &self.cache) {
             Ok(()) => Ok(f(&open.locked)),
             Err(e) => {
                 // The transaction is broken: the section ends here.
@@ -231,8 +277,6 @@ impl PgLedger {
         done.phase = Phase::Done;
         done.finished_at = Some(jiff::Timestamp::now().as_second());
         let alerts = self.take_staged();
-        let file =
-            FileWrite { site: &self.site, key, done: &done, ids: &ids, fraud: &fraud, usage: &usage, alerts: &alerts };
         let open = self.sections.lock().unwrap_or_else(|e| e.into_inner()).remove(&std::thread::current().id());
         let open = match open {
             Some(open) => Ok(open),
@@ -243,18 +287,29 @@ impl PgLedger {
             }),
         };
         let result = open.and_then(|mut open| {
-            lock(&mut open.client, &written(&ids, &fraud), &mut open.locked)?;
+            lock(&mut open.client, &written(&ids, &fraud), &mut open.locked, &self.cache)?;
+            let file = FileWrite {
+                site: &self.site,
+                key,
+                done: &done,
+                ids: &ids,
+                fraud: &fraud,
+                usage: &usage,
+                alerts: &alerts,
+            };
             let pending = file.write(&mut open.client, &open.locked)?;
             open.client.batch_execute("COMMIT")?;
             emit(&Event::StoreCommit { seconds: open.started.elapsed().as_secs_f64() });
+            let Open { mut client, locked, .. } = open;
+            self.cache.put(settle(locked, ids, fraud.states));
             if pending.is_some_and(|seq| seq % billing::FOLD_EVERY == 0) {
                 // The file is committed: a failed fold is done by the next one.
-                if let Err(e) = billing::fold(&mut open.client, false) {
+                if let Err(e) = billing::fold(&mut client, false) {
                     tracing::warn!(error = %e, "could not fold the pending usage (the next commit or read will)");
                     return Ok(());
                 }
             }
-            self.put(open.client);
+            self.put(client);
             Ok(())
         });
         self.report(result)
@@ -282,14 +337,14 @@ pub(super) fn import(
     for (customer, days) in ids {
         txn.execute(
             "INSERT INTO customers (customer, ids_days) VALUES ($1, $2)
-             ON CONFLICT (customer) DO UPDATE SET ids_days = excluded.ids_days",
+             ON CONFLICT (customer) DO UPDATE SET ids_days = excluded.ids_days, version = customers.version + 1",
             &[customer, &serde_json::to_string(days).unwrap_or_default()],
         )?;
     }
     for (customer, state) in fraud.iter().filter(|(_, s)| !s.is_empty()) {
         txn.execute(
             "INSERT INTO customers (customer, fraud) VALUES ($1, $2)
-             ON CONFLICT (customer) DO UPDATE SET fraud = excluded.fraud",
+             ON CONFLICT (customer) DO UPDATE SET fraud = excluded.fraud, version = customers.version + 1",
             &[customer, &state.encode()],
         )?;
     }

@@ -108,6 +108,61 @@ struct Locked {
     days: HashMap<String, CustomerDays>,
     /// Fraud states.
     fraud: HashMap<String, CustomerState>,
+    /// Row versions (`customers.version`).
+    versions: HashMap<String, i64>,
+}
+
+/// A customer's state as decoded at a row version.
+struct Cached {
+    /// `customers.version` it was read or written at.
+    version: i64,
+    /// IDS days.
+    days: CustomerDays,
+    /// Fraud state.
+    fraud: CustomerState,
+}
+
+/// Decoded customers' states, by customer: a section whose locked row
+/// still has the cached version takes the state from here instead of
+/// reading and decoding it again (tens of kB of JSON per customer). Every
+/// write of a customer's row bumps its version, so another site's change
+/// is never missed; an entry is taken out while its row is locked and put
+/// back when the section ends.
+#[derive(Default)]
+struct StateCache {
+    entries: Mutex<HashMap<String, Cached>>,
+}
+
+/// Entries kept at most (about the customers of one reseller); beyond,
+/// the cache starts again empty.
+const CACHE_MAX: usize = 200_000;
+
+impl StateCache {
+    /// Takes the cached states of `versions`'s customers whose version
+    /// matches into `locked`; returns the others.
+    fn take(&self, versions: &[(String, i64)], locked: &mut Locked) -> Vec<String> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut missing = Vec::new();
+        for (customer, version) in versions {
+            match entries.remove(customer) {
+                Some(hit) if hit.version == *version => {
+                    locked.days.insert(customer.clone(), hit.days);
+                    locked.fraud.insert(customer.clone(), hit.fraud);
+                }
+                _ => missing.push(customer.clone()),
+            }
+        }
+        missing
+    }
+
+    /// Puts states back at their versions.
+    fn put(&self, states: impl IntoIterator<Item = (String, Cached)>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() > CACHE_MAX {
+            entries.clear();
+        }
+        entries.extend(states);
+    }
 }
 
 /// An embedded store's state, to copy into the database ([`PgLedger::import`]).
@@ -143,6 +198,8 @@ pub struct PgLedger {
     sections: Mutex<HashMap<ThreadId, Open>>,
     /// Alert lines staged per thread for its next file commit.
     staged: Mutex<HashMap<ThreadId, Vec<String>>>,
+    /// Customers' states decoded, by row version.
+    cache: StateCache,
 }
 
 impl std::fmt::Debug for PgLedger {
@@ -161,6 +218,7 @@ impl PgLedger {
             idle: Mutex::new(Vec::new()),
             sections: Mutex::new(HashMap::new()),
             staged: Mutex::new(HashMap::new()),
+            cache: StateCache::default(),
         };
         ledger.with_client(schema::migrate)?;
         Ok(ledger)

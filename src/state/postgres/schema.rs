@@ -83,9 +83,11 @@ const STEPS: &[&str] = &[
     // 4: a file's usage is one pending entry, folded into `usage` in
     // batches (`billing::fold`): the per-file upsert of thousands of cells
     // was most of a commit's time in the database. Entries are written
-    // once and deleted by the fold: stored uncompressed. And the alerts a
-    // file fires, committed with it and logged by its site after the
-    // commit (`crate::outbox`).
+    // once and deleted by the fold: stored uncompressed. The alerts a file
+    // fires, committed with it and logged by its site after the commit
+    // (`crate::outbox`). A version per customer row, bumped by every write
+    // of it, so a daemon reuses the states it decoded while the row is
+    // unchanged.
     "CREATE TABLE usage_pending (
         seq bigserial PRIMARY KEY,
         rows bytea NOT NULL
@@ -96,7 +98,8 @@ const STEPS: &[&str] = &[
         site text NOT NULL,
         alert text NOT NULL
      );
-     CREATE INDEX alert_outbox_site ON alert_outbox (site, seq);",
+     CREATE INDEX alert_outbox_site ON alert_outbox (site, seq);
+     ALTER TABLE customers ADD COLUMN version bigint NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.
