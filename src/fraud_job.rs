@@ -58,10 +58,9 @@ pub fn snapshot(
 }
 
 /// A file's calls in processing order per customer: by customer, then
-/// start, then row; shared by the fraud rules and IDS, which names the
-/// calls that crossed a level from them ([`crate::ids::Tracer`]). Done
-/// before the ledger section (it needs no state); the log in input order
-/// is freed as soon as it is grouped.
+/// start, then row (IDS finds the calls that crossed a level in them too,
+/// [`crate::ids::Tracer`]). Done before the ledger section (it needs no
+/// state); the log in input order is freed as soon as it is grouped.
 pub fn prepare(calls: CallLog, tariff: &Tariff) -> Vec<RatedCall> {
     let mut grouped = Vec::new();
     calls.group_into(tariff.customers.len(), &mut grouped);

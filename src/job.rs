@@ -159,8 +159,7 @@ impl Drop for RatingMark<'_> {
 type IdsChanges = Vec<(String, CustomerDays)>;
 
 /// A rated file as IDS traces its alerts: its name, its published rated
-/// output (where the trigger calls' ids are read) and its calls grouped by
-/// customer ([`crate::fraud_job::prepare`]).
+/// output (where the trigger calls' ids are read) and its calls.
 #[derive(Clone, Copy)]
 struct FileCalls<'f> {
     name: &'f str,
@@ -243,9 +242,14 @@ impl FileRater<'_> {
             }
         };
         let totals = tally.totals;
-        // The file's calls per customer in processing order: IDS names the
-        // calls that crossed a level from them, the fraud rules judge them.
-        let calls = self.ids.as_ref().map(|_| crate::fraud_job::prepare(std::mem::take(&mut tally.fraud), &tariff));
+        // The file's calls (with IDS on): IDS names the calls that crossed a
+        // level from them in any order; the fraud rules judge them grouped
+        // per customer in processing order, grouped once here, before the
+        // ledger section.
+        let calls = match rules {
+            Some(_) => crate::fraud_job::prepare(std::mem::take(&mut tally.fraud), &tariff),
+            None => std::mem::take(&mut tally.fraud.calls),
+        };
         let usage = tally.usage.deltas(
             |c| &tariff.customers[c as usize].id,
             |c| tariff.currencies.code(usize::from(c)),
@@ -257,15 +261,15 @@ impl FileRater<'_> {
         let _section = self.locks.commit();
         let _store = self.ledger.section(&customers_of(&usage))?;
         let rated = outputs.output_path(crate::rows::Output::Rated, &record.stem);
-        let (ids_days, alerts) = match (&self.ids, &calls) {
-            (Some(settings), Some(calls)) => {
-                let file = FileCalls { name: &record.name, rated: &rated, calls };
+        let (ids_days, alerts) = match &self.ids {
+            Some(settings) => {
+                let file = FileCalls { name: &record.name, rated: &rated, calls: &calls };
                 self.apply_ids(settings, &tariff, file, &tally.spend, &limits)?
             }
-            _ => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new()),
         };
-        let mut judged = match (rules, &calls) {
-            (Some(rules), Some(calls)) => {
+        let mut judged = match rules {
+            Some(rules) => {
                 let judge = crate::fraud_job::FileJudge {
                     rules,
                     tariff: &tariff,
@@ -274,7 +278,7 @@ impl FileRater<'_> {
                     limits: &limits,
                     decimals: self.decimals,
                 };
-                judge.judge(calls, &record.name, &rated)?
+                judge.judge(&calls, &record.name, &rated)?
             }
             _ => crate::fraud_job::Judged::default(),
         };

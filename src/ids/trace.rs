@@ -5,8 +5,8 @@
 //!
 //! Why from the rating's call log: the rating already keeps each call's
 //! start, sell, destination country and row ([`RatedCall`], the record the
-//! fraud rules judge, grouped per customer once per file), so the calls of
-//! a day that crossed are known without reading the published output back;
+//! fraud rules judge), so the calls of a day that crossed are known without
+//! reading the published output back;
 //! only the trigger calls' ids are read, by their rows' offsets, by the
 //! caller (`rows::call_ids`). Pure otherwise: "now" is the file's.
 
@@ -83,35 +83,40 @@ pub struct Tracer<'a> {
 
 impl Tracer<'_> {
     /// The alerts of the days of `to_trace`, in its order, from `calls`:
-    /// the file's calls grouped by customer, each customer's in (start,
-    /// row) order ([`crate::fraud::CallLog::group_into`]). `call_ids` reads
-    /// the ids of the rows at the offsets it is given (one per offset, in
-    /// order); it is called once, and only when there are alerts.
+    /// the file's calls in any order (as rated, or grouped per customer for
+    /// the fraud rules). `call_ids` reads the ids of the rows at the offsets
+    /// it is given (one per offset, in order); it is called once, and only
+    /// when there are alerts.
     pub fn alerts<E>(
         &self,
         calls: &[RatedCall],
         to_trace: &ToTrace,
         call_ids: impl FnOnce(&[u64]) -> Result<Vec<String>, E>,
     ) -> Result<Vec<Alert>, E> {
+        if to_trace.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tariff = self.tariff;
+        // The traced customers' days, by slot; the slot of each customer
+        // (`NONE` when not traced).
+        let mut slot = vec![NONE; tariff.customers.len()];
+        let mut days: Vec<Days> = Vec::new();
+        for &(c, day) in to_trace.keys() {
+            if slot[c as usize] == NONE {
+                slot[c as usize] = days.len() as u32;
+                let zone = tariff.customers[c as usize].zone.map_or(self.timezone, |z| &tariff.zones[usize::from(z)]);
+                days.push(Days { day_of: DayMapper::new(zone.clone()), lists: BTreeMap::new() });
+            }
+            days[slot[c as usize] as usize].lists.insert(day, Vec::new());
+        }
+        calls_by_day(calls, &slot, &mut days, |t| counted_start(t, self.now, self.latest_start));
         let emitted_at = jiff::Timestamp::from_second(self.now).map(|t| t.to_string()).unwrap_or_default();
         // Each alert with the row of its trigger call.
         let mut traced: Vec<(Alert, u64)> = Vec::new();
-        let mut customers: Vec<u32> = to_trace.keys().map(|k| k.0).collect();
-        customers.dedup();
-        for c in customers {
-            let days = to_trace.range((c, i64::MIN)..=(c, i64::MAX));
-            let mut lists: BTreeMap<i64, Vec<DayCall>> = days.clone().map(|(k, _)| (k.1, Vec::new())).collect();
-            let from = calls.partition_point(|x| x.customer < c);
-            let to = from + calls[from..].partition_point(|x| x.customer == c);
-            let customer = &self.tariff.customers[c as usize];
-            let zone = customer.zone.map_or(self.timezone, |z| &self.tariff.zones[usize::from(z)]);
-            let mut day_of = DayMapper::new(zone.clone());
-            calls_by_day(&calls[from..to], &mut day_of, |t| counted_start(t, self.now, self.latest_start), &mut lists);
-            for (&key, trace) in days {
-                let list = &lists[&key.1];
-                if !list.is_empty() {
-                    self.day_alerts(key, trace, list, &emitted_at, &mut traced);
-                }
+        for (&(c, day), trace) in to_trace {
+            let list = &days[slot[c as usize] as usize].lists[&day];
+            if !list.is_empty() {
+                self.day_alerts((c, day), trace, list, &emitted_at, &mut traced);
             }
         }
         if traced.is_empty() {
@@ -180,25 +185,33 @@ impl Tracer<'_> {
     }
 }
 
-/// Puts the calls of one customer's `group` (in (start, row) order) in the
-/// list of their IDS day in `days`, if it has one, in processing order: by
-/// the instant each counts at, then row. A call from the future counts on
-/// the day of "now", at "now", as the rating's spend counts it.
-fn calls_by_day(
-    group: &[RatedCall],
-    day_of: &mut DayMapper,
-    counted_start: impl Fn(i64) -> i64,
-    days: &mut BTreeMap<i64, Vec<DayCall>>,
-) {
-    for call in group {
+/// [`Tracer::alerts`]' slot of a customer that is not traced.
+const NONE: u32 = u32::MAX;
+
+/// The traced days of one customer.
+struct Days {
+    /// The customer's days.
+    day_of: DayMapper,
+    /// The calls of each traced day.
+    lists: BTreeMap<i64, Vec<DayCall>>,
+}
+
+/// Puts each call of a traced customer (`days[slot[customer]]`) in the list
+/// of its IDS day, when that day is traced, then each list in processing
+/// order: by the instant each call counts at, then row (the same whatever
+/// the order of `calls`). A call from the future counts on the day of
+/// "now", at "now", as the rating's spend counts it.
+fn calls_by_day(calls: &[RatedCall], slot: &[u32], days: &mut [Days], counted_start: impl Fn(i64) -> i64) {
+    for call in calls {
+        let Some(&at) = slot.get(call.customer as usize).filter(|s| **s != NONE) else { continue };
+        let customer = &mut days[at as usize];
         let start = counted_start(call.start);
-        if let Some(list) = days.get_mut(&day_of.day_of(start)) {
+        if let Some(list) = customer.lists.get_mut(&customer.day_of.day_of(start)) {
             let country = (call.country != *b"--").then_some(Country(call.country));
             list.push(DayCall { start, at: call.at, sell: call.sell, country });
         }
     }
-    for list in days.values_mut() {
-        // Only calls from the future, moved to "now", can be out of order.
+    for list in days.iter_mut().flat_map(|d| d.lists.values_mut()) {
         if !list.is_sorted_by_key(|x| (x.start, x.at)) {
             list.sort_unstable_by_key(|x| (x.start, x.at));
         }
@@ -219,40 +232,50 @@ mod tests {
     use crate::fraud::NO_HIGH_RISK;
 
     fn call(start: i64, at: u64, sell: i64, country: &[u8; 2]) -> RatedCall {
-        RatedCall { start, sell, at, customer: 0, high_risk: NO_HIGH_RISK, country: *country }
+        RatedCall { start, sell, at, customer: 1, high_risk: NO_HIGH_RISK, country: *country }
     }
 
     /// 2026-11-25T10:00:00Z.
     const NOW: i64 = 1_796_205_600;
     const DAY: i64 = 86_400;
 
-    fn traced(group: &[RatedCall], days: &[i64]) -> BTreeMap<i64, Vec<DayCall>> {
-        let mut lists = days.iter().map(|d| (*d, Vec::new())).collect();
-        calls_by_day(group, &mut DayMapper::new(TimeZone::UTC), |t| counted_start(t, NOW, NOW + DAY), &mut lists);
-        lists
+    /// The traced days of customer 1 (customers 0 and 2 are not traced).
+    fn traced(calls: &[RatedCall], traced: &[i64]) -> BTreeMap<i64, Vec<DayCall>> {
+        let lists = traced.iter().map(|d| (*d, Vec::new())).collect();
+        let mut days = [Days { day_of: DayMapper::new(TimeZone::UTC), lists }];
+        calls_by_day(calls, &[NONE, 0, NONE], &mut days, |t| counted_start(t, NOW, NOW + DAY));
+        let [days] = days;
+        days.lists
     }
 
     #[test]
     fn a_call_from_the_future_counts_at_now_on_the_day_of_now() {
         let today = NOW.div_euclid(DAY);
-        // In (start, row) order as grouped: a call half an hour after now
-        // (not flagged), one of 2029 (flagged: it counts at now), one of
-        // yesterday (not traced).
-        let group =
-            [call(NOW - DAY, 0, 1, b"NL"), call(NOW + 1800, 10, 2, b"GB"), call(NOW + 4 * 365 * DAY, 20, 3, b"--")];
-        let got = traced(&group, &[today]);
+        // A call half an hour after now (not flagged), one of 2029 (flagged:
+        // it counts at now), one of yesterday (not traced), and one of
+        // another customer.
+        let mut calls = [
+            call(NOW - DAY, 0, 1, b"NL"),
+            call(NOW + 1800, 10, 2, b"GB"),
+            call(NOW + 4 * 365 * DAY, 20, 3, b"--"),
+            RatedCall { customer: 2, ..call(NOW, 30, 4, b"NL") },
+        ];
+        let got = traced(&calls, &[today]);
         let want = [
             DayCall { start: NOW, at: 20, sell: 3, country: None },
             DayCall { start: NOW + 1800, at: 10, sell: 2, country: Some(Country(*b"GB")) },
         ];
         assert_eq!(got[&today], want);
+        // In any order.
+        calls.reverse();
+        assert_eq!(traced(&calls, &[today])[&today], want);
     }
 
     #[test]
     fn calls_of_one_second_keep_their_line_order() {
         let today = NOW.div_euclid(DAY);
-        let group = [call(NOW - 60, 30, 1, b"NL"), call(NOW - 60, 70, 2, b"NL"), call(NOW - 60, 90, 3, b"BE")];
-        let got = traced(&group, &[today, today - 1]);
+        let calls = [call(NOW - 60, 70, 2, b"NL"), call(NOW - 60, 30, 1, b"NL"), call(NOW - 60, 90, 3, b"BE")];
+        let got = traced(&calls, &[today, today - 1]);
         assert_eq!(got[&today].iter().map(|c| c.at).collect::<Vec<_>>(), [30, 70, 90]);
         assert!(got[&(today - 1)].is_empty());
     }

@@ -98,9 +98,12 @@ pub(super) fn run_batches(
     }
     let pool = state.pool();
     let (to_writer, from_rater) = mpsc::sync_channel::<Vec<ChunkOut>>(1);
+    // The calls go straight into the file's log (a stream comes here once
+    // per read window): one copy per call, and one growing buffer.
+    let calls = std::mem::take(&mut totals.fraud);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<Tally, FileError> {
-            let mut t = Tally::default();
+            let mut t = Tally { fraud: calls, ..Tally::default() };
             for batch in from_rater {
                 for out in batch {
                     for (which, f) in Output::ALL.into_iter().zip(&out.files) {

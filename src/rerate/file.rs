@@ -207,7 +207,7 @@ impl<'e, 'a> FileJob<'e, 'a> {
             let rated = self.rate(&tariff, t, &dirs, &tmp);
             (old.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), rated)
         });
-        let (old, (files, mut tally, limits)) = (old?, rated?);
+        let (old, (files, tally, limits)) = (old?, rated?);
         if !marked && !self.wanted(&tariff, &old.usage, &tally.usage) {
             return Ok("unchanged_customers".into());
         }
@@ -240,8 +240,6 @@ impl<'e, 'a> FileJob<'e, 'a> {
         }
         // 4. The difference, with the new record, in one commit.
         let usage = usage_delta(&tariff, &old.usage, &tally.usage, config.price_decimals);
-        // The re-rating's calls per customer, to name the calls that cross.
-        let calls = engine.ids.as_ref().map(|_| crate::fraud_job::prepare(std::mem::take(&mut tally.fraud), &tariff));
         let _section = engine.locks.commit();
         // The shared store locks the customers' rows for the read-modify-commit.
         let _store = engine.ledger.section(&crate::job::customers_of(&usage))?;
@@ -250,9 +248,9 @@ impl<'e, 'a> FileJob<'e, 'a> {
         let (ids, to_trace) = moved.days(&old.spend, &tally.spend)?;
         // Alerts of the current day only, logged (fsynced, each once by
         // its id) before the commit that raises the level.
-        if let (Some(settings), Some(calls), false) = (&engine.ids, &calls, to_trace.is_empty()) {
+        if let (Some(settings), false) = (&engine.ids, to_trace.is_empty()) {
             let rated = dirs.output_path(Output::Rated, stem);
-            let alerts = moved.alerts(&record.name, &rated, calls, &to_trace)?;
+            let alerts = moved.alerts(&record.name, &rated, &tally.fraud.calls, &to_trace)?;
             settings.alerts.log_file_alerts(&alerts, &[], true).map_err(io(&settings.alerts.path))?;
         }
         let totals = &tally.totals;

@@ -111,8 +111,8 @@ impl IdsMove<'_, '_> {
     }
 
     /// The alerts of the current days that crossed, from the re-rating's
-    /// `calls` (grouped by customer), their trigger calls' ids read from the
-    /// new rated output `rated` of input `file`.
+    /// `calls`, their trigger calls' ids read from the new rated output
+    /// `rated` of input `file`.
     pub(super) fn alerts(
         &self,
         file: &str,
