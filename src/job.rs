@@ -280,7 +280,7 @@ impl FileRater<'_> {
                 };
                 judge.judge(&calls, &record.name, &rated)?
             }
-            _ => crate::fraud_job::Judged::default(),
+            None => crate::fraud_job::Judged::default(),
         };
         if let Some(settings) = &self.ids {
             settings
