@@ -1,7 +1,8 @@
 //! Alert sinks (IDS and fraud rules alike): the JSON-lines alert log
 //! (appended and fsynced before the file that raised the alerts is marked
-//! done, or on the shared store just after: `crate::outbox`), a warning log line, a metric, and an optional command hook that
-//! never blocks rating: runs are queued and delivered by at most
+//! done, or on the shared store just after: the engine's `outbox` module),
+//! a warning log line, a metric, and an optional command hook that never
+//! blocks rating: runs are queued and delivered by at most
 //! [`MAX_HOOK_RUNS`] processes at once.
 
 use std::borrow::Cow;

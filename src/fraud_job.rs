@@ -58,8 +58,9 @@ pub fn snapshot(
 }
 
 /// A file's calls in processing order per customer: by customer, then
-/// start, then row. Done before the ledger section (it needs no state);
-/// the log in input order is freed as soon as it is grouped.
+/// start, then row (IDS finds the calls that crossed a level in them too,
+/// [`crate::ids::Tracer`]). Done before the ledger section (it needs no
+/// state); the log in input order is freed as soon as it is grouped.
 pub fn prepare(calls: CallLog, tariff: &Tariff) -> Vec<RatedCall> {
     let mut grouped = Vec::new();
     calls.group_into(tariff.customers.len(), &mut grouped);
@@ -148,12 +149,11 @@ impl<'a> FileJudge<'a> {
         if fired.is_empty() {
             return Ok(judged);
         }
-        let mut rows: Vec<u64> = fired.iter().map(|f| f.3.at).collect();
-        rows.sort_unstable();
-        rows.dedup();
-        let ids = call_ids(rated, &rows)?;
+        let rows: Vec<u64> = fired.iter().map(|f| f.3.at).collect();
+        let ids = crate::rows::call_ids(rated, &rows)
+            .map_err(|source| JudgeError::Rated { path: rated.to_path_buf(), source })?;
         let emitted_at = jiff::Timestamp::from_second(self.limits.now).map(|t| t.to_string()).unwrap_or_default();
-        for (c, today, firing, trigger) in fired {
+        for ((c, today, firing, trigger), id) in fired.into_iter().zip(ids) {
             let customer = &tariff.customers[c as usize];
             let cx = AlertContext {
                 customer_id: &customer.id,
@@ -164,70 +164,8 @@ impl<'a> FileJudge<'a> {
                 today,
                 decimals: self.decimals,
             };
-            let id = rows.binary_search(&trigger.at).ok().map(|i| ids[i].clone()).unwrap_or_default();
             judged.alerts.push(FraudAlert::of(&firing, &trigger, self.rules, &cx, id));
         }
         Ok(judged)
-    }
-}
-
-/// The call ids of the rated rows starting at byte offsets `rows` (after
-/// the header) of a published rated output, each read where it starts: the
-/// id is the row's first field (CSV-quoted when it has to be).
-fn call_ids(rated: &Path, rows: &[u64]) -> Result<Vec<String>, JudgeError> {
-    use std::os::unix::fs::FileExt;
-    let err = |source| JudgeError::Rated { path: rated.to_path_buf(), source };
-    let file = std::fs::File::open(rated).map_err(err)?;
-    let header = crate::rows::RATED_HEADER.len() as u64;
-    let mut out = Vec::with_capacity(rows.len());
-    let mut buf = vec![0u8; 512];
-    for &at in rows {
-        let id = loop {
-            let n = file.read_at(&mut buf, header + at).map_err(err)?;
-            match first_field(&buf[..n]) {
-                Some(id) => break id,
-                // The field runs past what was read: read more (a row ends
-                // within the file, so this stops).
-                None if n == buf.len() => buf.resize(buf.len() * 2, 0),
-                None => break Vec::new(),
-            }
-        };
-        out.push(String::from_utf8_lossy(&id).into_owned());
-    }
-    Ok(out)
-}
-
-/// The first CSV field of `row`, unquoted; `None` when it does not end in `row`.
-fn first_field(row: &[u8]) -> Option<Vec<u8>> {
-    let Some(rest) = row.strip_prefix(b"\"") else {
-        let end = memchr::memchr3(b',', b'\n', b'\r', row)?;
-        return Some(row[..end].to_vec());
-    };
-    let mut field = Vec::new();
-    let mut i = 0;
-    loop {
-        match rest.get(i)? {
-            b'"' if rest.get(i + 1) == Some(&b'"') => {
-                field.push(b'"');
-                i += 2;
-            }
-            b'"' => return Some(field),
-            &b => {
-                field.push(b);
-                i += 1;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_first_field_of_a_row_unquoted() {
-        assert_eq!(super::first_field(b"c1,2026-11-24T10:00:00Z,A\n"), Some(b"c1".to_vec()));
-        assert_eq!(super::first_field(b"\"a,\"\"b\"\"\",x"), Some(b"a,\"b\"".to_vec()));
-        assert_eq!(super::first_field(b"\"a\nb\",x"), Some(b"a\nb".to_vec()));
-        assert_eq!(super::first_field(b"\"unfinished"), None);
-        assert_eq!(super::first_field(b"no-end"), None);
     }
 }

@@ -9,7 +9,7 @@
 //! reservation; a customer's read-modify-commit of IDS days) are serialised
 //! by it, and it knows which contents are being rated right now.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
@@ -19,18 +19,15 @@ use rust_decimal::Decimal;
 
 use crate::alerts::AlertLog;
 use crate::billing::Bucket;
-use crate::csvscan::{unescape, Fields, Scanner};
 use crate::formats::Format;
-use crate::ids::{self, Alert, CountrySpend, CustomerDays, SpendAgg};
-use crate::money::format_units;
+use crate::ids::{self, Alert, CustomerDays, SpendAgg, ToTrace, TraceDay};
 use crate::numbers::Numbering;
 use crate::output::{OutputDirs, OutputFiles};
-use crate::pipeline::{self, FileError, Flag, Job, RowLimits, Totals};
+use crate::pipeline::{self, FileError, Job, RowLimits, Totals};
 use crate::rating::Rater;
-use crate::rows::rated;
 use crate::state::{ContentKey, FileRecord, Ledger, StateError, UsageCommit};
 use crate::tariff::Tariff;
-use crate::timefmt::{self, DayMapper, ZoneCache};
+use crate::timefmt::DayMapper;
 
 /// A failure that stops this file but not the daemon; the file stays
 /// claimed and is retried.
@@ -161,14 +158,14 @@ impl Drop for RatingMark<'_> {
 /// Customers whose IDS days a file changed, by id.
 type IdsChanges = Vec<(String, CustomerDays)>;
 
-/// Customer days whose spend crossed a level: (customer, day) -> (the
-/// day's state before the file, its baseline, the customer's range in
-/// units, the customer's current day).
-pub type ToTrace = BTreeMap<(u32, i64), (ids::DayState, ids::Baseline, i64, i64)>;
-
-/// A call of a customer day that crossed a level: (start, row, call id,
-/// sell, destination country; `None` for an internal call).
-type TracedCall = (i64, usize, String, i64, Option<ids::Country>);
+/// A rated file as IDS traces its alerts: its name, its published rated
+/// output (where the trigger calls' ids are read) and its calls.
+#[derive(Clone, Copy)]
+struct FileCalls<'f> {
+    name: &'f str,
+    rated: &'f Path,
+    calls: &'f [crate::fraud::RatedCall],
+}
 
 /// An open input with the content key it had when it was taken.
 pub struct KeyedInput<'p> {
@@ -245,7 +242,14 @@ impl FileRater<'_> {
             }
         };
         let totals = tally.totals;
-        let fraud_calls = rules.map(|_| crate::fraud_job::prepare(std::mem::take(&mut tally.fraud), &tariff));
+        // The file's calls (with IDS on): IDS names the calls that crossed a
+        // level from them in any order; the fraud rules judge them grouped
+        // per customer in processing order, grouped once here, before the
+        // ledger section.
+        let calls = match rules {
+            Some(_) => crate::fraud_job::prepare(std::mem::take(&mut tally.fraud), &tariff),
+            None => std::mem::take(&mut tally.fraud.calls),
+        };
         let usage = tally.usage.deltas(
             |c| &tariff.customers[c as usize].id,
             |c| tariff.currencies.code(usize::from(c)),
@@ -256,15 +260,16 @@ impl FileRater<'_> {
         // store's section locks the customers): no update of spend is lost.
         let _section = self.locks.commit();
         let _store = self.ledger.section(&customers_of(&usage))?;
+        let rated = outputs.output_path(crate::rows::Output::Rated, &record.stem);
         let (ids_days, alerts) = match &self.ids {
             Some(settings) => {
-                let rated = outputs.output_path(crate::rows::Output::Rated, &record.stem);
-                self.apply_ids(settings, &tariff, &record.name, &rated, &tally.spend, &limits)?
+                let file = FileCalls { name: &record.name, rated: &rated, calls: &calls };
+                self.apply_ids(settings, &tariff, file, &tally.spend, &limits)?
             }
             None => (Vec::new(), Vec::new()),
         };
-        let mut judged = match (rules, &fraud_calls) {
-            (Some(rules), Some(calls)) => {
+        let mut judged = match rules {
+            Some(rules) => {
                 let judge = crate::fraud_job::FileJudge {
                     rules,
                     tariff: &tariff,
@@ -273,10 +278,9 @@ impl FileRater<'_> {
                     limits: &limits,
                     decimals: self.decimals,
                 };
-                let rated = outputs.output_path(crate::rows::Output::Rated, &record.stem);
-                judge.judge(calls, &record.name, &rated)?
+                judge.judge(&calls, &record.name, &rated)?
             }
-            _ => crate::fraud_job::Judged::default(),
+            None => crate::fraud_job::Judged::default(),
         };
         let staged = match &self.ids {
             Some(settings) => Some(
@@ -312,8 +316,7 @@ impl FileRater<'_> {
         &self,
         settings: &IdsSettings,
         tariff: &Tariff,
-        file: &str,
-        rated: &Path,
+        file: FileCalls<'_>,
         spend: &SpendAgg,
         limits: &RowLimits,
     ) -> Result<(IdsChanges, Vec<Alert>), JobError> {
@@ -327,7 +330,7 @@ impl FileRater<'_> {
         }
         let mut changed = Vec::new();
         // Customer days whose new spend crosses a level: (customer, day) -> state before this file.
-        let mut to_trace: ToTrace = BTreeMap::new();
+        let mut to_trace = ToTrace::new();
         let mut states: BTreeMap<u32, CustomerDays> = BTreeMap::new();
         for (c, mut days) in by_customer {
             days.sort_by_key(|d| d.0);
@@ -355,7 +358,7 @@ impl FileRater<'_> {
                 let reached = ids::level_reached(state.units, base, range);
                 // Days older than the window are counted but not judged.
                 if reached > before.level && day >= today - i64::from(window) {
-                    to_trace.insert((c, day), (before, base, range, today));
+                    to_trace.insert((c, day), TraceDay { before, baseline: base, range, today });
                     state.level = reached;
                 }
                 if day > earliest {
@@ -367,8 +370,17 @@ impl FileRater<'_> {
             cd.prune(today - 2 * i64::from(window));
             states.insert(c, cd);
         }
-        let alerts =
-            if to_trace.is_empty() { Vec::new() } else { self.trace_alerts(tariff, file, rated, &to_trace, limits)? };
+        let tracer = ids::Tracer {
+            tariff,
+            timezone: &self.timezone,
+            now: limits.now,
+            latest_start: limits.latest_start,
+            decimals: self.decimals,
+            file: file.name,
+        };
+        let alerts = tracer
+            .alerts(file.calls, &to_trace, |rows| crate::rows::call_ids(file.rated, rows))
+            .map_err(|e| io_err("re-read the rated output", file.rated, e))?;
         for (c, cd) in states {
             changed.push((tariff.customers[c as usize].id.clone(), cd));
         }
@@ -377,113 +389,6 @@ impl FileRater<'_> {
 
     fn zone_of(&self, tariff: &Tariff, customer: &crate::tariff::Customer) -> jiff::tz::TimeZone {
         customer.zone.map_or_else(|| self.timezone.clone(), |z| tariff.zones[usize::from(z)].clone())
-    }
-
-    /// Re-reads the rated output for the customer days that crossed a level,
-    /// orders their calls by start time (then line), and names the call that
-    /// crossed each level. Also `rerate`'s, for the current day a
-    /// re-rated file moves over a level.
-    pub fn trace_alerts(
-        &self,
-        tariff: &Tariff,
-        file: &str,
-        rated: &Path,
-        to_trace: &ToTrace,
-        limits: &RowLimits,
-    ) -> Result<Vec<Alert>, JobError> {
-        let now = limits.now;
-        // Our own output, read back with the rating scanner: the customer
-        // column is checked first, so other customers' rows cost a compare.
-        let wanted: HashSet<&[u8]> = to_trace.keys().map(|k| tariff.customers[k.0 as usize].id.as_bytes()).collect();
-        let mut mappers: BTreeMap<u32, DayMapper> = BTreeMap::new();
-        let mut calls: BTreeMap<(u32, i64), Vec<TracedCall>> = BTreeMap::new();
-        let rated_file = std::fs::File::open(rated).map_err(|e| io_err("re-read the rated output", rated, e))?;
-        // SAFETY: the rated file was just published by this process under a
-        // name this input owns; nothing else writes it.
-        let mapped = unsafe { memmap2::Mmap::map(&rated_file) };
-        let map = mapped.map_err(|e| io_err("re-read the rated output", rated, e))?;
-        let mut scanner = Scanner::new(&map, 1, usize::MAX, b',');
-        let mut fields = Fields::default();
-        let mut zone = ZoneCache::new(self.timezone.clone());
-        let _header = scanner.next_record(&mut fields);
-        let mut row = 0usize;
-        while let Some(rec) = scanner.next_record(&mut fields) {
-            row += 1;
-            let id = fields.get(rec.raw, rated::CUSTOMER_ID);
-            if !wanted.contains(id) {
-                continue;
-            }
-            let Some(c) = tariff.customer_by_id(&unescape(fields.raw(rec.raw, rated::CUSTOMER_ID))) else { continue };
-            let Some(start) = timefmt::parse_start(fields.get(rec.raw, rated::START_TIME), &mut zone) else { continue };
-            // As in the rating: a call from the future counts on the day it is rated.
-            let epoch = match start.epoch_seconds() {
-                t if limits.flag(t) == Some(Flag::StartInFuture) => now,
-                t => t,
-            };
-            let mapper =
-                mappers.entry(c).or_insert_with(|| DayMapper::new(self.zone_of(tariff, &tariff.customers[c as usize])));
-            let day = mapper.day_of(epoch);
-            if !to_trace.contains_key(&(c, day)) {
-                continue;
-            }
-            let sell = crate::money::parse_written_units(fields.get(rec.raw, rated::SELL), self.decimals);
-            let call_id = String::from_utf8_lossy(&unescape(fields.raw(rec.raw, rated::CALL_ID))).into_owned();
-            // Internal calls have an empty country: no destination to report.
-            let country = match fields.get(rec.raw, rated::COUNTRY) {
-                &[a, b] => Some(ids::Country([a, b])),
-                _ => None,
-            };
-            calls.entry((c, day)).or_default().push((epoch, row, call_id, sell, country));
-        }
-        let units = |u: i64| format_units(i128::from(u), self.decimals);
-        let emitted_at = jiff::Timestamp::from_second(now).map(|t| t.to_string()).unwrap_or_default();
-        let mut alerts = Vec::new();
-        for (&(c, day), (before, base, range, today)) in to_trace {
-            let Some(list) = calls.get_mut(&(c, day)) else { continue };
-            list.sort_by_key(|x| (x.0, x.1));
-            let sells: Vec<i64> = list.iter().map(|x| x.3).collect();
-            let customer = &tariff.customers[c as usize];
-            // The day's spend per country as the alert fires: the state
-            // before this file, then this file's calls up to the trigger.
-            let mut spent = before.countries.clone();
-            spent.remove(&ids::Country(*b"--"));
-            let mut added = 0;
-            let currency = tariff.currency_of(c).to_string();
-            let baseline = base.rounded();
-            for x in ids::crossings(before.units, before.calls, &sells, *base, *range, before.level) {
-                let extra = ids::level_extra(*range, x.level);
-                let level_threshold = format_units(i128::from(baseline) + extra, self.decimals);
-                for &(_, _, _, sell, country) in &list[added..=x.call] {
-                    if let Some(country) = country {
-                        *spent.entry(country).or_default() += sell;
-                    }
-                }
-                added = x.call + 1;
-                alerts.push(Alert {
-                    kind: "ids_threshold".into(),
-                    alert_id: format!("{}/{}/{}", customer.id, timefmt::format_day(day), x.level),
-                    customer_id: customer.id.clone(),
-                    customer_name: customer.name.clone(),
-                    day: timefmt::format_day(day),
-                    spend: units(x.spend),
-                    baseline: units(baseline),
-                    range: units(*range),
-                    threshold: units(baseline + range),
-                    level_threshold,
-                    level: x.level,
-                    currency: currency.clone(),
-                    calls: x.calls,
-                    trigger_call_id: list[x.call].2.clone(),
-                    file: file.to_string(),
-                    top_destinations: top_destinations(&spent, units),
-                    emitted_at: emitted_at.clone(),
-                    warm_up: base.n < ids::WARM_UP_DAYS,
-                    late: day < *today,
-                    site: None,
-                });
-            }
-        }
-        Ok(alerts)
     }
 }
 
@@ -494,12 +399,4 @@ pub(crate) fn customers_of(usage: &[crate::billing::UsageDelta]) -> Vec<&str> {
     customers.sort_unstable();
     customers.dedup();
     customers
-}
-
-/// The five countries with the most spend, largest first (ties by code);
-/// countries without spend are left out.
-fn top_destinations(spent: &BTreeMap<ids::Country, i64>, units: impl Fn(i64) -> String) -> Vec<CountrySpend> {
-    let mut top: Vec<(&ids::Country, &i64)> = spent.iter().filter(|(_, u)| **u > 0).collect();
-    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    top.into_iter().take(5).map(|(c, u)| CountrySpend { country: c.to_string(), spend: units(*u) }).collect()
 }

@@ -13,8 +13,14 @@
 //! Every row is valid CSV whatever the input held. The writers are per-row
 //! code: inlined, appending to a buffer the caller reuses, never allocating
 //! beyond its growth.
+//!
+//! Reading back: [`call_ids`] reads the call ids of a few rated rows at the
+//! byte offsets the rating noted (`fraud::RatedCall::at`), the one way the
+//! alerts (IDS and fraud rules) name their trigger calls without reading
+//! the output again.
 
 use std::io;
+use std::path::Path;
 
 use jiff::tz::TimeZone;
 
@@ -328,6 +334,62 @@ fn write_raw_field(out: &mut Vec<u8>, raw: &[u8], plain: bool) {
     }
 }
 
+/// The call ids of the rated rows starting `rows` bytes after the header of
+/// the rated output `rated` (offsets as [`RatedRows::write`] wrote them from
+/// 0, in any order, repeats allowed), one per offset in the order given.
+/// Each row is read where it starts: the id is its first field (CSV-quoted
+/// when it has to be). Distinct rows are read once, in file order.
+pub fn call_ids(rated: &Path, rows: &[u64]) -> io::Result<Vec<String>> {
+    use std::os::unix::fs::FileExt;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut distinct = rows.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let file = std::fs::File::open(rated)?;
+    let header = RATED_HEADER.len() as u64;
+    let mut ids = Vec::with_capacity(distinct.len());
+    let mut buf = vec![0u8; 512];
+    for &at in &distinct {
+        let id = loop {
+            let n = file.read_at(&mut buf, header + at)?;
+            match first_field(&buf[..n]) {
+                Some(id) => break id,
+                // The field runs past what was read: read more (a row ends
+                // within the file, so this stops).
+                None if n == buf.len() => buf.resize(buf.len() * 2, 0),
+                None => break Vec::new(),
+            }
+        };
+        ids.push(String::from_utf8_lossy(&id).into_owned());
+    }
+    Ok(rows.iter().map(|at| distinct.binary_search(at).map(|i| ids[i].clone()).unwrap_or_default()).collect())
+}
+
+/// The first CSV field of `row`, unquoted; `None` when it does not end in `row`.
+fn first_field(row: &[u8]) -> Option<Vec<u8>> {
+    let Some(rest) = row.strip_prefix(b"\"") else {
+        let end = memchr::memchr3(b',', b'\n', b'\r', row)?;
+        return Some(row[..end].to_vec());
+    };
+    let mut field = Vec::new();
+    let mut i = 0;
+    loop {
+        match rest.get(i)? {
+            b'"' if rest.get(i + 1) == Some(&b'"') => {
+                field.push(b'"');
+                i += 2;
+            }
+            b'"' => return Some(field),
+            &b => {
+                field.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
 /// Whether every `"` in a quoted field's inner text is doubled.
 fn properly_escaped(inner: &[u8]) -> bool {
     let mut i = 0;
@@ -390,6 +452,34 @@ mod tests {
         for (at, name) in named {
             assert_eq!(names[at], name);
         }
+    }
+
+    #[test]
+    fn the_first_field_of_a_row_unquoted() {
+        assert_eq!(first_field(b"c1,2026-11-24T10:00:00Z,A\n"), Some(b"c1".to_vec()));
+        assert_eq!(first_field(b"\"a,\"\"b\"\"\",x"), Some(b"a,\"b\"".to_vec()));
+        assert_eq!(first_field(b"\"a\nb\",x"), Some(b"a\nb".to_vec()));
+        assert_eq!(first_field(b"\"unfinished"), None);
+        assert_eq!(first_field(b"no-end"), None);
+    }
+
+    #[test]
+    fn call_ids_are_read_at_their_rows_in_the_order_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.rated.csv");
+        let long = "L".repeat(1500);
+        let rows = ["c1,a\n".to_string(), "\"q,\"\"2\"\"\",b\n".to_string(), format!("{long},c\n")];
+        let mut bytes = RATED_HEADER.to_vec();
+        let mut at = Vec::new();
+        for r in &rows {
+            at.push((bytes.len() - RATED_HEADER.len()) as u64);
+            bytes.extend_from_slice(r.as_bytes());
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let ids = call_ids(&path, &[at[2], at[0], at[1], at[0]]).unwrap();
+        assert_eq!(ids, [long.as_str(), "c1", "q,\"2\"", "c1"]);
+        assert!(call_ids(&path, &[]).unwrap().is_empty());
+        assert!(call_ids(&dir.path().join("missing.csv"), &[0]).is_err());
     }
 
     #[test]

@@ -186,6 +186,15 @@ impl RowLimits {
             None
         }
     }
+
+    /// The instant a call that starts at `start` counts at for IDS: `now`
+    /// for a start in the future ([`Flag::StartInFuture`]), else its start
+    /// ([`crate::ids::counted_start`], which the tracing of the calls that
+    /// crossed a level uses too).
+    #[inline]
+    pub fn ids_start(&self, start: i64) -> i64 {
+        crate::ids::counted_start(start, self.now, self.latest_start)
+    }
 }
 
 /// Everything a file's rating adds up.
@@ -195,7 +204,9 @@ pub struct Tally {
     pub totals: Totals,
     /// Sell per customer and customer day (customers with an IDS range only).
     pub spend: crate::ids::SpendAgg,
-    /// Every rated call, compact, for the fraud rules (when they are on).
+    /// Rated calls, compact: every one for the fraud rules (when they are
+    /// on), else those of customers with an IDS range (with IDS on), to
+    /// trace the calls that cross a level.
     pub fraud: crate::fraud::CallLog,
     /// Calls per customer month and invoice line (when committed to a store).
     pub usage: crate::billing::UsageAgg,

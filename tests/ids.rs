@@ -295,3 +295,47 @@ fn ids_refuses_what_it_cannot_account_for() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
 }
+
+#[test]
+fn the_trigger_call_follows_start_then_line_and_a_future_call_counts_at_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    // 11:00 in Amsterdam.
+    let now = "2026-11-25T10:00:00Z";
+    let rows = [
+        // N (range 3.00, new): y and x start in the same second; the line
+        // decides: 1.00 (w, earlier but last in the file), 3.00 (y), 5.00 (x).
+        call("y", "2026-11-25 09:00:00", "N", 120),
+        call("x", "2026-11-25 09:00:00", "N", 120),
+        // S (range 15.00, new): "soon" starts half an hour after now (not
+        // flagged), "fut" in 2029 (flagged): it counts today, at now, so
+        // before "soon": 10.00 (fut), 20.00 (soon).
+        call("soon", "2026-11-25 11:30:00", "S", 600),
+        call("fut", "2029-11-28 10:00:00", "S", 600),
+        call("w", "2026-11-25 08:00:00", "N", 60),
+    ];
+    rate_ids(d, "ties.csv", &rows, now);
+    let all = alerts(d);
+    let got: Vec<(&str, u64, &str, &str, u64, &str)> = all
+        .iter()
+        .map(|a| {
+            (
+                a["customer_id"].as_str().unwrap(),
+                a["level"].as_u64().unwrap(),
+                a["trigger_call_id"].as_str().unwrap(),
+                a["spend"].as_str().unwrap(),
+                a["calls"].as_u64().unwrap(),
+                a["day"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("S", 1, "soon", "20.0000", 2, "2026-11-25"), ("N", 1, "x", "5.0000", 3, "2026-11-25")]);
+    for a in &all {
+        assert_eq!(a["late"], false);
+        assert_eq!(a["warm_up"], true);
+    }
+    // Spend per country up to the trigger: every call is to the Netherlands.
+    assert_eq!(all[0]["top_destinations"], serde_json::json!([{"country": "NL", "spend": "20.0000"}]));
+    assert_eq!(all[1]["top_destinations"], serde_json::json!([{"country": "NL", "spend": "5.0000"}]));
+}

@@ -1,9 +1,14 @@
-//! What the rating keeps of each rated call for the rules: a 32-byte
-//! record pushed into the chunk's own log (no allocation per call once the
-//! log has grown; logs are reused with the chunk's buffers), merged in
-//! input order per file. The rules need every call's start (windows), its
-//! sell (cost, night spend), its destination country (countries, night)
-//! and, for answered calls, the high-risk entry its number hits.
+//! What the rating keeps of each rated call for the rules and for IDS: a
+//! 32-byte record pushed into the chunk's own log (no allocation per call
+//! once the log has grown; logs are reused with the chunk's buffers),
+//! merged in input order per file. The rules need every call's start
+//! (windows), its sell (cost, night spend), its destination country
+//! (countries, night) and, for answered calls, the high-risk entry its
+//! number hits. IDS needs the same start, sell, country and row of each call
+//! of a customer with a range, to name the call that crossed a level and
+//! the spend per country up to it (`ids::Tracer`) without reading
+//! the rated output again: with IDS alone (no rules), only those calls are
+//! kept, and without their high-risk lookup.
 
 use crate::formats::Call;
 use crate::numbers::Number;
@@ -48,12 +53,21 @@ pub struct CallLog {
 
 impl CallLog {
     /// Notes one rated call starting at `start` (unix seconds, as written),
-    /// whose row starts `at` bytes into the chunk's rated rows.
+    /// whose row starts `at` bytes into the chunk's rated rows; its
+    /// high-risk entry is looked up when the rules are on (`rules`).
     #[inline]
-    pub fn note(&mut self, rules: &FraudRules, tariff: &Tariff, call: &Call<'_>, priced: &Priced, start: i64, at: u64) {
-        let high_risk = match call.number {
-            Number::E164(n) if call.billsec > 0 => rules.high_risk(priced.customer, n.as_bytes()),
-            _ => super::NO_HIGH_RISK,
+    pub fn note(
+        &mut self,
+        rules: Option<&FraudRules>,
+        tariff: &Tariff,
+        call: &Call<'_>,
+        priced: &Priced,
+        start: i64,
+        at: u64,
+    ) {
+        let high_risk = match (rules, call.number) {
+            (Some(rules), Number::E164(n)) if call.billsec > 0 => rules.high_risk(priced.customer, n.as_bytes()),
+            _ => NO_HIGH_RISK,
         };
         self.calls.push(RatedCall {
             start,

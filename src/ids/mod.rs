@@ -1,5 +1,7 @@
 //! IDS: each customer's daily spend against their average day plus their
 //! IDS range (SPEC §9). Pure: no I/O, no clock; the caller passes "today".
+//! `spend` adds up a file's spend on the rating's hot path, `levels` finds
+//! the levels crossed, `trace` the calls that crossed them and the alerts.
 //!
 //! Money is in integer units of `10^-price_decimals`. The baseline is a
 //! mean, so thresholds are compared exactly as fractions:
@@ -16,9 +18,11 @@ pub const WARM_UP_DAYS: u32 = 7;
 
 mod levels;
 mod spend;
+mod trace;
 
 pub use levels::{crossings, level_extra, level_reached, Crossing};
 pub use spend::{DayAgg, SpendAgg};
+pub use trace::{counted_start, ToTrace, TraceDay, Tracer};
 
 /// A destination country: two ASCII letters (`--` for internal calls).
 /// Written as a two-letter string.

@@ -98,9 +98,12 @@ pub(super) fn run_batches(
     }
     let pool = state.pool();
     let (to_writer, from_rater) = mpsc::sync_channel::<Vec<ChunkOut>>(1);
+    // The calls go straight into the file's log (a stream comes here once
+    // per read window): one copy per call, and one growing buffer.
+    let calls = std::mem::take(&mut totals.fraud);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<Tally, FileError> {
-            let mut t = Tally::default();
+            let mut t = Tally { fraud: calls, ..Tally::default() };
             for batch in from_rater {
                 for out in batch {
                     for (which, f) in Output::ALL.into_iter().zip(&out.files) {
@@ -243,13 +246,11 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                         let row_at = rated.len() as u64;
                         state.rated.write(rated, &call, &p, &rec);
                         let call_start = call.start.epoch_seconds();
-                        let mut start = call_start;
-                        if let Some(flag) = limits.flag(start) {
+                        if let Some(flag) = limits.flag(call_start) {
                             t.by_flag[flag as usize] += 1;
-                            if flag == Flag::StartInFuture {
-                                start = limits.now;
-                            }
                         }
+                        // A future call counts for IDS on the day it is rated.
+                        let start = limits.ids_start(call_start);
                         let customer = &tariff.customers[p.customer as usize];
                         let zone = customer.zone.map_or(default_zone, usize::from);
                         let mut start_day = None;
@@ -260,7 +261,8 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                             let line = p.destination.map_or(internal_line, |d| tariff.epoch(p.epoch).deck.hot(d).usage);
                             usage.add(p.customer, day, line, p.currency, p.billed_sell, p.buy, p.sell);
                         }
-                        if job.ids && customer.ids_range.is_some() {
+                        let ids = job.ids && customer.ids_range.is_some();
+                        if ids {
                             // The day of `start` (a future call counts on the day it is rated).
                             let day = match start_day {
                                 Some(day) if start == call_start => day,
@@ -269,8 +271,10 @@ fn rate_chunk(buf: &[u8], first_line: u64, parser: &Parser, state: &FileState<'_
                             let country = p.destination.map_or(*b"--", |d| tariff.epoch(p.epoch).deck.hot(d).country);
                             spend.add(p.customer, day, p.sell as i64, country);
                         }
-                        if let Some(rules) = job.fraud {
-                            fraud_calls.note(rules, tariff, &call, &p, call_start, row_at);
+                        // Every call for the rules; IDS traces the calls of
+                        // customers with a range from the same log.
+                        if job.fraud.is_some() || ids {
+                            fraud_calls.note(job.fraud, tariff, &call, &p, call_start, row_at);
                         }
                     }
                     Err(reason) => {

@@ -251,7 +251,7 @@ impl<'e, 'a> FileJob<'e, 'a> {
         let mut staged = None;
         if let (Some(settings), false) = (&engine.ids, to_trace.is_empty()) {
             let rated = dirs.output_path(Output::Rated, stem);
-            let alerts = moved.alerts(settings, &record.name, stem, &rated, &to_trace)?;
+            let alerts = moved.alerts(&record.name, &rated, &tally.fraud.calls, &to_trace)?;
             let before = crate::outbox::before_commit(engine.ledger, &settings.alerts, &alerts, &[], true);
             staged = Some(before.map_err(io(&settings.alerts.path))?);
         }

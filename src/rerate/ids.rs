@@ -2,7 +2,8 @@
 //! spend. Levels are never lowered. A day before the customer's current
 //! day raises no alert (its level stays); the current day is judged as a
 //! newly rated file's would be, from its spend without the file's old calls,
-//! and the calls that cross are named from the new rated output.
+//! and the calls that cross are named from the re-rating's calls (their
+//! ids read from the new rated output), as `job` names a new file's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -10,8 +11,8 @@ use std::path::Path;
 use rust_decimal::Decimal;
 
 use super::{Engine, RerateError};
-use crate::ids::{self, Alert, CustomerDays, DayAgg, SpendAgg};
-use crate::job::{FileRater, IdsSettings, ToTrace};
+use crate::fraud::RatedCall;
+use crate::ids::{self, Alert, CustomerDays, DayAgg, SpendAgg, ToTrace, TraceDay};
 use crate::pipeline::RowLimits;
 use crate::tariff::Tariff;
 use crate::timefmt::DayMapper;
@@ -98,7 +99,7 @@ impl IdsMove<'_, '_> {
                         let mut before = state.clone();
                         apply(&mut before, new.get(&(c, today)), -1);
                         before.countries.retain(|_, u| *u != 0);
-                        to_trace.insert((c, today), (before, base, range, today));
+                        to_trace.insert((c, today), TraceDay { before, baseline: base, range, today });
                         state.level = reached;
                     }
                 }
@@ -109,37 +110,26 @@ impl IdsMove<'_, '_> {
         Ok((out, to_trace))
     }
 
-    /// The alerts of the current days that crossed, their calls read from
-    /// the new rated output.
+    /// The alerts of the current days that crossed, from the re-rating's
+    /// `calls`, their trigger calls' ids read from the new rated output
+    /// `rated` of input `file`.
     pub(super) fn alerts(
         &self,
-        settings: &IdsSettings,
         file: &str,
-        stem: &str,
         rated: &Path,
+        calls: &[RatedCall],
         to_trace: &ToTrace,
     ) -> Result<Vec<Alert>, RerateError> {
-        let engine = self.engine;
-        let config = engine.config;
-        let source = super::file::source_of(config, stem);
-        let rater = FileRater {
-            ledger: engine.ledger,
-            locks: engine.locks,
-            pool: engine.pool,
-            tariffs: engine.tariffs,
-            numbering: &source.numbering,
-            format: source.format.clone(),
-            timezone: self.zone.clone(),
-            decimals: config.price_decimals,
-            limits: config.limits.clone(),
-            default_customer: source.customer.clone(),
-            cancel: engine.cancel,
-            ids: Some(settings.clone()),
-            fraud: None,
+        let tracer = ids::Tracer {
+            tariff: self.tariff,
+            timezone: self.zone,
+            now: self.limits.now,
+            latest_start: self.limits.latest_start,
+            decimals: self.engine.config.price_decimals,
+            file,
         };
-        rater.trace_alerts(self.tariff, file, rated, to_trace, self.limits).map_err(|e| match e {
-            crate::job::JobError::Io { path, source, .. } => RerateError::Io { path, source },
-            e => RerateError::Io { path: rated.to_path_buf(), source: std::io::Error::other(e.to_string()) },
-        })
+        tracer
+            .alerts(calls, to_trace, |rows| crate::rows::call_ids(rated, rows))
+            .map_err(|source| RerateError::Io { path: rated.to_path_buf(), source })
     }
 }

@@ -266,7 +266,7 @@ pub enum Close {
 pub type BillMaker<'a> = dyn FnMut(&[(UsageKey, Sums)], u64) -> Result<(u64, Vec<u8>), StateError> + 'a;
 
 /// A store that commits a file's alerts with it and hands them back until
-/// they are logged (the shared store: see `crate::outbox`).
+/// they are logged (the shared store: see the engine's `outbox` module).
 pub trait AlertOutbox {
     /// Adds alert lines to the next file commit on this thread.
     fn stage(&self, lines: Vec<String>);
@@ -369,7 +369,7 @@ pub trait Ledger: Send + Sync {
 
     /// The store's alert outbox, when alerts are committed with their file
     /// and logged after it (the shared store); `None`: logged before the
-    /// commit (the embedded store). See `crate::outbox`.
+    /// commit (the embedded store). See the engine's `outbox` module.
     fn alert_outbox(&self) -> Option<&dyn AlertOutbox> {
         None
     }

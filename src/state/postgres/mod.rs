@@ -12,7 +12,7 @@
 //!   holds them until the commit writes the new ones;
 //! - an alert level is a row unique on (customer, day, rule, level), and
 //!   the alerts a file fires are committed with it into `alert_outbox`
-//!   and logged by its site after the commit (`crate::outbox`);
+//!   and logged by its site after the commit (the engine's `outbox` module);
 //! - usage is routed under a `SHARE` lock of `closed_months`, which closing
 //!   a month takes in `SHARE ROW EXCLUSIVE` mode: a file's usage is in the
 //!   closed bill or in a later month, never both or neither; it is written

@@ -84,10 +84,10 @@ const STEPS: &[&str] = &[
     // batches (`billing::fold`): the per-file upsert of thousands of cells
     // was most of a commit's time in the database. Entries are written
     // once and deleted by the fold: stored uncompressed. The alerts a file
-    // fires, committed with it and logged by its site after the commit
-    // (`crate::outbox`). A version per customer row, bumped by every write
-    // of it, so a daemon reuses the states it decoded while the row is
-    // unchanged.
+    // fires, committed with it and logged by its site after the commit (the
+    // engine's `outbox` module). A version per customer row, bumped by every
+    // write of it, so a daemon reuses the states it decoded while the row
+    // is unchanged.
     "CREATE TABLE usage_pending (
         seq bigserial PRIMARY KEY,
         rows bytea NOT NULL
