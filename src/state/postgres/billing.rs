@@ -73,8 +73,13 @@ pub(super) fn write(
     if usage.rows.is_empty() {
         return Ok(None);
     }
-    txn.batch_execute("LOCK TABLE closed_months IN SHARE MODE")?;
-    let closed = closed_set(txn)?;
+    // The lock and the read in one round trip.
+    let mut closed = BTreeSet::new();
+    for m in txn.simple_query("LOCK TABLE closed_months IN SHARE MODE; SELECT month FROM closed_months")? {
+        if let postgres::SimpleQueryMessage::Row(row) = m {
+            closed.insert(row.get(0).and_then(Month::parse).ok_or(PgError::Decode("closed month"))?);
+        }
+    }
     let mut routes = BTreeSet::new();
     let mut rows: Vec<PendingRow<std::borrow::Cow<'_, str>>> = Vec::with_capacity(usage.rows.len());
     for row in usage.rows {

@@ -300,6 +300,9 @@ impl PgLedger {
             let pending = file.write(&mut open.client, &open.locked)?;
             open.client.batch_execute("COMMIT")?;
             emit(&Event::StoreCommit { seconds: open.started.elapsed().as_secs_f64() });
+            if !alerts.is_empty() {
+                self.outbox_dirty.store(true, std::sync::atomic::Ordering::Release);
+            }
             let Open { mut client, locked, .. } = open;
             self.cache.put(settle(locked, ids, fraud.states));
             if pending.is_some_and(|seq| seq % billing::FOLD_EVERY == 0) {

@@ -198,6 +198,11 @@ pub struct PgLedger {
     sections: Mutex<HashMap<ThreadId, Open>>,
     /// Alert lines staged per thread for its next file commit.
     staged: Mutex<HashMap<ThreadId, Vec<String>>>,
+    /// Whether this site's outbox may hold entries: true at start and after
+    /// a commit with alerts, false once read empty or logged whole. Callers
+    /// of the outbox hold the commit lock (`outbox::after_commit`), so a
+    /// commit without alerts costs no query.
+    outbox_dirty: std::sync::atomic::AtomicBool,
     /// Customers' states decoded, by row version.
     cache: StateCache,
 }
@@ -218,6 +223,7 @@ impl PgLedger {
             idle: Mutex::new(Vec::new()),
             sections: Mutex::new(HashMap::new()),
             staged: Mutex::new(HashMap::new()),
+            outbox_dirty: std::sync::atomic::AtomicBool::new(true),
             cache: StateCache::default(),
         };
         ledger.with_client(schema::migrate)?;
@@ -354,14 +360,24 @@ impl AlertOutbox for PgLedger {
     }
 
     fn unlogged(&self) -> Result<Vec<(i64, String)>, StateError> {
-        self.with_client(|c| {
+        use std::sync::atomic::Ordering;
+        if !self.outbox_dirty.load(Ordering::Acquire) {
+            return Ok(Vec::new());
+        }
+        let entries: Vec<(i64, String)> = self.with_client(|c| {
             let rows = c.query("SELECT seq, alert FROM alert_outbox WHERE site = $1 ORDER BY seq", &[&self.site])?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
+        })?;
+        if entries.is_empty() {
+            self.outbox_dirty.store(false, Ordering::Release);
+        }
+        Ok(entries)
     }
 
     fn logged(&self, entries: &[i64]) -> Result<(), StateError> {
-        self.with_client(|c| Ok(c.execute("DELETE FROM alert_outbox WHERE seq = ANY($1)", &[&entries]).map(drop)?))
+        self.with_client(|c| Ok(c.execute("DELETE FROM alert_outbox WHERE seq = ANY($1)", &[&entries]).map(drop)?))?;
+        self.outbox_dirty.store(false, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 }
 
