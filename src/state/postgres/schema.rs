@@ -87,7 +87,9 @@ const STEPS: &[&str] = &[
     // fires, committed with it and logged by its site after the commit (the
     // engine's `outbox` module). A version per customer row, bumped by every
     // write of it, so a daemon reuses the states it decoded while the row
-    // is unchanged.
+    // is unchanged. IDS days compressed by the client (`ids`, zstd of the
+    // JSON; a row still in `ids_days` is read as it is and rewritten
+    // compressed by its next file): they were most of what a file wrote.
     "CREATE TABLE usage_pending (
         seq bigserial PRIMARY KEY,
         rows bytea NOT NULL
@@ -99,7 +101,9 @@ const STEPS: &[&str] = &[
         alert text NOT NULL
      );
      CREATE INDEX alert_outbox_site ON alert_outbox (site, seq);
-     ALTER TABLE customers ADD COLUMN version bigint NOT NULL DEFAULT 0;",
+     ALTER TABLE customers ADD COLUMN version bigint NOT NULL DEFAULT 0,
+                           ADD COLUMN ids bytea,
+                           ALTER COLUMN ids SET STORAGE EXTERNAL;",
 ];
 
 /// The schema version this build writes.
