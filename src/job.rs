@@ -289,19 +289,7 @@ impl FileRater<'_> {
             ),
             None => None,
         };
-        let (buy, sell) = totals.money_text(self.decimals);
-        let done = FileRecord {
-            tariff: tariff.digest.clone(),
-            counts: [totals.rows, totals.rated, totals.unrated, totals.rejected],
-            skipped: totals.skipped,
-            flagged: totals.flagged(),
-            buy,
-            sell,
-            first_call: tally.span.map(|s| s.0),
-            last_call: tally.span.map(|s| s.1),
-            rated_now: Some(limits.now),
-            ..record
-        };
+        let done = record.rated(&tariff.digest, &tally, limits.now, self.decimals);
         let usage = UsageCommit { rows: &usage, late: Bucket::LateCalls };
         self.ledger.finish_with(&key, &done, ids_days, judged.commit(), usage)?;
         if let (Some(settings), Some(staged)) = (&self.ids, staged) {

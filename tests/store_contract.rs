@@ -266,3 +266,33 @@ fn alerts_committed_with_a_file_are_logged_once_by_its_site() {
     assert_eq!(logged(&ams_log), [r#""C1/2026-11-02/1""#, r#""C1/2026-11-02/2""#]);
     assert!(logged(&rtm_log).is_empty());
 }
+
+#[test]
+fn ids_days_written_before_schema_4_are_read_and_rewritten_compressed() {
+    let pg = common::pg::Pg::start();
+    let url = pg.create_db();
+    let l = pg_ledger(&url, "ams1");
+    let mut days = CustomerDays::default();
+    days.days.insert(20_000, DayState { units: 150, calls: 3, level: 1, ..Default::default() });
+    let mut db = common::pg::Pg::client(&url);
+    // As a schema 3 daemon left it: plain JSON in `ids_days`.
+    db.execute(
+        "INSERT INTO customers (customer, ids_days) VALUES ('OLD', $1)",
+        &[&serde_json::to_string(&days).unwrap()],
+    )
+    .unwrap();
+    assert_eq!(l.customer_days("OLD").unwrap(), days);
+    assert_eq!(l.all_customer_days().unwrap(), vec![("OLD".to_string(), days.clone())]);
+    let key = ContentKey::of(b"old");
+    let record = l.begin(&key, "f", "f", "f", &|_| true).unwrap();
+    {
+        let _section = l.section(&["OLD"]).unwrap();
+        let mut more = l.customer_days("OLD").unwrap();
+        more.days.get_mut(&20_000).unwrap().units += 50;
+        l.finish(&key, &record, vec![("OLD".into(), more)]).unwrap();
+    }
+    let row =
+        db.query_one("SELECT ids IS NOT NULL, ids_days IS NULL FROM customers WHERE customer = 'OLD'", &[]).unwrap();
+    assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1)), (true, true), "rewritten compressed");
+    assert_eq!(pg_ledger(&url, "rtm1").customer_days("OLD").unwrap().days[&20_000].units, 200);
+}

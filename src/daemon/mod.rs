@@ -64,8 +64,8 @@ use crate::telemetry::{self, Event, Telemetry, Untrusted};
 /// (while one waits on its fsyncs, the other rates); three on the shared
 /// one, whose commits also wait on the network and the database, and whose
 /// files queue for the same customers' rows: a third keeps rating while two
-/// wait (`benches/store.sh`: 1.18 s against 1.105 s for 20 files, medians
-/// of 7; two more buffers of a file in flight).
+/// wait (README, "Several sites": measured on `benches/store.sh`'s stream;
+/// the cost is one more file's buffers in flight).
 fn worker_count(config: &Config) -> usize {
     match config.store.backend {
         crate::config::Backend::Embedded => 2,

@@ -255,22 +255,11 @@ impl<'e, 'a> FileJob<'e, 'a> {
             let before = crate::outbox::before_commit(engine.ledger, &settings.alerts, &alerts, &[], true);
             staged = Some(before.map_err(io(&settings.alerts.path))?);
         }
-        let totals = &tally.totals;
-        let (buy, sell) = totals.money_text(config.price_decimals);
         let done = FileRecord {
-            tariff: tariff.digest.clone(),
-            counts: [totals.rows, totals.rated, totals.unrated, totals.rejected],
-            skipped: totals.skipped,
-            flagged: totals.flagged(),
-            buy,
-            sell,
-            first_call: tally.span.map(|s| s.0),
-            last_call: tally.span.map(|s| s.1),
-            rated_now: Some(limits.now),
             rerates: generation,
             rerating: None,
             rerate_request: Some(self.request.to_string()),
-            ..record.clone()
+            ..record.clone().rated(&tariff.digest, &tally, limits.now, config.price_decimals)
         };
         let usage = UsageCommit { rows: &usage, late: Bucket::Rerating };
         engine.ledger.finish_with(&t.key, &done, ids, FraudCommit::default(), usage)?;

@@ -169,6 +169,26 @@ impl FileRecord {
             rerate_request: None,
         }
     }
+
+    /// This record with what rating the input gave: the tariff that priced
+    /// it, its counts and money (at `decimals`), the span of its calls and
+    /// the "now" it was rated at. The daemon's job and `rerate` write it.
+    pub fn rated(self, tariff: &str, tally: &crate::totals::Tally, now: i64, decimals: u32) -> FileRecord {
+        let totals = &tally.totals;
+        let (buy, sell) = totals.money_text(decimals);
+        FileRecord {
+            tariff: tariff.to_string(),
+            counts: [totals.rows, totals.rated, totals.unrated, totals.rejected],
+            skipped: totals.skipped,
+            flagged: totals.flagged(),
+            buy,
+            sell,
+            first_call: tally.span.map(|s| s.0),
+            last_call: tally.span.map(|s| s.1),
+            rated_now: Some(now),
+            ..self
+        }
+    }
 }
 
 /// A storage failure: the daemon cannot promise exactly-once without it.

@@ -8,7 +8,7 @@
 //! ordinary [`crate::state::Ledger::customer_days`] and [`crate::state::Ledger::fraud_states`], which
 //! answer from the section on that thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use postgres::{Client, GenericClient};
@@ -69,22 +69,23 @@ fn settle(
     ids: Vec<(String, CustomerDays)>,
     fraud: Vec<(&str, CustomerState)>,
 ) -> Vec<(String, Cached)> {
-    let mut written: HashMap<String, i64> = HashMap::new();
+    let mut written = HashSet::new();
     for (customer, days) in ids {
-        written.insert(customer.clone(), 1);
+        written.insert(customer.clone());
         locked.days.insert(customer, days);
     }
     for (customer, state) in fraud {
-        written.insert(customer.to_string(), 1);
+        written.insert(customer.to_string());
         locked.fraud.insert(customer.to_string(), state);
     }
     let mut out = Vec::with_capacity(locked.versions.len());
     for (customer, version) in locked.versions {
-        let bump = written.get(&customer).copied().unwrap_or(0);
         let (Some(days), Some(fraud)) = (locked.days.remove(&customer), locked.fraud.remove(&customer)) else {
             continue;
         };
-        out.push((customer, Cached { version: version + bump, days, fraud }));
+        // A written row is at `next_version`.
+        let version = if written.contains(&customer) { version + 1 } else { version };
+        out.push((customer, Cached { version, days, fraud }));
     }
     out
 }
